@@ -1,0 +1,236 @@
+//! Command-line arguments (clap derive). Doc comments here are the help text.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+
+/// Fill a Hugging Face model card from the evidence a training run leaves behind.
+#[derive(Debug, Parser)]
+#[command(name = "cardfill", version, about, max_term_width = 100)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the facts found in a checkpoint directory, each with where it came from.
+    Inspect(InspectArgs),
+    /// Write the model card, or merge the facts into the existing one.
+    Fill(FillArgs),
+    /// Run a training command and record its hardware, times and energy.
+    Run(RunArgs),
+    /// Record this node's hardware and the job so far (one record per node, e.g. under srun).
+    Probe(ProbeArgs),
+    /// Estimate CO2 emissions from hardware, hours and region.
+    Co2(Co2Args),
+    /// List the grid intensity table, or the rows matching QUERY.
+    Regions(RegionsArgs),
+    /// Check a model card's metadata as the Hub does.
+    Validate(ValidateArgs),
+}
+
+/// Output format of commands that print facts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Readable lines.
+    #[default]
+    Text,
+    /// One JSON object on stdout.
+    Json,
+}
+
+/// Where live grid intensity comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum IntensitySource {
+    /// cardfill's embedded, sourced table (offline).
+    #[default]
+    Table,
+    /// The Electricity Maps API (token in `ELECTRICITYMAPS_TOKEN`); falls back to the table.
+    Electricitymaps,
+}
+
+/// The kind of training, for `co2_eq_emissions.training_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TrainingType {
+    /// Trained from scratch.
+    PreTraining,
+    /// Trained from a base model.
+    FineTuning,
+}
+
+/// Evidence about the run that files cannot give, and what cardfill may use to get more.
+#[derive(Clone, Debug, Default, ClapArgs)]
+pub struct EvidenceArgs {
+    /// Wall-clock hours of the run (overrides every other evidence).
+    #[arg(long, value_name = "HOURS", help_heading = "Run evidence")]
+    pub hours: Option<f64>,
+    /// Start of the run, RFC 3339 (e.g. 2026-11-27T08:00:00Z).
+    #[arg(long, value_name = "TIME", help_heading = "Run evidence")]
+    pub start: Option<String>,
+    /// End of the run, RFC 3339.
+    #[arg(long, value_name = "TIME", help_heading = "Run evidence")]
+    pub end: Option<String>,
+    /// Hardware used, free text such as "A100 PCIe 40GB" (for runs that left no record).
+    #[arg(long, value_name = "NAME", help_heading = "Run evidence")]
+    pub hardware: Option<String>,
+    /// Number of devices of --hardware.
+    #[arg(long, value_name = "N", help_heading = "Run evidence")]
+    pub count: Option<u32>,
+    /// Region of the grid: aws:us-east-1, gcp:europe-west4, azure:westeurope, FR, US-CA.
+    #[arg(
+        long,
+        value_name = "REGION",
+        env = "CARDFILL_REGION",
+        help_heading = "Carbon"
+    )]
+    pub region: Option<String>,
+    /// Power usage effectiveness of the data centre.
+    #[arg(long, value_name = "PUE", help_heading = "Carbon")]
+    pub pue: Option<f64>,
+    /// Grid intensity in g CO2eq/kWh (overrides the table).
+    #[arg(long, value_name = "G", help_heading = "Carbon")]
+    pub intensity: Option<f64>,
+    /// Where grid intensity comes from.
+    #[arg(long, value_enum, default_value_t, help_heading = "Carbon")]
+    pub intensity_source: IntensitySource,
+    /// Fraction of the power limit drawn, for estimates without measured energy.
+    #[arg(long, value_name = "FRACTION", help_heading = "Carbon")]
+    pub utilization: Option<f64>,
+    /// Ask the cloud instance metadata services (AWS, Google, Azure) for provider and region.
+    #[arg(long, help_heading = "Carbon")]
+    pub detect_cloud: bool,
+    /// Override the training type written in co2_eq_emissions.
+    #[arg(long, value_enum, help_heading = "Carbon")]
+    pub training_type: Option<TrainingType>,
+    /// Allow network use (the Hub, live intensity). `HF_HUB_OFFLINE=1` always forbids it.
+    #[arg(long, env = "CARDFILL_ONLINE", help_heading = "Network")]
+    pub online: bool,
+}
+
+/// `cardfill inspect`.
+#[derive(Debug, ClapArgs)]
+pub struct InspectArgs {
+    /// The checkpoint directory.
+    pub dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Exit 1 when any collector warned.
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+}
+
+/// `cardfill fill`.
+#[derive(Debug, ClapArgs)]
+pub struct FillArgs {
+    /// The checkpoint directory.
+    pub dir: PathBuf,
+    /// The card to write or merge into [default: DIR/README.md].
+    #[arg(long, value_name = "PATH")]
+    pub card: Option<PathBuf>,
+    /// A Jinja template (huggingface_hub's variable names) instead of cardfill's own.
+    #[arg(long, value_name = "PATH")]
+    pub template: Option<PathBuf>,
+    /// Print the resulting card on stdout and write nothing.
+    #[arg(long, conflicts_with = "check")]
+    pub dry_run: bool,
+    /// Write nothing; exit 1 if the card is out of date.
+    #[arg(long)]
+    pub check: bool,
+    /// Replace values a person wrote, listing what was replaced.
+    #[arg(long)]
+    pub force: bool,
+    /// Do not keep the previous card as `README.md.bak`.
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Exit 1 when any collector warned (the card is still written).
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+}
+
+/// `cardfill run`.
+#[derive(Debug, ClapArgs)]
+pub struct RunArgs {
+    /// Where the run record goes [default: .cardfill/ in the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// The command to run, after `--`.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// `cardfill probe`.
+#[derive(Debug, ClapArgs)]
+pub struct ProbeArgs {
+    /// Where the node's record goes [default: .cardfill/ in the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Print the record on stdout too.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+/// `cardfill co2`.
+#[derive(Debug, ClapArgs)]
+pub struct Co2Args {
+    /// Hardware, free text such as "A100 PCIe 40GB" or "8x V100".
+    #[arg(long, value_name = "NAME")]
+    pub hardware: Option<String>,
+    /// Number of devices.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u32>,
+    /// Hours used.
+    #[arg(long, value_name = "HOURS")]
+    pub hours: Option<f64>,
+    /// Measured energy in kWh, instead of hardware × hours.
+    #[arg(long, value_name = "KWH")]
+    pub energy_kwh: Option<f64>,
+    /// Region of the grid.
+    #[arg(long, value_name = "REGION", env = "CARDFILL_REGION")]
+    pub region: Option<String>,
+    /// Power usage effectiveness.
+    #[arg(long)]
+    pub pue: Option<f64>,
+    /// Grid intensity in g CO2eq/kWh (overrides the table).
+    #[arg(long, value_name = "G")]
+    pub intensity: Option<f64>,
+    /// Fraction of the power limit drawn.
+    #[arg(long, value_name = "FRACTION")]
+    pub utilization: Option<f64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `cardfill regions`.
+#[derive(Debug, ClapArgs)]
+pub struct RegionsArgs {
+    /// Part of a region key or name (`us-east`, `FR`, `Quebec`).
+    pub query: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `cardfill validate`.
+#[derive(Debug, ClapArgs)]
+pub struct ValidateArgs {
+    /// The model card.
+    pub card: PathBuf,
+    /// Also ask the Hub's validation endpoint.
+    #[arg(long, env = "CARDFILL_ONLINE")]
+    pub online: bool,
+}

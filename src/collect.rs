@@ -1,0 +1,76 @@
+//! Runs every collector on a checkpoint directory and merges their facts.
+//!
+//! Collectors are independent: one that fails becomes a warning and the others still run.
+//! Order is order of trust for the paths two collectors share: flags, then the run, then
+//! files, then what the Hub says.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use cardfill_facts::Facts;
+
+use crate::cli::EvidenceArgs;
+
+/// Collects every fact about the checkpoint in `dir`.
+///
+/// Errors only when `dir` itself is unusable; collector failures are warnings in the facts.
+pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
+    let meta = fs_err::metadata(dir).with_context(|| {
+        format!(
+            "cannot inspect `{}`: pass an existing checkpoint directory",
+            dir.display()
+        )
+    })?;
+    if !meta.is_dir() {
+        bail!(
+            "`{}` is not a directory: pass the checkpoint directory",
+            dir.display()
+        );
+    }
+
+    let mut facts = Facts::new();
+    absorb(&mut facts, "checkpoint", cardfill_checkpoint::collect(dir));
+    absorb(&mut facts, "config", cardfill_modelconfig::collect(dir));
+
+    let run_options = cardfill_hardware::RunOptions {
+        hours: evidence.hours,
+        start: evidence.start.clone(),
+        end: evidence.end.clone(),
+    };
+    let run = cardfill_hardware::collect(dir, &facts, &run_options);
+    overlay(&mut facts, "hardware", run);
+
+    let hub_options = cardfill_hub::HubOptions {
+        online: evidence.online,
+    };
+    let hub = cardfill_hub::collect(&facts, &hub_options);
+    absorb(&mut facts, "hub", hub);
+
+    let carbon_options = cardfill_carbon::CarbonOptions {
+        hardware: evidence.hardware.clone(),
+        count: evidence.count,
+        hours: evidence.hours,
+        region: evidence.region.clone(),
+        pue: evidence.pue,
+        intensity: evidence.intensity,
+    };
+    let carbon = cardfill_carbon::collect(&facts, &carbon_options);
+    overlay(&mut facts, "carbon", carbon);
+    Ok(facts)
+}
+
+/// Adds a collector's facts beneath those already known.
+fn absorb<E: std::fmt::Display>(facts: &mut Facts, name: &str, result: Result<Facts, E>) {
+    match result {
+        Ok(found) => facts.absorb(found),
+        Err(err) => facts.warn(&format!("{name}-collector-failed"), err.to_string()),
+    }
+}
+
+/// Adds a collector's facts over those already known (it weighed them itself).
+fn overlay<E: std::fmt::Display>(facts: &mut Facts, name: &str, result: Result<Facts, E>) {
+    match result {
+        Ok(found) => facts.overlay(found),
+        Err(err) => facts.warn(&format!("{name}-collector-failed"), err.to_string()),
+    }
+}

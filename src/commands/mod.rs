@@ -1,0 +1,31 @@
+//! One module per subcommand; each returns the process exit code.
+
+mod co2;
+mod fill;
+mod inspect;
+mod probe;
+mod regions;
+mod run;
+mod validate;
+
+use std::process::ExitCode;
+
+use crate::cli::{Args, Command};
+
+/// Exit status: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: completed, but `--strict` saw warnings or `--check` found the card out of date.
+pub const EXIT_WARNINGS: u8 = 1;
+
+/// Runs the parsed command line.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Inspect(a) => inspect::run(&a),
+        Command::Fill(a) => fill::run(&a),
+        Command::Run(a) => run::run(&a),
+        Command::Probe(a) => probe::run(&a),
+        Command::Co2(a) => co2::run(&a),
+        Command::Regions(a) => regions::run(&a),
+        Command::Validate(a) => validate::run(&a),
+    }
+}

@@ -1,0 +1,23 @@
+//! Integration tests: whole `cardfill` runs over real directories.
+//!
+//! Table of contents (one module per area):
+//! - `util`: the `RunDir` builder and the `cardfill` command runner.
+//! - `inspect`: facts and their JSON contract, exact counts of the shared cases.
+//! - `fill`: writing and merging cards, idempotence, `--check`, `--dry-run`.
+//! - `formats`: every checkpoint format beyond safetensors.
+//! - `run`: `cardfill run` and `probe`, the stub NVML library, signals and exit codes.
+//! - `slurm`: a real Slurm cluster on localhost.
+//! - `carbon`: `co2`, `regions` and the Environmental Impact section.
+//! - `hub`: the base model from the cache and a Hub on 127.0.0.1, `validate`.
+//! - `readme`: the README's commands and flags stay true.
+
+mod util;
+
+mod carbon;
+mod fill;
+mod formats;
+mod hub;
+mod inspect;
+mod readme;
+mod run;
+mod slurm;
