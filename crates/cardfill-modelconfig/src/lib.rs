@@ -2,29 +2,54 @@
 //! `adapter_config.json` (PEFT), and trainer outputs (`trainer_state.json`,
 //! `train_results.json`, accelerate and DeepSpeed configs).
 //!
-//! Design rule: a local path never becomes `model.base_model`; only Hub ids do.
+//! Design rule: a local path never becomes `model.base_model`; only Hub ids do
+//! (see [`hub_id`]).
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+
+mod adapter;
+mod config;
+mod hub_id;
+mod trainer;
 
 use std::path::{Path, PathBuf};
 
 use cardfill_facts::Facts;
 
-/// Why the config collector could not read a directory.
+pub use hub_id::{HubId, hub_id};
+
+/// Why a config could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A config file is not valid JSON.
-    #[error("`{}` is not valid JSON: {message}", path.display())]
+    /// A config file could not be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A config file is not valid JSON (or YAML), or not of the expected shape.
+    #[error("`{}` is not valid: {message}", path.display())]
     Malformed {
         /// The file.
         path: PathBuf,
-        /// What the parser said.
+        /// What the parser said, with line and column where known.
         message: String,
     },
 }
 
 /// Collects `model.*` and `training.*` facts from the configs in `dir`.
+///
+/// Each config file is independent: a malformed `trainer_state.json` is a warning and
+/// `config.json` is still read. Errors only when `dir` cannot be read at all.
 pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
-    let _ = dir;
-    Ok(Facts::new())
+    let mut facts = Facts::new();
+    for part in [config::collect(dir), adapter::collect(dir), trainer::collect(dir)] {
+        match part {
+            Ok(found) => facts.absorb(found),
+            Err(err) => facts.warn("config-unreadable", err.to_string()),
+        }
+    }
+    Ok(facts)
 }
