@@ -3,6 +3,10 @@
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod slurm;
+
+pub use slurm::{SlurmJob, current_job};
+
 use std::path::{Path, PathBuf};
 
 use cardfill_facts::Facts;
