@@ -36,6 +36,8 @@ pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
         hours: evidence.hours,
         start: evidence.start.clone(),
         end: evidence.end.clone(),
+        hardware: evidence.hardware.clone(),
+        count: evidence.count,
     };
     let run = cardfill_hardware::collect(dir, &facts, &run_options);
     overlay(&mut facts, "hardware", run);
@@ -53,6 +55,20 @@ pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
         region: evidence.region.clone(),
         pue: evidence.pue,
         intensity: evidence.intensity,
+        utilization: evidence.utilization,
+        energy_kwh: None,
+        intensity_source: match evidence.intensity_source {
+            crate::cli::IntensitySource::Table => cardfill_carbon::IntensitySource::Table,
+            crate::cli::IntensitySource::Electricitymaps => {
+                cardfill_carbon::IntensitySource::ElectricityMaps
+            }
+        },
+        detect_cloud: evidence.detect_cloud,
+        training_type: evidence.training_type.map(|t| match t {
+            crate::cli::TrainingType::PreTraining => cardfill_carbon::TrainingType::PreTraining,
+            crate::cli::TrainingType::FineTuning => cardfill_carbon::TrainingType::FineTuning,
+        }),
+        online: evidence.online,
     };
     let carbon = cardfill_carbon::collect(&facts, &carbon_options);
     overlay(&mut facts, "carbon", carbon);

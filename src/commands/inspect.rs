@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use cardfill_facts::Facts;
+use cardfill_facts::{Facts, Value};
 
 use super::{EXIT_OK, EXIT_WARNINGS};
 use crate::cli::{Format, InspectArgs};
@@ -35,19 +35,54 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-/// Writes one line per fact: path, value, and source.
+/// Writes one line per fact (path, value, and source beneath), a blank line between sections.
 fn write_text(out: &mut impl Write, facts: &Facts) -> std::io::Result<()> {
     let width = facts.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
+    let mut section = None;
     for (path, fact) in facts.iter() {
-        let value = match &fact.value {
-            serde_json::Value::String(s) => s.clone(),
-            v => v.to_string(),
-        };
-        writeln!(out, "{path:<width$}  {value}")?;
+        let top = path.split('.').next();
+        if section.is_some() && section != top {
+            writeln!(out)?;
+        }
+        section = top;
+        writeln!(out, "{path:<width$}  {}", display_value(path, &fact.value))?;
         writeln!(out, "{:<width$}    ← {}", "", fact.source)?;
     }
     if facts.is_empty() {
         writeln!(out, "no facts found")?;
     }
     Ok(())
+}
+
+/// A value as a person reads it: counts and sizes also in the Hub's units, lists and
+/// dtype breakdowns on one line, long file lists shortened.
+fn display_value(path: &str, value: &Value) -> String {
+    use cardfill_facts::{human_bytes, human_count, paths};
+    let count = |n: u64| format!("{n} ({})", human_count(n));
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_u64() {
+            Some(n) if path == paths::CHECKPOINT_BYTES => format!("{n} ({})", human_bytes(n)),
+            Some(n) if path.starts_with("parameters.") => count(n),
+            _ => n.to_string(),
+        },
+        Value::Object(map) if path == paths::PARAMETERS_BY_DTYPE => map
+            .iter()
+            .map(|(dtype, n)| match n.as_u64() {
+                Some(n) => format!("{dtype} {}", count(n)),
+                None => format!("{dtype} {n}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            let names: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            match names.as_slice() {
+                [first, .., last] if names.len() > 4 => {
+                    format!("{first}, …, {last} ({} files)", names.len())
+                }
+                _ => names.join(", "),
+            }
+        }
+        v => v.to_string(),
+    }
 }

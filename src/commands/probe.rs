@@ -1,11 +1,70 @@
-//! `cardfill probe`.
+//! `cardfill probe`: this node's hardware and the job so far, written as a run record
+//! (one per node, e.g. `srun --ntasks-per-node=1 cardfill probe --record DIR`).
+#![allow(clippy::print_stdout)]
 
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cli::*;
+use cardfill_hardware::record::{RunRecord, record_dir};
+
+use super::EXIT_OK;
+use crate::cli::{Format, ProbeArgs};
 
 /// Runs `probe`.
 pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`cardfill probe` is not available yet")
+    let dir = record_dir(args.record.as_deref().unwrap_or(Path::new(".")));
+    let (record, _path) = cardfill_hardware::probe_node(Some(&dir))?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Some(Format::Json) => {
+            serde_json::to_writer_pretty(&mut out, &record)?;
+            writeln!(out)?;
+        }
+        Some(Format::Text) => write_text(&mut out, &record)?,
+        None => {}
+    }
+    out.flush()?;
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// A few readable lines: node, GPUs, NVML, job.
+fn write_text(out: &mut impl Write, r: &RunRecord) -> std::io::Result<()> {
+    writeln!(out, "node      {}", r.node)?;
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for g in &r.gpus {
+        let name = g.name.clone().unwrap_or_else(|| "unknown GPU".to_owned());
+        match names.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => names.push((name, 1)),
+        }
+    }
+    let gpus = if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names
+            .iter()
+            .map(|(n, c)| format!("{c} × {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    writeln!(out, "gpus      {gpus}")?;
+    let nvml = serde_json::to_value(r.nvml.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match &r.nvml.message {
+        Some(m) => writeln!(out, "nvml      {nvml}: {m}")?,
+        None => writeln!(out, "nvml      {nvml}")?,
+    }
+    if let Some(v) = &r.nvml.driver_version {
+        writeln!(out, "driver    {v}")?;
+    }
+    if let Some(cpu) = &r.host.cpu {
+        writeln!(out, "cpu       {cpu}")?;
+    }
+    if let Some(job) = &r.slurm {
+        writeln!(out, "slurm job {}", job.job_id)?;
+    }
+    Ok(())
 }

@@ -1,11 +1,34 @@
-//! `cardfill run`.
+//! `cardfill run`: runs the training command, passing everything through, and records the
+//! node's hardware, times and energy in the checkpoint directory's `.cardfill/`.
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cli::*;
+use cardfill_facts::Warning;
+use cardfill_hardware::record::record_dir;
 
-/// Runs `run`.
+use crate::cli::RunArgs;
+use crate::report;
+
+/// Exit status when the command cannot be started (as a shell's "command not found").
+const EXIT_CANNOT_RUN: u8 = 127;
+
+/// Runs `run`: exits with the command's own exit code (128 + signal when a signal killed it).
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`cardfill run` is not available yet")
+    let dir = record_dir(args.record.as_deref().unwrap_or(Path::new(".")));
+    match cardfill_hardware::run_command(&args.command, &dir) {
+        Ok(outcome) => {
+            if let Some(problem) = outcome.problem {
+                report::warning(&Warning {
+                    code: "run-record-not-written".to_owned(),
+                    message: problem.to_string(),
+                });
+            }
+            Ok(ExitCode::from(outcome.exit_code))
+        }
+        Err(err) => {
+            report::error(&anyhow::Error::new(err));
+            Ok(ExitCode::from(EXIT_CANNOT_RUN))
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! - `formats`: every checkpoint format beyond safetensors.
 //! - `run`: `cardfill run` and `probe`, the stub NVML library, signals and exit codes.
 //! - `slurm`: a real Slurm cluster on localhost.
+//! - `examples`: the scripts of `examples/` against fake launchers and a fake `transformers`.
 //! - `carbon`: `co2`, `regions` and the Environmental Impact section.
 //! - `hub`: the base model from the cache and a Hub on 127.0.0.1, `validate`.
 //! - `readme`: the README's commands and flags stay true.
@@ -14,6 +15,7 @@
 mod util;
 
 mod carbon;
+mod examples;
 mod fill;
 mod formats;
 mod hub;

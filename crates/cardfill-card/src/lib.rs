@@ -1,4 +1,309 @@
 //! The model card: render the default or a custom Jinja template from the facts, and merge the
 //! result into an existing `README.md` without changing a byte a person wrote.
+//!
+//! What cardfill owns in a card, and nothing else:
+//! - values it marked before: a field followed by `<!-- cardfill:NAME -->`, a block between
+//!   `<!-- cardfill:begin NAME -->` and `<!-- cardfill:end NAME -->`, and front matter keys whose
+//!   line ends with `# cardfill` (all refreshed on every run);
+//! - fields and sections still holding a placeholder (`[More Information Needed]`, empty);
+//! - front matter keys it sets that the card lacks.
+//!
+//! A value a person wrote is kept and reported ([`ChangeKind::Kept`]) unless
+//! [`FillOptions::force`]. Sections the card lacks are added where the template puts them.
+//! Lines cardfill adds follow the card's line endings. This crate does no I/O.
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+
+mod frontmatter;
+mod markdown;
+mod merge;
+mod render;
+mod vars;
+
+use cardfill_facts::{Facts, Value};
+
+pub use markdown::PLACEHOLDER;
+pub use vars::{FrontKey, Variables, variables};
+
+/// cardfill's own template: the sections of the annotated model card, in its order.
+pub const DEFAULT_TEMPLATE: &str = include_str!("../templates/default.md");
+
+/// Why a card could not be filled. Messages name the file and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    /// The template is not valid Jinja, or failed to render.
+    #[error("`{file}` is not a usable template: {message}")]
+    Template {
+        /// The template file.
+        file: String,
+        /// What minijinja said, with the line.
+        message: String,
+    },
+    /// The card's front matter is not a YAML mapping.
+    #[error("`{file}` has front matter the Hub cannot read ({message}): fix the YAML between the `---` lines")]
+    FrontMatter {
+        /// The card.
+        file: String,
+        /// What the YAML parser said.
+        message: String,
+    },
+}
+
+/// How to fill.
+#[derive(Clone, Debug)]
+pub struct FillOptions {
+    /// Replace values a person wrote (each is reported as [`ChangeKind::Replaced`]).
+    pub force: bool,
+    /// The card's name in messages.
+    pub card_name: String,
+    /// The template's name in messages.
+    pub template_name: String,
+}
+
+impl Default for FillOptions {
+    fn default() -> Self {
+        Self {
+            force: false,
+            card_name: "README.md".to_owned(),
+            template_name: "the default template".to_owned(),
+        }
+    }
+}
+
+/// What happened to one part of the card.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A new card was written.
+    Created,
+    /// A placeholder or missing field was filled.
+    Filled,
+    /// A value cardfill wrote before was updated.
+    Refreshed,
+    /// A section the card lacked was added.
+    Added,
+    /// A value a person wrote was kept although cardfill knows another.
+    Kept,
+    /// A value a person wrote was replaced (`--force`).
+    Replaced,
+    /// A value cardfill wrote before was left as it was: the fact is unknown now.
+    Stale,
+}
+
+/// One change (or deliberate non-change) to the card.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The part: a template variable (`hours_used`), `front matter `key``, or a section title.
+    pub what: String,
+    /// cardfill's value, where there is one.
+    pub value: Option<String>,
+    /// The value that was (or still is) in the card.
+    pub previous: Option<String>,
+    /// Where cardfill's value came from (front matter keys).
+    pub source: Option<String>,
+}
+
+impl Change {
+    fn new(kind: ChangeKind, what: &str, value: Option<&str>, previous: Option<&str>) -> Self {
+        Self {
+            kind,
+            what: what.to_owned(),
+            value: value.map(str::to_owned),
+            previous: previous.map(str::to_owned),
+            source: None,
+        }
+    }
+}
+
+fn short(s: &str) -> String {
+    let one = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+    if one.chars().count() > 80 {
+        format!("{}…", one.chars().take(79).collect::<String>())
+    } else {
+        one
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = &self.what;
+        let value = self.value.as_deref().map(short).unwrap_or_default();
+        let previous = self.previous.as_deref().map(short).unwrap_or_default();
+        let from = self
+            .source
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| format!(" from {s}"))
+            .unwrap_or_default();
+        match self.kind {
+            ChangeKind::Created => write!(f, "created {what}"),
+            ChangeKind::Filled => write!(f, "filled {what}: {value}"),
+            ChangeKind::Refreshed => write!(f, "refreshed {what}: {value}"),
+            ChangeKind::Added => write!(f, "added section `{what}`"),
+            ChangeKind::Kept => write!(
+                f,
+                "kept {what} as written (`{previous}`); cardfill has `{value}`{from}: --force replaces it"
+            ),
+            ChangeKind::Replaced => {
+                write!(f, "replaced {what} `{previous}` with `{value}`{from} (--force)")
+            }
+            ChangeKind::Stale => write!(
+                f,
+                "left {what} from an earlier run as it was: no fact for it now"
+            ),
+        }
+    }
+}
+
+/// The filled card.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filled {
+    /// The whole card.
+    pub text: String,
+    /// What changed, and what was kept on purpose.
+    pub changes: Vec<Change>,
+}
+
+/// Renders the template (cardfill's own when `None`) from `facts` and, when `existing` is a
+/// card, merges it in; otherwise the rendered template is the new card.
+///
+/// Running it again on its own output with the same facts gives the same text.
+pub fn fill(
+    existing: Option<&str>,
+    template: Option<&str>,
+    facts: &Facts,
+    options: &FillOptions,
+) -> Result<Filled, CardError> {
+    let vars = variables(facts);
+    let card_data: Vec<String> = vars
+        .front
+        .iter()
+        .flat_map(|k| frontmatter::emit(k.key, &k.value))
+        .collect();
+    let rendered = render::render(
+        template.unwrap_or(DEFAULT_TEMPLATE),
+        &vars,
+        &card_data.join("\n"),
+    )
+    .map_err(|message| CardError::Template {
+        file: options.template_name.clone(),
+        message,
+    })?;
+    let mut changes = Vec::new();
+    let base = existing.unwrap_or(&rendered);
+    let le = markdown::dominant_ending(base);
+    let text = merge_front(base, &vars.front, le, options, &mut changes)?;
+    let skeleton_body = frontmatter::find(&rendered).map_or(rendered.as_str(), |s| &rendered[s.end..]);
+    let skeleton = merge::Skeleton::new(skeleton_body);
+    let split = frontmatter::find(&text).map_or(0, |s| s.end);
+    let body = merge::merge(
+        &text[split..],
+        le,
+        &skeleton,
+        &vars.body,
+        options.force,
+        &mut changes,
+    );
+    let text = format!("{}{body}", &text[..split]);
+    if existing.is_none() {
+        changes.insert(
+            0,
+            Change::new(ChangeKind::Created, &format!("`{}`", options.card_name), None, None),
+        );
+    }
+    Ok(Filled { text, changes })
+}
+
+fn same_value(card: &Value, ours: &Value) -> bool {
+    match (card, ours) {
+        (Value::Array(a), b) if a.len() == 1 => &a[0] == b || card == ours,
+        (a, Value::Array(b)) if b.len() == 1 => a == &b[0],
+        _ => card == ours,
+    }
+}
+
+fn yaml_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Sets cardfill's front matter keys, editing only their own lines.
+fn merge_front(
+    text: &str,
+    keys: &[FrontKey],
+    le: &str,
+    options: &FillOptions,
+    changes: &mut Vec<Change>,
+) -> Result<String, CardError> {
+    let what = |k: &FrontKey| format!("front matter `{}`", k.key);
+    let change = |kind, k: &FrontKey, previous: Option<&Value>| Change {
+        kind,
+        what: what(k),
+        value: Some(yaml_text(&k.value)),
+        previous: previous.map(yaml_text),
+        source: Some(k.source.clone()),
+    };
+    let bad = |message: String| CardError::FrontMatter {
+        file: options.card_name.clone(),
+        message: message.split_whitespace().collect::<Vec<_>>().join(" "),
+    };
+    let Some(span) = frontmatter::find(text) else {
+        if keys.is_empty() {
+            return Ok(text.to_owned());
+        }
+        let mut lines = vec!["---".to_owned()];
+        for k in keys {
+            lines.extend(frontmatter::emit(k.key, &k.value));
+            changes.push(change(ChangeKind::Filled, k, None));
+        }
+        lines.push("---".to_owned());
+        return Ok(format!("{}{le}{text}", lines.join(le)));
+    };
+    let body = &text[span.body_start..span.body_end];
+    let map = frontmatter::parse(body).map_err(bad)?;
+    let mut lines = frontmatter::lines(body);
+    let mut append: Vec<String> = Vec::new();
+    for k in keys {
+        let new = frontmatter::emit(k.key, &k.value);
+        let blocks = frontmatter::key_blocks(&lines);
+        let Some(b) = blocks.iter().find(|b| b.key == k.key) else {
+            append.extend(new);
+            changes.push(change(ChangeKind::Filled, k, None));
+            continue;
+        };
+        let current = map.get(k.key).cloned().unwrap_or(Value::Null);
+        let old: Vec<&str> = lines[b.first..=b.last].iter().map(|l| markdown::content(l)).collect();
+        let kind = if b.owned {
+            (old != new).then_some(ChangeKind::Refreshed)
+        } else if frontmatter::is_empty(&current) {
+            Some(ChangeKind::Filled)
+        } else if same_value(&current, &k.value) {
+            None
+        } else if options.force {
+            Some(ChangeKind::Replaced)
+        } else {
+            changes.push(change(ChangeKind::Kept, k, Some(&current)));
+            None
+        };
+        if let Some(kind) = kind {
+            changes.push(change(kind, k, Some(&current).filter(|c| !c.is_null())));
+            frontmatter::replace_lines(&mut lines, b.first, b.last, &new, le);
+        }
+    }
+    let mut new_body = lines.concat();
+    if !append.is_empty() {
+        new_body = frontmatter::append_lines(&new_body, &append, le);
+    }
+    frontmatter::parse(&new_body).map_err(bad)?;
+    Ok(format!(
+        "{}{new_body}{}",
+        &text[..span.body_start],
+        &text[span.body_end..]
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -10,12 +10,27 @@
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-mod safetensors;
+pub mod safetensors;
+
+mod diffusers;
+mod distributed;
+#[cfg(test)]
+mod format_tests;
+pub mod gguf;
+mod lfs;
+mod moe;
+mod peft;
+pub mod pickle;
+pub mod pytorch;
+mod quantized;
+mod sentence_transformers;
+mod trainer_dirs;
+mod zipdir;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cardfill_facts::Facts;
+use cardfill_facts::{Facts, Source, Value, paths};
 
 /// One tensor as a header describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,17 +53,19 @@ impl Tensor {
 /// One copy of a model's weights in one format.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WeightSet {
-    /// `safetensors`, `pytorch`, `gguf`, ...
+    /// `safetensors`, `safetensors-sharded`, `pytorch`, `gguf`, ...
     pub format: String,
     /// The weight files, relative to the inspected directory, in order.
     pub files: Vec<PathBuf>,
+    /// The index file that lists the shards (`model.safetensors.index.json`), if any.
+    pub index: Option<PathBuf>,
     /// Total bytes of the files.
     pub bytes: u64,
     /// Every tensor, in file order.
     pub tensors: Vec<Tensor>,
     /// Element count per dtype name (sum of [`Tensor::numel`]).
     pub by_dtype: BTreeMap<String, u64>,
-    /// What was read, for provenance (`model.safetensors.index.json + 2 shard headers`).
+    /// What was read, for provenance (`weight_map + 2 shard headers`).
     pub method: String,
 }
 
@@ -56,6 +73,27 @@ impl WeightSet {
     /// Total stored elements over all dtypes.
     pub fn total(&self) -> u64 {
         self.by_dtype.values().sum()
+    }
+
+    /// The file a reader should look at for provenance: the index, else the single file,
+    /// else the first file and how many there are.
+    pub fn origin(&self) -> String {
+        if let Some(index) = &self.index {
+            return index.display().to_string();
+        }
+        match self.files.as_slice() {
+            [one] => one.display().to_string(),
+            [first, rest @ ..] => format!("{} (+{} files)", first.display(), rest.len()),
+            [] => String::new(),
+        }
+    }
+
+    /// The files as JSON strings (forward slashes), for `checkpoint.files`.
+    pub fn file_names(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .map(|f| f.to_string_lossy().replace('\\', "/"))
+            .collect()
     }
 }
 
@@ -81,10 +119,104 @@ pub enum CheckpointError {
 }
 
 /// Collects `checkpoint.*` and `parameters.*` facts from the weight files in `dir`.
+///
+/// Every format finder returns the copies of the weights it recognises; the preferred one
+/// (safetensors first) gives the facts and the others go to `checkpoint.alternatives`.
 pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
     let mut facts = Facts::new();
-    if let Some(set) = safetensors::find(dir, &mut facts)? {
-        let _ = set;
+    let mut sets = diffusers::find(dir, &mut facts)?;
+    sets.extend(safetensors::find(dir, &mut facts)?);
+    sets.extend(peft::find(dir)?);
+    sets.extend(pytorch::find(dir, &mut facts)?);
+    sets.extend(gguf::find(dir, &mut facts)?);
+    sets.extend(distributed::find(dir, &mut facts)?);
+    sentence_transformers::record(dir, &mut facts);
+
+    // Stable sort: among equally preferred sets the finders' order decides.
+    sets.sort_by_key(preference);
+    let mut sets = sets.into_iter();
+    if let Some(primary) = sets.next() {
+        record(&mut facts, &primary);
+        peft::record(dir, &primary, &mut facts);
+        quantized::record(dir, &primary, &mut facts);
+        moe::record(dir, &primary, &mut facts);
+        record_alternatives(&mut facts, &primary, sets.as_slice());
+    } else if let Some(sub) = trainer_dirs::latest(dir) {
+        let inner = collect(&dir.join(&sub))?;
+        facts.absorb(trainer_dirs::rebase(&sub, inner));
     }
+    lfs::record(dir, &mut facts);
     Ok(facts)
+}
+
+/// Which copy of the weights wins when several are present: lower is preferred.
+/// safetensors first (it is what the Hub counts and it cannot execute code).
+fn preference(set: &WeightSet) -> u8 {
+    match set.format.as_str() {
+        "diffusers" | "safetensors-sharded" | "safetensors" => 0,
+        _ => 1,
+    }
+}
+
+/// Sets the `parameters.*` and `checkpoint.*` facts of the primary copy.
+fn record(facts: &mut Facts, set: &WeightSet) {
+    let origin = set.origin();
+    let by_dtype: serde_json::Map<String, Value> = set
+        .by_dtype
+        .iter()
+        .map(|(dtype, n)| (dtype.clone(), Value::from(*n)))
+        .collect();
+    facts.set(
+        paths::PARAMETERS_BY_DTYPE,
+        Value::Object(by_dtype),
+        Source::file(&origin, format!("{}: Σ shape products per dtype", set.method)),
+    );
+    facts.set(
+        paths::PARAMETERS_TOTAL,
+        set.total(),
+        Source::file(&origin, format!("{}: Σ shape products", set.method)),
+    );
+    facts.set(
+        paths::CHECKPOINT_FORMAT,
+        set.format.as_str(),
+        Source::file(&origin, "file names and headers"),
+    );
+    facts.set(
+        paths::CHECKPOINT_FILES,
+        set.file_names(),
+        Source::file(&origin, "weight files found"),
+    );
+    facts.set(
+        paths::CHECKPOINT_BYTES,
+        set.bytes,
+        Source::file(&origin, "Σ file sizes"),
+    );
+}
+
+/// Lists the other copies of the weights under `checkpoint.alternatives`.
+fn record_alternatives(facts: &mut Facts, primary: &WeightSet, others: &[WeightSet]) {
+    if others.is_empty() {
+        return;
+    }
+    let list: Vec<Value> = others
+        .iter()
+        .map(|set| {
+            serde_json::json!({
+                "format": set.format,
+                "files": set.file_names(),
+                "bytes": set.bytes,
+                "parameters": set.total(),
+            })
+        })
+        .collect();
+    let names: Vec<String> = others.iter().map(WeightSet::origin).collect();
+    facts.set(
+        paths::CHECKPOINT_ALTERNATIVES,
+        list,
+        Source::derived(format!(
+            "other copies beside {}: {}",
+            primary.origin(),
+            names.join(", ")
+        )),
+    );
 }

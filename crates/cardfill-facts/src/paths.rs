@@ -84,6 +84,14 @@ pub const CHECKPOINT_INSPECTED_DIR: &str = "checkpoint.inspected_dir";
 pub const CHECKPOINT_WEIGHTS_MISSING: &str = "checkpoint.weights_missing";
 /// list of objects: pickles that reach for code execution, with why.
 pub const CHECKPOINT_UNSAFE: &str = "checkpoint.unsafe";
+/// object: GGUF header metadata (`architecture`, `name`, `file_type`, `context_length`,
+/// `bytes_per_parameter`, ...); a list of such objects when several GGUF models are present.
+pub const CHECKPOINT_GGUF: &str = "checkpoint.gguf";
+/// object: a distributed checkpoint (`kind`: `torch.distributed.checkpoint` or `deepspeed`,
+/// `ranks`: rank files found, a hint of the data-parallel world size, `tag`).
+pub const CHECKPOINT_DISTRIBUTED: &str = "checkpoint.distributed";
+/// object: a sentence-transformers model (`modules`: list of `{name, path, type}`).
+pub const CHECKPOINT_SENTENCE_TRANSFORMERS: &str = "checkpoint.sentence_transformers";
 
 // ---- run ----
 /// string: RFC 3339 start of the run.

@@ -1,10 +1,46 @@
 //! The machine and the run: host (sysinfo), GPUs (NVML), Slurm jobs, run records written by
 //! `cardfill run` and `cardfill probe`, and the hours and energy of the run.
+//!
+//! # Run records
+//!
+//! `cardfill run --record DIR -- CMD…` and `cardfill probe --record DIR` write one JSON file
+//! per node and run into `DIR/.cardfill/` (`DIR` itself when it is named `.cardfill`), named
+//! `<node>_<run key>.json`. Several processes of one node and run (ranks under `srun`, a
+//! `probe` after a `run`) merge into that one file under a lock, so a node is never counted
+//! twice. Fields (absent when unknown):
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `format`, `version` | `"cardfill-run-record"`, `1` |
+//! | `kind` | `run` (a command was run) or `probe` (the node and the job so far) |
+//! | `cardfill_version` | the writer's version |
+//! | `node` | `SLURMD_NODENAME`, else the host name |
+//! | `run_key` | `slurm-<job id>`, `torchelastic-<run id>`, or `<start>-<pid>` for a lone run |
+//! | `start`, `end`, `wall_s` | RFC 3339 UTC; for `probe`, the job's start and the probing time |
+//! | `command`, `exit_code`, `signal` | the program's name (never its arguments) and how it ended |
+//! | `host` | `hostname`, `cpu`, `cpu_cores`, `cpu_threads`, `ram_bytes`, `os` |
+//! | `nvml` | `status` (`ok`, `absent`, `failed`), `message`, `driver_version`, `cuda_version`, `device_count`, `selection` |
+//! | `gpus[]` | `index`, `uuid`, `name`, `memory_bytes`, `power_limit_w`, `mig_mode`, `unsupported[]`, `energy` |
+//! | `gpus[].energy` | `method` (`counter` or `sampled`), `joules`, `counter_start_mj`, `counter_end_mj`, `counter_reset`, `samples` |
+//! | `energy_j` | sum over `gpus`, present only when every GPU has a figure |
+//! | `slurm` | `job_id`, `start`, `end`, `nodes`, `node_list`, `gpus_per_node`, `elapsed_s` |
+//! | `launcher` | `world_size`, `local_world_size`, `node_rank`, `local_rank` (torchrun, accelerate) |
+//! | `processes` | how many cardfill processes merged into the record |
+//!
+//! [`collect`] reads every record: per run, GPUs and energy are summed over nodes and
+//! GPU-hours are Σ GPUs × hours per node; runs (a resumed training) add up.
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-mod slurm;
+mod evidence;
+pub mod gpu;
+pub mod host;
+pub mod record;
+pub mod runner;
+pub mod slurm;
 
+pub use evidence::{Context, ParentProcess, assemble, is_training_process};
+pub use runner::{RunOutcome, probe_node, run_command};
 pub use slurm::{SlurmJob, current_job};
 
 use std::path::{Path, PathBuf};
@@ -20,9 +56,13 @@ pub struct RunOptions {
     pub start: Option<String>,
     /// `--end`: RFC 3339 end time.
     pub end: Option<String>,
+    /// `--hardware`: the GPU's name, for runs that left no record.
+    pub hardware: Option<String>,
+    /// `--count`: number of GPUs.
+    pub count: Option<u32>,
 }
 
-/// Why the hardware collector failed.
+/// Why the hardware collector, `run` or `probe` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HardwareError {
     /// A run record could not be read.
@@ -33,11 +73,31 @@ pub enum HardwareError {
         /// What is wrong.
         message: String,
     },
+    /// A run record could not be written.
+    #[error("cannot write run record `{}`: {message}", path.display())]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The command could not be started or waited for.
+    #[error("cannot run `{program}`: {message}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Collects `run.*` and `hardware.*` facts for the checkpoint in `dir`. `known` holds the facts
 /// collected so far (trainer runtime, for instance), used as lower-trust evidence.
+///
+/// Order of trust for hours: flags, run records in `dir/.cardfill/`, the finished Slurm job,
+/// the trainer's runtime, the running Slurm job so far, the start of the calling training
+/// process. The machine itself is probed only inside a training context and without records.
 pub fn collect(dir: &Path, known: &Facts, options: &RunOptions) -> Result<Facts, HardwareError> {
-    let _ = (dir, known, options);
-    Ok(Facts::new())
+    let ctx = Context::observe(true);
+    Ok(assemble(dir, known, options, &ctx))
 }

@@ -1,0 +1,627 @@
+//! Runs the measurements and prints the table and the goals.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+
+use crate::checkpoints::Checkpoint;
+use crate::measure::{Meter, Sample, Summary, median};
+use crate::python::{Baseline, Python};
+
+/// Outcome of one table row.
+#[derive(Clone, Debug)]
+enum Outcome {
+    /// Measured; `ratio` is how many times slower than cardfill's inspect (Python rows).
+    Measured { summary: Summary, ratio: Option<f64> },
+    /// The command failed its check run; the reason.
+    Failed(String),
+    /// Not run; why.
+    Skipped(String),
+}
+
+/// One line of the results table.
+#[derive(Clone, Debug)]
+struct Row {
+    checkpoint: &'static str,
+    command: String,
+    outcome: Outcome,
+}
+
+/// The `cardfill run` figures.
+#[derive(Clone, Copy, Debug, Default)]
+struct RunFigures {
+    added_ms: f64,
+    start_added_ms: f64,
+    end_added_ms: f64,
+    cpu_percent: f64,
+}
+
+/// The benchmark's state: what to run and what was found.
+pub struct Bench<'a> {
+    meter: &'a Meter,
+    cardfill: &'a Path,
+    runs: usize,
+    python_runs: usize,
+    cwd: &'a Path,
+    rows: Vec<Row>,
+    checks: Vec<(&'static str, String)>,
+    run: Option<Result<RunFigures, String>>,
+}
+
+impl<'a> Bench<'a> {
+    /// A benchmark of `cardfill`, running commands in `cwd`.
+    pub fn new(
+        meter: &'a Meter,
+        cardfill: &'a Path,
+        runs: usize,
+        python_runs: usize,
+        cwd: &'a Path,
+    ) -> Self {
+        Self {
+            meter,
+            cardfill,
+            runs,
+            python_runs,
+            cwd,
+            rows: Vec::new(),
+            checks: Vec::new(),
+            run: None,
+        }
+    }
+
+    /// Prints the machine, the binaries and the checkpoints.
+    pub fn header(
+        &self,
+        python: Option<&Python>,
+        checkpoints: &[Checkpoint],
+        not_made: &[String],
+    ) -> anyhow::Result<()> {
+        let version = Command::new(self.cardfill)
+            .arg("--version")
+            .output()
+            .with_context(|| format!("cannot run `{}`", self.cardfill.display()))?;
+        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, m)| m.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        println!("cardfill-bench");
+        println!("  machine   {cpus} CPUs ({model}), warm page cache");
+        println!(
+            "  cardfill  {} ({})",
+            first_line(&version.stdout),
+            self.cardfill.display()
+        );
+        match python {
+            Some(p) => println!("  python    {} ({})", p.version, p.exe.display()),
+            None => println!("  python    not found: Python baselines skipped"),
+        }
+        println!(
+            "  method    median of {} runs per cardfill figure, {} per Python figure; whole \
+             processes (start-up and imports included), stdout to /dev/null; peak = ru_maxrss",
+            self.runs, self.python_runs
+        );
+        let t: OsString = "true".into();
+        let floor = Summary::of(&self.meter.repeat(std::slice::from_ref(&t), self.cwd, 5)?);
+        println!(
+            "  floor     `true` measures {:.2} ms, peak {:.1} MB (no figure below can be lower)",
+            floor.median_ms, floor.peak_mb
+        );
+        println!();
+        println!(
+            "{:<9} {:>6} {:>10} {:>12}  what",
+            "checkpoint", "files", "apparent", "header bytes"
+        );
+        for c in checkpoints {
+            println!(
+                "{:<9} {:>6} {:>10} {:>12}  {}",
+                c.key,
+                c.weight_files,
+                human_bytes(c.apparent_bytes),
+                c.header_bytes.map_or("—".into(), human_bytes),
+                c.what
+            );
+        }
+        for failure in not_made {
+            println!("{failure}");
+        }
+        println!();
+        Ok(())
+    }
+
+    /// Checks then measures `cardfill inspect` and `cardfill fill --dry-run` on `c`.
+    pub fn cardfill_rows(&mut self, c: &Checkpoint) -> anyhow::Result<()> {
+        eprintln!("measuring cardfill on {} …", c.key);
+        let check = self.check_cardfill(c);
+        let ok = check.is_ok();
+        self.checks
+            .push((c.key, check.unwrap_or_else(|e| format!("FAILED: {e}"))));
+        let commands: [(&str, Vec<OsString>); 2] = [
+            (
+                "cardfill inspect",
+                vec![self.cardfill.into(), "inspect".into(), c.dir.clone().into()],
+            ),
+            (
+                "cardfill fill --dry-run",
+                vec![
+                    self.cardfill.into(),
+                    "fill".into(),
+                    c.dir.clone().into(),
+                    "--dry-run".into(),
+                ],
+            ),
+        ];
+        for (label, cmd) in commands {
+            let outcome = if !ok && label == "cardfill inspect" {
+                Outcome::Failed("see the count check below".into())
+            } else {
+                self.measure_checked(&cmd, self.runs)?
+            };
+            self.rows.push(Row {
+                checkpoint: c.key,
+                command: label.into(),
+                outcome,
+            });
+        }
+        Ok(())
+    }
+
+    /// `cardfill inspect --format json` once: exit status and `parameters.total`.
+    fn check_cardfill(&self, c: &Checkpoint) -> Result<String, String> {
+        let out = Command::new(self.cardfill)
+            .arg("inspect")
+            .arg(&c.dir)
+            .args(["--format", "json"])
+            .current_dir(self.cwd)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("{}: {}", out.status, first_line(&out.stderr)));
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("JSON output: {e}"))?;
+        let warnings = json["warnings"].as_array().map_or(0, Vec::len);
+        let warn = match json["warnings"].get(0) {
+            Some(w) => format!(
+                "; {warnings} warning(s), first: {}",
+                w["message"].as_str().unwrap_or("?")
+            ),
+            None => String::new(),
+        };
+        let got = json.pointer("/parameters/total").and_then(|v| v.as_u64());
+        match (c.expected_total, got) {
+            (None, None) => Ok(format!("no parameters, as expected{warn}")),
+            (Some(e), Some(g)) if e == g => Ok(format!("parameters.total {} OK{warn}", group(g))),
+            (Some(e), Some(g)) => Err(format!(
+                "parameters.total {} but the weights hold {}{warn}",
+                group(g),
+                group(e)
+            )),
+            (Some(e), None) => Err(format!(
+                "no parameters.total (expected {}){warn}",
+                group(e)
+            )),
+            (None, Some(g)) => Err(format!("parameters.total {} from no weights", group(g))),
+        }
+    }
+
+    /// Runs `cmd` once to check it succeeds, then `runs` measured times.
+    fn measure_checked(&self, cmd: &[OsString], runs: usize) -> anyhow::Result<Outcome> {
+        let first = self.meter.once(cmd, self.cwd)?;
+        if first.code != Some(0) {
+            let out = Command::new(&cmd[0])
+                .args(&cmd[1..])
+                .current_dir(self.cwd)
+                .stdin(Stdio::null())
+                .output()?;
+            return Ok(Outcome::Failed(format!(
+                "{}: {}",
+                out.status,
+                first_line(&out.stderr)
+            )));
+        }
+        let samples = self.meter.repeat(cmd, self.cwd, runs)?;
+        Ok(Outcome::Measured {
+            summary: Summary::of(&samples),
+            ratio: None,
+        })
+    }
+
+    /// Checks then measures a Python baseline on `c`, with its ratio to cardfill's inspect.
+    pub fn python_row(
+        &mut self,
+        c: &Checkpoint,
+        python: Option<&Python>,
+        baseline: &Baseline,
+        disabled: bool,
+    ) -> anyhow::Result<()> {
+        let outcome = match python {
+            None if disabled => Outcome::Skipped("--no-python".into()),
+            None => Outcome::Skipped("python3 not found".into()),
+            Some(p) if !p.can_run(baseline) => {
+                Outcome::Skipped(format!("not installed ({})", baseline.install))
+            }
+            Some(p) => {
+                eprintln!("measuring {} on {} …", baseline.label, c.key);
+                let cmd = p.command(baseline, &c.dir);
+                match self.check_python(&cmd, c.expected_total) {
+                    Err(e) => Outcome::Failed(e),
+                    Ok(()) => {
+                        let samples = self.meter.repeat(&cmd, self.cwd, self.python_runs)?;
+                        let summary = Summary::of(&samples);
+                        let ratio = self
+                            .inspect_median(c.key)
+                            .map(|ms| summary.median_ms / ms);
+                        Outcome::Measured { summary, ratio }
+                    }
+                }
+            }
+        };
+        self.rows.push(Row {
+            checkpoint: c.key,
+            command: baseline.label.into(),
+            outcome,
+        });
+        Ok(())
+    }
+
+    fn check_python(&self, cmd: &[OsString], expected: Option<u64>) -> Result<(), String> {
+        let out = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .current_dir(self.cwd)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("{}: {}", out.status, last_line(&out.stderr)));
+        }
+        let got: Option<u64> = String::from_utf8_lossy(&out.stdout).trim().parse().ok();
+        if got != expected {
+            return Err(format!("counted {got:?}, expected {expected:?}"));
+        }
+        Ok(())
+    }
+
+    fn summary(&self, checkpoint: &str, command: &str) -> Option<Summary> {
+        self.rows.iter().find_map(|r| match &r.outcome {
+            Outcome::Measured { summary, .. }
+                if r.checkpoint == checkpoint && r.command == command =>
+            {
+                Some(*summary)
+            }
+            _ => None,
+        })
+    }
+
+    fn inspect_median(&self, checkpoint: &str) -> Option<f64> {
+        self.summary(checkpoint, "cardfill inspect")
+            .map(|s| s.median_ms)
+    }
+
+    /// Prints the results table and the count checks.
+    pub fn print_table(&self) {
+        println!(
+            "{:<9} {:<48} {:>10} {:>17} {:>8} {:>8}  cardfill is",
+            "checkpoint", "command", "median ms", "min–max ms", "peak MB", "CPU ms"
+        );
+        for r in &self.rows {
+            match &r.outcome {
+                Outcome::Measured { summary: s, ratio } => println!(
+                    "{:<9} {:<48} {:>10.2} {:>17} {:>8.1} {:>8.1}  {}",
+                    r.checkpoint,
+                    r.command,
+                    s.median_ms,
+                    format!("{:.2}–{:.2}", s.min_ms, s.max_ms),
+                    s.peak_mb,
+                    s.cpu_ms,
+                    ratio.map_or(String::new(), |x| format!("{x:.1}× faster"))
+                ),
+                Outcome::Failed(why) => println!(
+                    "{:<9} {:<48} failed: {why}",
+                    r.checkpoint, r.command
+                ),
+                Outcome::Skipped(why) => println!(
+                    "{:<9} {:<48} skipped: {why}",
+                    r.checkpoint, r.command
+                ),
+            }
+        }
+        println!();
+        println!("count check (cardfill inspect --format json):");
+        for (key, check) in &self.checks {
+            println!("  {key:<9} {check}");
+        }
+        println!();
+    }
+
+    /// Measures and prints `cardfill run`'s added wall time and CPU use.
+    pub fn run_overhead(&mut self) -> anyhow::Result<()> {
+        eprintln!("measuring cardfill run …");
+        let figures = self.measure_run();
+        println!("cardfill run overhead:");
+        match &figures {
+            Ok((f, lines)) => {
+                for l in lines {
+                    println!("  {l}");
+                }
+                self.run = Some(Ok(*f));
+            }
+            Err(e) => {
+                println!("  failed: {e:#}");
+                self.run = Some(Err(format!("{e:#}")));
+            }
+        }
+        println!();
+        Ok(())
+    }
+
+    fn measure_run(&self) -> anyhow::Result<(RunFigures, Vec<String>)> {
+        let tmp = tempfile::Builder::new().prefix("cardfill-bench-run").tempdir()?;
+        let record: OsString = tmp.path().join("record").into();
+        let wrap = |cmd: &[&OsString]| -> Vec<OsString> {
+            let mut v: Vec<OsString> = vec![
+                self.cardfill.into(),
+                "run".into(),
+                "--record".into(),
+                record.clone(),
+                "--".into(),
+            ];
+            v.extend(cmd.iter().map(|s| (*s).clone()));
+            v
+        };
+        let t: OsString = "true".into();
+        let direct = self.meter.repeat(std::slice::from_ref(&t), tmp.path(), self.runs)?;
+        let wrapped_cmd = wrap(&[&t]);
+        let first = self.meter.once(&wrapped_cmd, tmp.path())?;
+        if first.code != Some(0) {
+            let out = Command::new(self.cardfill)
+                .args(&wrapped_cmd[1..])
+                .current_dir(tmp.path())
+                .stdin(Stdio::null())
+                .output()?;
+            anyhow::bail!("`cardfill run -- true`: {}: {}", out.status, first_line(&out.stderr));
+        }
+        let wrapped = self.meter.repeat(&wrapped_cmd, tmp.path(), self.runs)?;
+        let (d, w) = (Summary::of(&direct), Summary::of(&wrapped));
+
+        // Start and end separately: the wrapped command stamps the monotonic clock.
+        let stamp_file = tmp.path().join("stamps");
+        let stamp_cmd: Vec<OsString> = vec![
+            self.meter.launcher.clone().into(),
+            "__stamp".into(),
+            stamp_file.clone().into(),
+        ];
+        let direct_gaps = self.stamped(&stamp_cmd, &stamp_file)?;
+        let wrapped_gaps = self.stamped(&wrap(&stamp_cmd.iter().collect::<Vec<_>>()), &stamp_file)?;
+
+        // CPU while a command runs: cardfill's rusage includes the child it reaps, so the
+        // child's own CPU (measured alone) is subtracted.
+        let sleep: Vec<OsString> = vec!["sleep".into(), "2".into()];
+        let sleep_runs = 3;
+        let alone = Summary::of(&self.meter.repeat(&sleep, tmp.path(), sleep_runs)?);
+        let sleep_refs: Vec<&OsString> = sleep.iter().collect();
+        let under = Summary::of(&self.meter.repeat(&wrap(&sleep_refs), tmp.path(), sleep_runs)?);
+        let own_cpu_ms = (under.cpu_ms - alone.cpu_ms).max(0.0);
+        let f = RunFigures {
+            added_ms: w.median_ms - d.median_ms,
+            start_added_ms: wrapped_gaps.0 - direct_gaps.0,
+            end_added_ms: wrapped_gaps.1 - direct_gaps.1,
+            cpu_percent: own_cpu_ms / under.median_ms * 100.0,
+        };
+        let lines = vec![
+            format!(
+                "true                          median {:>8.2} ms   peak {:.1} MB",
+                d.median_ms, d.peak_mb
+            ),
+            format!(
+                "cardfill run -- true          median {:>8.2} ms   peak {:.1} MB   added {:.2} ms \
+                 (start +{:.2} ms, end +{:.2} ms)",
+                w.median_ms, w.peak_mb, f.added_ms, f.start_added_ms, f.end_added_ms
+            ),
+            format!(
+                "sleep 2                       median {:>8.2} ms   CPU {:.2} ms",
+                alone.median_ms, alone.cpu_ms
+            ),
+            format!(
+                "cardfill run -- sleep 2       median {:>8.2} ms   CPU {:.2} ms, cardfill's own \
+                 {:.2} ms = {:.3}% of one core",
+                under.median_ms, under.cpu_ms, own_cpu_ms, f.cpu_percent
+            ),
+        ];
+        Ok((f, lines))
+    }
+
+    /// Median (spawn → stamp, stamp → reaped) gaps in ms of a command that stamps the clock.
+    fn stamped(&self, cmd: &[OsString], stamp_file: &Path) -> anyhow::Result<(f64, f64)> {
+        let _ = std::fs::remove_file(stamp_file);
+        let samples: Vec<Sample> = self.meter.repeat(cmd, self.cwd, self.runs)?;
+        let stamps: Vec<u64> = std::fs::read_to_string(stamp_file)
+            .with_context(|| format!("no stamps in `{}`", stamp_file.display()))?
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if stamps.len() != samples.len() {
+            anyhow::bail!("{} stamps for {} runs", stamps.len(), samples.len());
+        }
+        let ms = |a: u64, b: u64| (b as f64 - a as f64) / 1e6;
+        let start = median(samples.iter().zip(&stamps).map(|(s, &t)| ms(s.start_ns, t)));
+        let end = median(samples.iter().zip(&stamps).map(|(s, &t)| ms(t, s.end_ns)));
+        Ok((start, end))
+    }
+
+    /// Prints each goal of issue 7 with its figure and PASS/FAIL.
+    pub fn goals(&self, checkpoints: &[Checkpoint]) {
+        println!("goals (issue 7):");
+        let find = |k: &str| checkpoints.iter().find(|c| c.key == k);
+        let inspect = |k: &str| self.summary(k, "cardfill inspect");
+        let verdict = |ok: bool| if ok { "PASS" } else { "FAIL" };
+        let na = "n/a ";
+
+        match inspect("405B") {
+            Some(s) => {
+                println!(
+                    "  {}  405B inspect median ≤ 20 ms: {:.2} ms",
+                    verdict(s.median_ms <= 20.0),
+                    s.median_ms
+                );
+                println!(
+                    "  {}  405B inspect peak memory ≤ 20 MB: {:.1} MB",
+                    verdict(s.peak_mb <= 20.0),
+                    s.peak_mb
+                );
+            }
+            None => println!("  FAIL  405B inspect: not measured (see the table)"),
+        }
+        for r in self.rows.iter().filter(|r| r.checkpoint == "405B") {
+            match &r.outcome {
+                Outcome::Measured {
+                    ratio: Some(x), ..
+                } => println!(
+                    "  {}  405B ≥ 20× faster than {}: {x:.1}×",
+                    verdict(*x >= 20.0),
+                    r.command
+                ),
+                Outcome::Skipped(why) if r.command != "cardfill fill --dry-run" => {
+                    println!("  {na}  405B ≥ 20× faster than {}: {why}", r.command)
+                }
+                Outcome::Failed(why) if !r.command.starts_with("cardfill") => {
+                    println!("  {na}  405B ≥ 20× faster than {}: baseline failed: {why}", r.command)
+                }
+                _ => {}
+            }
+        }
+        match (
+            inspect("405B"),
+            inspect("70B"),
+            inspect("config"),
+            find("405B"),
+            find("70B"),
+        ) {
+            (Some(a), Some(b), Some(base), Some(ca), Some(cb)) => {
+                let (ha, hb) = (
+                    ca.header_bytes.unwrap_or(0) as f64,
+                    cb.header_bytes.unwrap_or(0) as f64,
+                );
+                let (ma, mb) = (a.median_ms - base.median_ms, b.median_ms - base.median_ms);
+                let per_mb_a = ma / (ha / 1e6);
+                let per_mb_b = mb / (hb / 1e6);
+                let close = per_mb_a / per_mb_b;
+                println!(
+                    "  {}  cost tracks header bytes, not weight bytes: 405B/70B weights ×{:.2}, \
+                     headers ×{:.2}, files ×{:.2}; inspect above the config-only cost \
+                     ({:.2} ms) ×{:.2}: {:.2} vs {:.2} ms per header MB",
+                    verdict((0.67..=1.5).contains(&close)),
+                    ca.apparent_bytes as f64 / cb.apparent_bytes as f64,
+                    ha / hb,
+                    ca.weight_files as f64 / cb.weight_files as f64,
+                    base.median_ms,
+                    ma / mb,
+                    per_mb_a,
+                    per_mb_b
+                );
+                println!(
+                    "  {}  memory flat: peak 405B {:.1} MB, 70B {:.1} MB, config only {:.1} MB \
+                     (405B within 2 MB of 70B)",
+                    verdict(a.peak_mb - b.peak_mb <= 2.0),
+                    a.peak_mb,
+                    b.peak_mb,
+                    base.peak_mb
+                );
+            }
+            _ => println!("  FAIL  405B vs 70B: not measured (see the table)"),
+        }
+        match inspect("7B .bin") {
+            Some(s) => println!(
+                "  {}  7B .bin inspect in milliseconds (≤ 20 ms): {:.2} ms, peak {:.1} MB",
+                verdict(s.median_ms <= 20.0),
+                s.median_ms,
+                s.peak_mb
+            ),
+            None => println!("  FAIL  7B .bin inspect: not measured (see the table)"),
+        }
+        match &self.run {
+            Some(Ok(f)) => {
+                println!(
+                    "  {}  cardfill run adds < 10 ms: {:.2} ms (start +{:.2}, end +{:.2})",
+                    verdict(f.added_ms < 10.0),
+                    f.added_ms,
+                    f.start_added_ms,
+                    f.end_added_ms
+                );
+                println!(
+                    "  {}  cardfill run < 0.1% of one core while the command runs: {:.3}%",
+                    verdict(f.cpu_percent < 0.1),
+                    f.cpu_percent
+                );
+            }
+            Some(Err(e)) => println!("  FAIL  cardfill run: {e}"),
+            None => println!("  {na}  cardfill run: skipped (--no-run)"),
+        }
+    }
+}
+
+/// `group(1234567)` = `1,234,567`.
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Bytes in B/kB/MB/GB (powers of 1000).
+fn human_bytes(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}
+
+fn first_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn last_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_and_sizes() {
+        assert_eq!(group(405_853_388_800), "405,853,388,800");
+        assert_eq!(group(999), "999");
+        assert_eq!(human_bytes(811_706_777_600), "811.7 GB");
+        assert_eq!(human_bytes(512), "512 B");
+    }
+}

@@ -1,0 +1,736 @@
+//! Facts → the template's variables and the front matter's keys, in one place.
+//!
+//! Variable names are huggingface_hub's (`model_specs`, `hours_used`, ...). A variable is
+//! present only when the facts it needs are known; the template then shows its placeholder.
+
+use std::collections::BTreeMap;
+
+use cardfill_facts::{Facts, Value, human_bytes, human_count, human_hours, paths};
+use serde_json::{Map, json};
+
+/// What the facts give the card.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Variables {
+    /// Template variable → its text (Markdown; several lines for the block variables).
+    pub body: BTreeMap<&'static str, String>,
+    /// Front matter keys cardfill sets, in the order it appends them.
+    pub front: Vec<FrontKey>,
+}
+
+/// One front matter key cardfill sets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrontKey {
+    /// The key, e.g. `base_model`.
+    pub key: &'static str,
+    /// Its value.
+    pub value: Value,
+    /// Where the value came from (readable provenance).
+    pub source: String,
+}
+
+/// The facts as template variables and front matter keys.
+pub fn variables(facts: &Facts) -> Variables {
+    let mut body = BTreeMap::new();
+    let mut put = |name: &'static str, v: Option<String>| {
+        if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
+            body.insert(name, v);
+        }
+    };
+    put("model_id", facts.str(paths::MODEL_NAME).map(str::to_owned));
+    put("model_type", model_type(facts));
+    put("base_model", base_model(facts));
+    put("license", license(facts));
+    put("language", facts.value(paths::MODEL_LANGUAGE).and_then(joined));
+    put("model_specs", model_specs(facts));
+    put("speeds_sizes_times", speeds_sizes_times(facts));
+    put("training_regime", facts.str(paths::TRAINING_REGIME).map(str::to_owned));
+    let hw = hardware_type(facts);
+    put("hardware_type", hw.clone());
+    put("hardware", hw);
+    put("hours_used", hours_used(facts));
+    put("cloud_provider", facts.str(paths::CARBON_PROVIDER).map(provider_name));
+    put("cloud_region", cloud_region(facts));
+    put("co2_emitted", co2_emitted(facts));
+    put("compute_infrastructure", compute_infrastructure(facts));
+    put("hardware_requirements", hardware_requirements(facts));
+    put("software", software(facts));
+    Variables {
+        body,
+        front: front_keys(facts),
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A float with at most `decimals` decimals, trailing zeros dropped.
+fn num(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// Three significant digits.
+fn sig3(v: f64) -> String {
+    let d = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    num(v, d)
+}
+
+fn joined(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(a) => {
+            let items: Vec<_> = a.iter().filter_map(Value::as_str).collect();
+            (!items.is_empty()).then(|| items.join(", "))
+        }
+        _ => None,
+    }
+}
+
+fn hub_link(id: &str) -> String {
+    format!("[{id}](https://huggingface.co/{id})")
+}
+
+fn model_type(f: &Facts) -> Option<String> {
+    let mt = f.str(paths::MODEL_MODEL_TYPE);
+    let arch = f.str(paths::MODEL_ARCHITECTURE);
+    let adapter = f.value(paths::MODEL_ADAPTER).and_then(Value::as_object);
+    let base = match (mt, arch) {
+        (Some(m), Some(a)) => Some(format!("{m} ({a})")),
+        (Some(m), None) => Some(m.to_owned()),
+        (None, Some(a)) => Some(a.to_owned()),
+        (None, None) => None,
+    };
+    match adapter {
+        Some(a) => {
+            let kind = a.get("type").and_then(Value::as_str).unwrap_or("PEFT");
+            let mut s = format!("{kind} adapter (PEFT)");
+            if let Some(t) = a.get("task_type").and_then(Value::as_str) {
+                s.push_str(&format!(", task {t}"));
+            }
+            if let Some(b) = base {
+                s.push_str(&format!(", for {b}"));
+            }
+            Some(s)
+        }
+        None => base,
+    }
+}
+
+fn base_model(f: &Facts) -> Option<String> {
+    let v = f.value(paths::MODEL_BASE_MODEL)?;
+    let ids: Vec<&str> = match v {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => return None,
+    };
+    if ids.is_empty() {
+        return None;
+    }
+    let mut s = ids.iter().map(|i| hub_link(i)).collect::<Vec<_>>().join(", ");
+    if let Some(rel) = f.str(paths::MODEL_BASE_MODEL_RELATION) {
+        s.push_str(&format!(" ({rel})"));
+    }
+    Some(s)
+}
+
+fn license(f: &Facts) -> Option<String> {
+    let id = f.str(paths::MODEL_LICENSE)?;
+    match (f.str(paths::MODEL_LICENSE_NAME), f.str(paths::MODEL_LICENSE_LINK)) {
+        (Some(n), Some(l)) => Some(format!("[{n}]({l})")),
+        (Some(n), None) => Some(n.to_owned()),
+        (None, Some(l)) => Some(format!("[{id}]({l})")),
+        (None, None) => Some(id.to_owned()),
+    }
+}
+
+fn counts(v: &Value) -> Vec<(String, u64)> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_u64().map(|n| (k.clone(), n)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn model_specs(f: &Facts) -> Option<String> {
+    let mut lines = Vec::new();
+    match (
+        f.str(paths::MODEL_ARCHITECTURE),
+        f.str(paths::MODEL_MODEL_TYPE),
+    ) {
+        (Some(a), Some(m)) => lines.push(format!("- **Architecture:** {a} (`{m}`)")),
+        (Some(a), None) => lines.push(format!("- **Architecture:** {a}")),
+        (None, Some(m)) => lines.push(format!("- **Architecture:** `{m}`")),
+        (None, None) => {}
+    }
+    if let Some(total) = f.u64(paths::PARAMETERS_TOTAL) {
+        lines.push(format!(
+            "- **Parameters:** {} params ({})",
+            human_count(total),
+            thousands(total)
+        ));
+    }
+    if let Some(active) = f.u64(paths::PARAMETERS_ACTIVE) {
+        lines.push(format!(
+            "- **Active parameters per token:** {} ({})",
+            human_count(active),
+            thousands(active)
+        ));
+    }
+    if let Some(tr) = f.u64(paths::PARAMETERS_TRAINABLE) {
+        lines.push(format!(
+            "- **Trainable parameters:** {} ({})",
+            human_count(tr),
+            thousands(tr)
+        ));
+    }
+    if let Some(by) = f.value(paths::PARAMETERS_BY_DTYPE) {
+        let parts: Vec<_> = counts(by)
+            .into_iter()
+            .map(|(d, n)| format!("{d} {}", thousands(n)))
+            .collect();
+        if !parts.is_empty() {
+            lines.push(format!("- **Tensor types:** {}", parts.join(", ")));
+        }
+    }
+    if let Some(c) = f.value(paths::PARAMETERS_COMPONENTS) {
+        let parts: Vec<_> = counts(c)
+            .into_iter()
+            .map(|(k, n)| format!("{k} {}", human_count(n)))
+            .collect();
+        if !parts.is_empty() {
+            lines.push(format!("- **Components:** {}", parts.join(", ")));
+        }
+    }
+    let mut dims = Vec::new();
+    let dim = |path: &str, what: &str| f.u64(path).map(|n| format!("{what} {n}"));
+    dims.extend(dim(paths::MODEL_HIDDEN_SIZE, "hidden size"));
+    dims.extend(f.u64(paths::MODEL_NUM_LAYERS).map(|n| format!("{n} layers")));
+    if let Some(h) = f.u64(paths::MODEL_NUM_ATTENTION_HEADS) {
+        match f.u64(paths::MODEL_NUM_KV_HEADS) {
+            Some(kv) if kv != h => dims.push(format!("{h} attention heads ({kv} key/value heads)")),
+            _ => dims.push(format!("{h} attention heads")),
+        }
+    }
+    dims.extend(dim(paths::MODEL_HEAD_DIM, "head dimension"));
+    dims.extend(dim(paths::MODEL_INTERMEDIATE_SIZE, "intermediate size"));
+    dims.extend(dim(paths::MODEL_VOCAB_SIZE, "vocabulary"));
+    dims.extend(
+        f.u64(paths::MODEL_CONTEXT_LENGTH)
+            .map(|n| format!("context {n} tokens")),
+    );
+    if f.bool(paths::MODEL_TIED_EMBEDDINGS) == Some(true) {
+        dims.push("tied embeddings".to_owned());
+    }
+    if !dims.is_empty() {
+        lines.push(format!("- **Dimensions:** {}", dims.join(", ")));
+    }
+    if let Some(e) = f.u64(paths::MODEL_NUM_EXPERTS) {
+        let mut s = format!("- **Experts:** {e} per layer");
+        if let Some(k) = f.u64(paths::MODEL_EXPERTS_PER_TOKEN) {
+            s.push_str(&format!(", {k} active per token"));
+        }
+        lines.push(s);
+    }
+    if let Some(d) = f.str(paths::MODEL_DTYPE) {
+        lines.push(format!("- **Config dtype:** {d}"));
+    }
+    if let Some(q) = f.value(paths::CHECKPOINT_QUANTIZATION).and_then(Value::as_object) {
+        let parts: Vec<_> = q
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k} {s}"),
+                other => format!("{k} {other}"),
+            })
+            .collect();
+        lines.push(format!("- **Quantization:** {}", parts.join(", ")));
+    }
+    if let Some(a) = f.value(paths::MODEL_ADAPTER).and_then(Value::as_object) {
+        let mut parts = Vec::new();
+        if let Some(t) = a.get("type").and_then(Value::as_str) {
+            parts.push(t.to_owned());
+        }
+        for (k, label) in [("r", "r"), ("alpha", "alpha")] {
+            if let Some(v) = a.get(k).filter(|v| v.is_number()) {
+                parts.push(format!("{label} {v}"));
+            }
+        }
+        if let Some(t) = a.get("target_modules").and_then(joined) {
+            parts.push(format!("target modules {t}"));
+        }
+        if !parts.is_empty() {
+            lines.push(format!("- **Adapter:** {}", parts.join(", ")));
+        }
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+fn speeds_sizes_times(f: &Facts) -> Option<String> {
+    let mut lines = Vec::new();
+    let files: Vec<&str> = f
+        .value(paths::CHECKPOINT_FILES)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if let Some(bytes) = f.u64(paths::CHECKPOINT_BYTES) {
+        let mut s = format!("- **Checkpoint size:** {} ({} bytes)", human_bytes(bytes), thousands(bytes));
+        if !files.is_empty() {
+            let format = f.str(paths::CHECKPOINT_FORMAT).unwrap_or("weight");
+            let noun = if files.len() == 1 { "file" } else { "files" };
+            s.push_str(&format!(" in {} {format} {noun}", files.len()));
+        }
+        lines.push(s);
+    }
+    if !files.is_empty() {
+        let shown: Vec<_> = files.iter().take(3).map(|x| format!("`{x}`")).collect();
+        let more = files.len().saturating_sub(3);
+        let mut s = format!("- **Files:** {}", shown.join(", "));
+        if more > 0 {
+            s.push_str(&format!(" and {more} more"));
+        }
+        lines.push(s);
+    }
+    if let Some(rt) = f.f64(paths::TRAINING_RUNTIME_S) {
+        lines.push(format!(
+            "- **Training runtime:** {} hours ({} s, trainer)",
+            human_hours(rt / 3600.0),
+            num(rt, 0)
+        ));
+    }
+    if let (Some(s), Some(e)) = (f.str(paths::RUN_START), f.str(paths::RUN_END)) {
+        lines.push(format!("- **Run:** {s} to {e}"));
+    }
+    let mut tp = Vec::new();
+    if let Some(v) = f.f64(paths::TRAINING_SAMPLES_PER_SECOND) {
+        tp.push(format!("{} samples/s", sig3(v)));
+    }
+    if let Some(v) = f.f64(paths::TRAINING_STEPS_PER_SECOND) {
+        tp.push(format!("{} steps/s", sig3(v)));
+    }
+    if !tp.is_empty() {
+        lines.push(format!("- **Throughput:** {}", tp.join(", ")));
+    }
+    let mut progress = Vec::new();
+    if let Some(s) = f.u64(paths::TRAINING_STEPS) {
+        progress.push(format!("{} steps", thousands(s)));
+    }
+    if let Some(e) = f.f64(paths::TRAINING_EPOCHS) {
+        progress.push(format!("{} epochs", num(e, 2)));
+    }
+    if !progress.is_empty() {
+        lines.push(format!("- **Training length:** {}", progress.join(", ")));
+    }
+    if let Some(fl) = f.f64(paths::TRAINING_FLOS) {
+        lines.push(format!("- **Total FLOs:** {fl:.3e}"));
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// GPUs grouped by name: `8 × NVIDIA H100 80GB HBM3`.
+fn gpu_groups(f: &Facts) -> Vec<(usize, String, &Map<String, Value>)> {
+    let mut groups: Vec<(usize, String, &Map<String, Value>)> = Vec::new();
+    if let Some(gpus) = f.value(paths::HARDWARE_GPUS).and_then(Value::as_array) {
+        for g in gpus.iter().filter_map(Value::as_object) {
+            let Some(name) = g.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            match groups.iter_mut().find(|(_, n, _)| n == name) {
+                Some(entry) => entry.0 += 1,
+                None => groups.push((1, name.to_owned(), g)),
+            }
+        }
+    }
+    groups
+}
+
+fn hardware_type(f: &Facts) -> Option<String> {
+    let groups = gpu_groups(f);
+    if !groups.is_empty() {
+        let listed: usize = groups.iter().map(|g| g.0).sum();
+        let count = f.u64(paths::HARDWARE_GPU_COUNT).map_or(listed, |c| c as usize);
+        if groups.len() == 1 {
+            return Some(format!("{count} × {}", groups[0].1));
+        }
+        return Some(
+            groups
+                .iter()
+                .map(|(n, name, _)| format!("{n} × {name}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    if let Some(n) = f.u64(paths::HARDWARE_GPU_COUNT).filter(|&n| n > 0) {
+        return Some(format!("{n} × GPU"));
+    }
+    f.str(paths::HARDWARE_CPU).map(|c| format!("CPU: {c}"))
+}
+
+fn hours_used(f: &Facts) -> Option<String> {
+    let h = f.f64(paths::RUN_HOURS)?;
+    let unit = if (h - 1.0).abs() < f64::EPSILON { "hour" } else { "hours" };
+    let mut s = format!("{} {unit} wall clock", human_hours(h));
+    if let Some(g) = f.f64(paths::RUN_GPU_HOURS) {
+        s.push_str(&format!(" ({} GPU-hours)", human_hours(g)));
+    }
+    Some(s)
+}
+
+fn provider_name(p: &str) -> String {
+    match p.to_ascii_lowercase().as_str() {
+        "aws" => "AWS".to_owned(),
+        "gcp" | "google" => "Google Cloud".to_owned(),
+        "azure" => "Azure".to_owned(),
+        _ => p.to_owned(),
+    }
+}
+
+fn region_name(region: &str) -> &str {
+    region.split_once(':').map_or(region, |(_, r)| r)
+}
+
+fn cloud_region(f: &Facts) -> Option<String> {
+    let r = f.str(paths::CARBON_REGION);
+    let loc = f.str(paths::CARBON_LOCATION);
+    match (r, loc) {
+        (Some(r), Some(l)) => Some(format!("{} ({l})", region_name(r))),
+        (Some(r), None) => Some(region_name(r).to_owned()),
+        (None, Some(l)) => Some(l.to_owned()),
+        (None, None) => None,
+    }
+}
+
+/// Grams of CO2eq, readable: `11.3 kg CO2eq`.
+pub fn co2_text(grams: f64) -> String {
+    if grams >= 1e6 {
+        format!("{} t CO2eq", sig3(grams / 1e6))
+    } else if grams >= 1e3 {
+        format!("{} kg CO2eq", sig3(grams / 1e3))
+    } else {
+        format!("{} g CO2eq", sig3(grams))
+    }
+}
+
+fn co2_emitted(f: &Facts) -> Option<String> {
+    let g = f.f64(paths::CARBON_CO2_GRAMS)?;
+    let mut s = co2_text(g);
+    let mut working = Vec::new();
+    if let (Some(e), Some(i)) = (f.f64(paths::CARBON_ENERGY_KWH), f.f64(paths::CARBON_INTENSITY)) {
+        let pue = f
+            .f64(paths::CARBON_PUE)
+            .map(|p| format!(" × PUE {p:.2}"))
+            .unwrap_or_default();
+        working.push(format!("{} kWh{pue} × {} g/kWh", sig3(e), num(i, 0)));
+    }
+    let mut place = Vec::new();
+    if let Some(p) = f.str(paths::CARBON_PROVIDER) {
+        place.push(provider_name(p));
+    }
+    if let Some(r) = f.str(paths::CARBON_REGION) {
+        place.push(region_name(r).to_owned());
+    }
+    let mut where_ = place.join(" ");
+    if let Some(src) = f.str(paths::CARBON_INTENSITY_SOURCE) {
+        if where_.is_empty() {
+            where_ = src.to_owned();
+        } else {
+            where_ = format!("{where_}, {src}");
+        }
+    }
+    if !where_.is_empty() {
+        working.push(where_);
+    }
+    if let Some(m) = f.str(paths::CARBON_METHOD) {
+        working.push(format!("energy {m}"));
+    }
+    if !working.is_empty() {
+        s.push_str(&format!(" ({})", working.join("; ")));
+    }
+    Some(s)
+}
+
+fn compute_infrastructure(f: &Facts) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(n) = f.u64(paths::RUN_NODES) {
+        parts.push(format!("{n} {}", if n == 1 { "node" } else { "nodes" }));
+    }
+    let gpus = f
+        .u64(paths::HARDWARE_GPU_COUNT)
+        .or_else(|| {
+            let n: usize = gpu_groups(f).iter().map(|g| g.0).sum();
+            (n > 0).then_some(n as u64)
+        });
+    if let Some(g) = gpus {
+        parts.push(format!("{g} {}", if g == 1 { "GPU" } else { "GPUs" }));
+    }
+    if let Some(d) = f.str(paths::HARDWARE_DRIVER_VERSION) {
+        parts.push(format!("NVIDIA driver {d}"));
+    }
+    if let Some(c) = f.str(paths::HARDWARE_CUDA_VERSION) {
+        parts.push(format!("CUDA {c}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+fn hardware_requirements(f: &Facts) -> Option<String> {
+    let mut lines = Vec::new();
+    for (n, name, g) in gpu_groups(f) {
+        let mut details = Vec::new();
+        if let Some(m) = g.get("memory_bytes").and_then(Value::as_u64) {
+            details.push(human_bytes(m));
+        }
+        if let Some(p) = g.get("power_limit_w").and_then(Value::as_f64) {
+            details.push(format!("{} W power limit", num(p, 0)));
+        }
+        let d = if details.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", details.join(", "))
+        };
+        lines.push(format!("- **GPU:** {n} × {name}{d}"));
+    }
+    if let Some(cpu) = f.str(paths::HARDWARE_CPU) {
+        match f.u64(paths::HARDWARE_CPU_CORES) {
+            Some(c) => lines.push(format!("- **CPU:** {cpu} ({c} cores)")),
+            None => lines.push(format!("- **CPU:** {cpu}")),
+        }
+    }
+    if let Some(r) = f.u64(paths::HARDWARE_RAM_BYTES) {
+        lines.push(format!("- **RAM:** {}", human_bytes(r)));
+    }
+    if let Some(os) = f.str(paths::HARDWARE_OS) {
+        lines.push(format!("- **OS:** {os}"));
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+fn software(f: &Facts) -> Option<String> {
+    let sw = f.value(paths::TRAINING_SOFTWARE)?.as_object()?;
+    let mut lines: Vec<String> = sw
+        .iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("- {k} {s}"),
+            other => format!("- {k} {other}"),
+        })
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    lines.push(format!(
+        "- cardfill {} (wrote the facts in this card)",
+        env!("CARGO_PKG_VERSION")
+    ));
+    Some(lines.join("\n"))
+}
+
+fn source(f: &Facts, path: &str) -> String {
+    f.get(path)
+        .map(|fact| fact.source.to_string())
+        .unwrap_or_default()
+}
+
+fn front_keys(f: &Facts) -> Vec<FrontKey> {
+    let mut out = Vec::new();
+    let mut push = |key: &'static str, path: &str| {
+        if let Some(v) = f.value(path) {
+            if matches!(v, Value::String(_) | Value::Array(_)) {
+                out.push(FrontKey {
+                    key,
+                    value: v.clone(),
+                    source: source(f, path),
+                });
+            }
+        }
+    };
+    push("base_model", paths::MODEL_BASE_MODEL);
+    push("base_model_relation", paths::MODEL_BASE_MODEL_RELATION);
+    push("library_name", paths::MODEL_LIBRARY_NAME);
+    push("pipeline_tag", paths::MODEL_PIPELINE_TAG);
+    push("license", paths::MODEL_LICENSE);
+    if f.str(paths::MODEL_LICENSE) == Some("other") {
+        push("license_name", paths::MODEL_LICENSE_NAME);
+        push("license_link", paths::MODEL_LICENSE_LINK);
+    }
+    push("language", paths::MODEL_LANGUAGE);
+    if !out.iter().any(|k| k.key == "library_name")
+        && f.contains(paths::MODEL_ARCHITECTURE)
+        && !f.contains(paths::MODEL_ADAPTER)
+    {
+        out.push(FrontKey {
+            key: "library_name",
+            value: Value::from("transformers"),
+            source: "derived: a transformers config.json is present".to_owned(),
+        });
+    }
+    if let Some(co2) = co2_front(f) {
+        out.push(co2);
+    }
+    out
+}
+
+fn co2_front(f: &Facts) -> Option<FrontKey> {
+    let grams = f.f64(paths::CARBON_CO2_GRAMS)?;
+    let mut m = Map::new();
+    let rounded = (grams * 10.0).round() / 10.0;
+    #[allow(clippy::cast_possible_truncation)]
+    let emissions = if rounded.fract() == 0.0 && rounded.abs() < 1e15 {
+        json!(rounded as i64)
+    } else {
+        json!(rounded)
+    };
+    m.insert("emissions".into(), emissions);
+    let method = f.str(paths::CARBON_METHOD);
+    m.insert(
+        "source".into(),
+        Value::from(match method {
+            Some(me) => format!("cardfill ({me})"),
+            None => "cardfill".to_owned(),
+        }),
+    );
+    let training_type = f.str(paths::CARBON_TRAINING_TYPE).map_or_else(
+        || {
+            if f.contains(paths::MODEL_BASE_MODEL) {
+                "fine-tuning".to_owned()
+            } else {
+                "pre-training".to_owned()
+            }
+        },
+        str::to_owned,
+    );
+    m.insert("training_type".into(), Value::from(training_type));
+    let location = f
+        .str(paths::CARBON_LOCATION)
+        .map(str::to_owned)
+        .or_else(|| f.str(paths::CARBON_REGION).map(str::to_owned));
+    if let Some(l) = location {
+        m.insert("geographical_location".into(), Value::from(l));
+    }
+    if let Some(h) = hardware_type(f) {
+        m.insert("hardware_used".into(), Value::from(h));
+    }
+    Some(FrontKey {
+        key: "co2_eq_emissions",
+        value: Value::Object(m),
+        source: source(f, paths::CARBON_CO2_GRAMS),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use cardfill_facts::Source;
+
+    use super::*;
+
+    fn s() -> Source {
+        Source::derived("test")
+    }
+
+    /// A fully known run: 8 H100s on AWS.
+    pub(crate) fn full_facts() -> Facts {
+        let mut f = Facts::new();
+        f.set(paths::MODEL_ARCHITECTURE, "LlamaForCausalLM", s());
+        f.set(paths::MODEL_MODEL_TYPE, "llama", s());
+        f.set(paths::MODEL_BASE_MODEL, "meta-llama/Llama-2-7b-hf", s());
+        f.set(paths::MODEL_HIDDEN_SIZE, 4096, s());
+        f.set(paths::MODEL_NUM_LAYERS, 32, s());
+        f.set(paths::MODEL_NUM_ATTENTION_HEADS, 32, s());
+        f.set(paths::MODEL_NUM_KV_HEADS, 32, s());
+        f.set(paths::MODEL_VOCAB_SIZE, 32000, s());
+        f.set(paths::MODEL_CONTEXT_LENGTH, 4096, s());
+        f.set(paths::PARAMETERS_TOTAL, 6_738_415_616u64, s());
+        f.set(paths::PARAMETERS_BY_DTYPE, json!({"BF16": 6_738_415_616u64}), s());
+        f.set(paths::CHECKPOINT_FORMAT, "safetensors-sharded", s());
+        f.set(
+            paths::CHECKPOINT_FILES,
+            json!(["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]),
+            s(),
+        );
+        f.set(paths::CHECKPOINT_BYTES, 13_476_839_424u64, s());
+        f.set(paths::TRAINING_REGIME, "bf16 mixed precision", s());
+        f.set(paths::RUN_HOURS, 12.5, s());
+        f.set(paths::RUN_GPU_HOURS, 100.0, s());
+        f.set(
+            paths::HARDWARE_GPUS,
+            Value::Array(
+                (0..8)
+                    .map(|i| json!({"name": "NVIDIA H100 80GB HBM3", "memory_bytes": 85_520_809_984u64, "power_limit_w": 700, "uuid": format!("GPU-{i}")}))
+                    .collect(),
+            ),
+            s(),
+        );
+        f.set(paths::HARDWARE_GPU_COUNT, 8, s());
+        f.set(paths::CARBON_ENERGY_KWH, 37.5, s());
+        f.set(paths::CARBON_PUE, 1.1, s());
+        f.set(paths::CARBON_INTENSITY, 274.0, s());
+        f.set(paths::CARBON_CO2_GRAMS, 11302.5, s());
+        f.set(paths::CARBON_REGION, "aws:us-east-1", s());
+        f.set(paths::CARBON_PROVIDER, "aws", s());
+        f.set(paths::CARBON_LOCATION, "Virginia, United States", s());
+        f.set(paths::CARBON_INTENSITY_SOURCE, "EPA eGRID 2022", s());
+        f.set(paths::CARBON_METHOD, "measured", s());
+        f
+    }
+
+    #[test]
+    fn card_lines_read_like_the_issues() {
+        let v = variables(&full_facts());
+        assert_eq!(v.body["hardware_type"], "8 × NVIDIA H100 80GB HBM3");
+        assert_eq!(v.body["hours_used"], "12.5 hours wall clock (100 GPU-hours)");
+        assert_eq!(
+            v.body["co2_emitted"],
+            "11.3 kg CO2eq (37.5 kWh × PUE 1.10 × 274 g/kWh; AWS us-east-1, EPA eGRID 2022; energy measured)"
+        );
+        insta::assert_snapshot!(v.body["model_specs"], @r"
+        - **Architecture:** LlamaForCausalLM (`llama`)
+        - **Parameters:** 6.74B params (6,738,415,616)
+        - **Tensor types:** BF16 6,738,415,616
+        - **Dimensions:** hidden size 4096, 32 layers, 32 attention heads, vocabulary 32000, context 4096 tokens
+        ");
+        insta::assert_snapshot!(v.body["speeds_sizes_times"], @r"
+        - **Checkpoint size:** 12.55 GiB (13,476,839,424 bytes) in 2 safetensors-sharded files
+        - **Files:** `model-00001-of-00002.safetensors`, `model-00002-of-00002.safetensors`
+        ");
+        let keys: Vec<_> = v.front.iter().map(|k| k.key).collect();
+        assert_eq!(keys, ["base_model", "library_name", "co2_eq_emissions"]);
+        assert_eq!(
+            v.front[2].value,
+            json!({"emissions": 11302.5, "source": "cardfill (measured)", "training_type": "fine-tuning",
+                   "geographical_location": "Virginia, United States", "hardware_used": "8 × NVIDIA H100 80GB HBM3"})
+        );
+    }
+
+    #[test]
+    fn unknown_facts_give_no_variables() {
+        let v = variables(&Facts::new());
+        assert!(v.body.is_empty());
+        assert!(v.front.is_empty());
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(6_738_415_616), "6,738,415,616");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(co2_text(999.0), "999 g CO2eq");
+        assert_eq!(co2_text(2_500_000.0), "2.5 t CO2eq");
+    }
+}

@@ -1,0 +1,37 @@
+//! PEFT adapters: when `adapter_config.json` sits beside `adapter_model.*`, the adapter's
+//! count is what training changed: `parameters.trainable`.
+
+use std::path::Path;
+
+use cardfill_facts::{Facts, Source, paths};
+
+use crate::{CheckpointError, WeightSet};
+
+/// Sets `parameters.trainable` when `primary` is the adapter of a PEFT directory.
+pub fn record(dir: &Path, primary: &WeightSet, facts: &mut Facts) {
+    let is_adapter = primary.files.iter().any(|f| {
+        f.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("adapter_model"))
+    });
+    if is_adapter && dir.join("adapter_config.json").is_file() {
+        facts.set(
+            paths::PARAMETERS_TRAINABLE,
+            primary.total(),
+            Source::file(primary.origin(), "adapter weights: Σ shape products"),
+        );
+    }
+}
+
+/// The adapter weights stored as safetensors (`adapter_model.safetensors`), which the
+/// safetensors finder leaves to this module; `adapter_model.bin` is read by the PyTorch finder.
+pub fn find(dir: &Path) -> Result<Vec<WeightSet>, CheckpointError> {
+    let name = "adapter_model.safetensors";
+    let path = dir.join(name);
+    if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) || crate::lfs::is_pointer(&path) {
+        return Ok(Vec::new());
+    }
+    let mut buf = Vec::new();
+    let set =
+        crate::safetensors::read_set(dir, &[name.to_owned()], "safetensors", "header", &mut buf)?;
+    Ok(vec![set])
+}

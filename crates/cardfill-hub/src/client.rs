@@ -1,0 +1,279 @@
+//! The connection to the Hub: an hf-hub client on a small current-thread runtime, the token
+//! (never shown: every message passes through [`Hub::redact`]) and the online validator.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hf_hub::{HFClient, HFError};
+use serde_json::Value;
+
+use crate::{HubError, HubOptions};
+
+/// How long one request may take unless [`HubOptions::timeout`] says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// Whether an environment variable holds a true value the way huggingface_hub reads it
+/// (`1`, `ON`, `YES`, `TRUE`, any case).
+pub(crate) fn env_true(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_uppercase().as_str(),
+            "1" | "ON" | "YES" | "TRUE"
+        )
+    })
+}
+
+/// The Hub endpoint: the option, `HF_ENDPOINT`, or `https://huggingface.co`; no trailing `/`.
+pub(crate) fn endpoint(options: &HubOptions) -> String {
+    options
+        .endpoint
+        .clone()
+        .or_else(|| std::env::var("HF_ENDPOINT").ok().filter(|e| !e.trim().is_empty()))
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// The Hub cache: the option, `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `HF_HOME/hub`,
+/// `XDG_CACHE_HOME/huggingface/hub` or `~/.cache/huggingface/hub` (hf-hub's order).
+pub(crate) fn cache_dir(options: &HubOptions) -> PathBuf {
+    options
+        .cache_dir
+        .clone()
+        .unwrap_or_else(hf_hub::resolve_cache_dir)
+}
+
+/// The token as huggingface_hub finds it: `HF_TOKEN`, the file at `HF_TOKEN_PATH`, or
+/// `HF_HOME/token`; none with `HF_HUB_DISABLE_IMPLICIT_TOKEN`.
+fn token() -> Option<String> {
+    if std::env::var("HF_HUB_DISABLE_IMPLICIT_TOKEN").is_ok_and(|v| !v.is_empty()) {
+        return None;
+    }
+    if let Ok(t) = std::env::var("HF_TOKEN") {
+        if !t.trim().is_empty() {
+            return Some(t.trim().to_owned());
+        }
+    }
+    let file = std::env::var("HF_TOKEN_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| hf_hub::hf_home().join("token"));
+    std::fs::read_to_string(file)
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+/// A client for one collection or validation.
+pub(crate) struct Hub {
+    runtime: tokio::runtime::Runtime,
+    client: HFClient,
+    http: reqwest::Client,
+    token: Option<String>,
+    endpoint: String,
+}
+
+impl Hub {
+    /// Builds a client. Nothing is sent until a method is called.
+    pub(crate) fn new(options: &HubOptions) -> Result<Self, HubError> {
+        let endpoint = endpoint(options);
+        let fail = |message: String| HubError::Client {
+            endpoint: endpoint.clone(),
+            message,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| fail(format!("cannot start the network runtime: {e}")))?;
+        let timeout = options.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("cardfill/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| fail(format!("cannot build the HTTP client: {e}")))?;
+        let token = token();
+        let redact = |text: &str| redact_token(token.as_deref(), text);
+        let mut builder = HFClient::builder()
+            .endpoint(endpoint.clone())
+            .cache_dir(cache_dir(options))
+            .client(http.clone())
+            .retry_max_attempts(1);
+        if let Some(t) = &token {
+            builder = builder.token(t.clone());
+        }
+        let client = builder.build().map_err(|e| fail(redact(&e.to_string())))?;
+        Ok(Self {
+            runtime,
+            client,
+            http,
+            token,
+            endpoint,
+        })
+    }
+
+    /// The endpoint asked.
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The local cache directory.
+    pub(crate) fn cache_dir(&self) -> &std::path::Path {
+        self.client.cache_dir()
+    }
+
+    /// `text` with the token replaced by `***`.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        redact_token(self.token.as_deref(), text)
+    }
+
+    fn model(&self, id: &str) -> hf_hub::HFRepository<hf_hub::RepoTypeModel> {
+        let (owner, name) = hf_hub::split_id(id);
+        self.client.model(owner, name)
+    }
+
+    /// The cached copy of `file` of model `id` at `main` (or the only snapshot when the cache
+    /// has no `refs/main`). Never touches the network.
+    pub(crate) fn cached_file(&self, id: &str, file: &str) -> Option<PathBuf> {
+        let repo = self.model(id);
+        let found = self.runtime.block_on(
+            repo.download_file()
+                .filename(file)
+                .local_files_only(true)
+                .send(),
+        );
+        if let Ok(path) = found {
+            return Some(path);
+        }
+        let snapshots = self
+            .client
+            .cache_dir()
+            .join(format!("models--{}", id.replace('/', "--")))
+            .join("snapshots");
+        let mut dirs = std::fs::read_dir(snapshots)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir());
+        let only = dirs.next()?;
+        if dirs.next().is_some() {
+            return None;
+        }
+        let path = only.join(file);
+        path.is_file().then_some(path)
+    }
+
+    /// Whether model `id` exists on the Hub: `Ok(Some(card_data))` when it does,
+    /// `Ok(None)` on 404, `Err` with a redacted message otherwise.
+    pub(crate) fn model_info(&self, id: &str) -> Result<Option<Value>, String> {
+        let repo = self.model(id);
+        match self.runtime.block_on(repo.info().send()) {
+            Ok(info) => Ok(Some(info.card_data.unwrap_or(Value::Null))),
+            Err(HFError::RepoNotFound { .. }) => Ok(None),
+            Err(e) => Err(self.redact(&describe(&e))),
+        }
+    }
+
+    /// `file` of model `id` at `main`, downloaded without touching the cache.
+    pub(crate) fn download(&self, id: &str, file: &str) -> Result<Option<Vec<u8>>, String> {
+        let repo = self.model(id);
+        match self
+            .runtime
+            .block_on(repo.download_file_to_bytes().filename(file).send())
+        {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Err(HFError::EntryNotFound { .. } | HFError::RepoNotFound { .. }) => Ok(None),
+            Err(e) => Err(self.redact(&describe(&e))),
+        }
+    }
+
+    /// The URL a model file is downloaded from.
+    pub(crate) fn file_url(&self, id: &str, file: &str) -> String {
+        format!("{}/{id}/resolve/main/{file}", self.endpoint)
+    }
+
+    /// POSTs `card` to `{endpoint}/api/validate-yaml` as huggingface_hub does before an
+    /// upload; returns the Hub's errors and warnings.
+    pub(crate) fn validate_yaml(&self, card: &str) -> Result<OnlineReport, HubError> {
+        let url = format!("{}/api/validate-yaml", self.endpoint);
+        let fail = |message: String| HubError::Api {
+            endpoint: url.clone(),
+            message: self.redact(&message),
+        };
+        let mut request = self
+            .http
+            .post(&url)
+            .json(&serde_json::json!({ "content": card, "repoType": "model" }));
+        if let Some(t) = &self.token {
+            request = request.bearer_auth(t);
+        }
+        let (status, body) = self.runtime.block_on(async {
+            let response = request.send().await.map_err(|e| fail(error_chain(&e)))?;
+            let status = response.status();
+            let body = response.text().await.map_err(|e| fail(error_chain(&e)))?;
+            Ok::<_, HubError>((status, body))
+        })?;
+        let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let messages = |key: &str| -> Vec<String> {
+            json.get(key)
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|m| m.get("message").and_then(Value::as_str))
+                        .map(|m| self.redact(m))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let report = OnlineReport {
+            errors: messages("errors"),
+            warnings: messages("warnings"),
+        };
+        if status.is_success() || (status.as_u16() == 400 && !report.errors.is_empty()) {
+            Ok(report)
+        } else if status.as_u16() == 400 {
+            Ok(OnlineReport {
+                errors: vec![self.redact(body.trim())],
+                ..report
+            })
+        } else {
+            Err(fail(format!("HTTP {status}")))
+        }
+    }
+}
+
+/// What the Hub's validator said.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OnlineReport {
+    /// `errors[].message`: the Hub rejects the card.
+    pub errors: Vec<String>,
+    /// `warnings[].message`.
+    pub warnings: Vec<String>,
+}
+
+/// `text` with `token` replaced by `***`.
+fn redact_token(token: Option<&str>, text: &str) -> String {
+    match token {
+        Some(t) if !t.is_empty() => text.replace(t, "***"),
+        _ => text.to_owned(),
+    }
+}
+
+/// One line for an hf-hub error, with the transport cause (a timeout says so).
+fn describe(e: &HFError) -> String {
+    error_chain(e)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}

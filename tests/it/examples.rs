@@ -1,0 +1,295 @@
+//! See `main.rs` for what this module covers.
+//! The scripts of `examples/` run against fake `cardfill`, `srun`, `torchrun`, `accelerate`
+//! and `transformers` that log how they were called.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+#[allow(clippy::print_stderr)]
+fn skip(reason: &str) {
+    eprintln!("skipped: {reason}");
+}
+
+fn has(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Writes an executable script `name` into `dir`.
+fn fake(dir: &Path, name: &str, script: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A fake `cardfill` that logs `<node> <args>` to `$CARDFILL_LOG` and, for `run`, runs the
+/// command after `--` and exits with its status; other subcommands exit `$FAKE_EXIT`.
+const FAKE_CARDFILL: &str = r#"#!/bin/bash
+echo "${SLURMD_NODENAME:--} $*" >> "$CARDFILL_LOG"
+if [[ $1 == run ]]; then
+    while [[ $# -gt 0 && $1 != -- ]]; do shift; done
+    shift
+    "$@"
+    exit $?
+fi
+exit "${FAKE_EXIT:-0}"
+"#;
+
+/// Fake bin directory with `cardfill`, a PATH that puts it first, and the log file.
+struct Fakes {
+    dir: tempfile::TempDir,
+}
+
+impl Fakes {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("bin")).unwrap();
+        fake(&dir.path().join("bin"), "cardfill", FAKE_CARDFILL);
+        Self { dir }
+    }
+
+    fn bin(&self) -> PathBuf {
+        self.dir.path().join("bin")
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = format!(
+            "{}:{}",
+            self.bin().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = Command::new(program);
+        cmd.env("PATH", path)
+            .env("CARDFILL_LOG", self.dir.path().join("log"))
+            .env("OUTPUT_DIR", self.out())
+            .env_remove("CARDFILL")
+            .current_dir(self.dir.path());
+        cmd
+    }
+}
+
+fn check(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn shell_examples_are_valid_bash() {
+    for name in ["slurm_job.sbatch", "torchrun_launch.sh"] {
+        let out = Command::new("bash")
+            .arg("-n")
+            .arg(example(name))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", check(&out));
+    }
+}
+
+#[test]
+fn slurm_batch_script_runs_training_probes_each_node_then_fills() {
+    let fakes = Fakes::new();
+    // srun: the command once per node, as `--ntasks-per-node=1` on two nodes does.
+    fake(
+        &fakes.bin(),
+        "srun",
+        "#!/bin/bash\nwhile [[ $1 == -* ]]; do shift; done\n\
+         for n in n1 n2; do SLURMD_NODENAME=$n \"$@\" || exit $?; done\n",
+    );
+    let run = |train: &str, fake_exit: &str| {
+        fakes
+            .command("bash")
+            .arg(example("slurm_job.sbatch"))
+            .env("TRAIN_CMD", train)
+            .env("FAKE_EXIT", fake_exit)
+            .env("SLURM_JOB_ID", "42")
+            .env("SLURM_JOB_NUM_NODES", "2")
+            .env("SLURM_JOB_NODELIST", "n[1-2]")
+            .env_remove("SLURMD_NODENAME")
+            .output()
+            .unwrap()
+    };
+    let out = run("echo training on $SLURM_JOB_NUM_NODES nodes", "0");
+    assert_eq!(out.status.code(), Some(0), "{}", check(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("training on 2 nodes"));
+    let dir = fakes.out().display().to_string();
+    assert_eq!(
+        fakes.log(),
+        [
+            format!("- run --record {dir} -- bash -c echo training on $SLURM_JOB_NUM_NODES nodes"),
+            format!("n1 probe --record {dir}"),
+            format!("n2 probe --record {dir}"),
+            format!("- fill {dir}"),
+        ]
+    );
+
+    // The job's status is the training's, whatever cardfill's probe and fill do.
+    let out = run("exit 3", "1");
+    assert_eq!(out.status.code(), Some(3), "{}", check(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cardfill probe failed"), "{stderr}");
+    assert!(stderr.contains("cardfill fill failed"), "{stderr}");
+    let out = run("true", "1");
+    assert_eq!(out.status.code(), Some(0), "{}", check(&out));
+}
+
+#[test]
+fn torchrun_and_accelerate_launches_run_under_cardfill() {
+    let fakes = Fakes::new();
+    for launcher in ["torchrun", "accelerate"] {
+        fake(
+            &fakes.bin(),
+            launcher,
+            &format!("#!/bin/bash\necho \"{launcher} $*\" >> \"$CARDFILL_LOG\"\nexit 0\n"),
+        );
+    }
+    let dir = fakes.out().display().to_string();
+    let out = fakes
+        .command("bash")
+        .arg(example("torchrun_launch.sh"))
+        .args(["train.py", "--lr", "3e-5"])
+        .env("NPROC", "2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", check(&out));
+    let torchrun = "torchrun --nnodes=1 --node-rank=0 --nproc-per-node=2 \
+                    --master-addr=127.0.0.1 --master-port=29500";
+    assert_eq!(
+        fakes.log(),
+        [
+            format!("- run --record {dir} -- {torchrun} train.py --lr 3e-5 --output_dir {dir}"),
+            format!("{torchrun} train.py --lr 3e-5 --output_dir {dir}"),
+            format!("- fill {dir}"),
+        ]
+    );
+
+    // accelerate on the second of two machines: no fill there.
+    std::fs::remove_file(fakes.dir.path().join("log")).unwrap();
+    let out = fakes
+        .command("bash")
+        .arg(example("torchrun_launch.sh"))
+        .arg("train.py")
+        .envs([
+            ("LAUNCHER", "accelerate"),
+            ("NPROC", "4"),
+            ("NNODES", "2"),
+            ("NODE_RANK", "1"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", check(&out));
+    let log = fakes.log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(
+        log[1].starts_with(
+            "accelerate launch --num_machines=2 --machine_rank=1 --num_processes=8"
+        ),
+        "{log:?}"
+    );
+
+    // No script: usage, exit 2, nothing run.
+    let out = fakes
+        .command("bash")
+        .arg(example("torchrun_launch.sh"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn trainer_callback_fills_on_the_main_process_and_never_raises() {
+    if !has("python3") {
+        return skip("python3 is not installed");
+    }
+    let fakes = Fakes::new();
+    let site = fakes.dir.path().join("site");
+    std::fs::create_dir_all(site.join("transformers")).unwrap();
+    std::fs::write(
+        site.join("transformers/__init__.py"),
+        "class TrainerCallback:\n    pass\n",
+    )
+    .unwrap();
+    let driver = r#"
+import json, os, sys
+sys.path[:0] = [os.environ["SITE"], os.environ["EXAMPLES"]]
+from hf_trainer_callback import CardfillCallback
+
+class Args:
+    output_dir = os.environ["OUTPUT_DIR"]
+
+class State:
+    is_world_process_zero = True
+    def save_to_json(self, path):
+        with open(path, "w") as f:
+            json.dump({"global_step": 7, "log_history": []}, f)
+
+class Control:
+    pass
+
+control = Control()
+callback = CardfillCallback(extra_args=["--region", "FR"])
+assert callback.on_train_end(Args(), State(), control) is control
+other_rank = State()
+other_rank.is_world_process_zero = False
+callback.on_train_end(Args(), other_rank, control)
+os.environ["FAKE_EXIT"] = "3"
+callback.on_train_end(Args(), State(), control)
+CardfillCallback(executable="no-such-cardfill").on_train_end(Args(), State(), control)
+class Broken(State):
+    def save_to_json(self, path):
+        raise OSError("disk full")
+assert callback.on_train_end(Args(), Broken(), control) is control
+print("training went on")
+"#;
+    let out = fakes
+        .command("python3")
+        .args(["-c", driver])
+        .env("SITE", &site)
+        .env("EXAMPLES", example(""))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", check(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "training went on\n");
+    let dir = fakes.out().display().to_string();
+    let call = format!("- fill {dir} --region FR");
+    // The main process twice (exit 0, then exit 3); never the other rank, the missing
+    // binary or the broken state.
+    assert_eq!(fakes.log(), [call.clone(), call]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("exited with 3"), "{stderr}");
+    assert!(stderr.contains("`no-such-cardfill` not found"), "{stderr}");
+    assert!(stderr.contains("disk full"), "{stderr}");
+
+    // The state it saved is what cardfill reads.
+    let inspect = crate::util::cardfill()
+        .args(["inspect", &dir, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{}", check(&inspect));
+    let facts: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(facts["training"]["steps"], 7, "{facts}");
+}
