@@ -78,7 +78,12 @@ fn display_value(path: &str, value: &Value) -> String {
             let names: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
             match names.as_slice() {
                 [first, .., last] if names.len() > 4 => {
-                    format!("{first}, …, {last} ({} files)", names.len())
+                    let what = if path == paths::CHECKPOINT_FILES {
+                        "files"
+                    } else {
+                        "items"
+                    };
+                    format!("{first}, …, {last} ({} {what})", names.len())
                 }
                 _ => names.join(", "),
             }

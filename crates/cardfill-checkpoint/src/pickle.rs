@@ -808,10 +808,9 @@ impl<'a> Walker<'a> {
                 b'b' => {
                     let state = self.pop()?;
                     let obj = self.top()?;
-                    match &mut self.nodes[obj] {
-                        Node::Call { state: s, .. } => *s = Some(state),
-                        // BUILD on a dict or tensor (OrderedDict `_metadata`): nothing to keep.
-                        _ => {}
+                    // BUILD on a dict or tensor (OrderedDict `_metadata`): nothing to keep.
+                    if let Node::Call { state: s, .. } = &mut self.nodes[obj] {
+                        *s = Some(state);
                     }
                 }
                 _ => return self.err(format!("unknown opcode 0x{op:02x}")),

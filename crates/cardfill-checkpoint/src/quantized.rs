@@ -63,16 +63,17 @@ pub fn logical(set: &WeightSet, method: &str, bits: u64) -> (u64, String) {
         let factor = if t.name.ends_with(".qweight") || t.name.ends_with(".weight_packed") {
             // GPTQ/AWQ/compressed-tensors pack 32/bits values into each I32.
             if bits > 0 && bits < 32 { 32 / bits } else { 1 }
-        } else if t.name.ends_with("_blocks") && t.dtype == "U8" {
-            2 // MXFP4: two 4-bit values per byte.
         } else if t.dtype == "U8"
-            && (method == "bitsandbytes" && bits == 4)
-            && (names.contains(format!("{}.absmax", t.name).as_str())
-                || names
-                    .iter()
-                    .any(|n| n.starts_with(&format!("{}.quant_state.", t.name))))
+            && (t.name.ends_with("_blocks")
+                || (method == "bitsandbytes"
+                    && bits == 4
+                    && (names.contains(format!("{}.absmax", t.name).as_str())
+                        || names
+                            .iter()
+                            .any(|n| n.starts_with(&format!("{}.quant_state.", t.name))))))
         {
-            2 // bitsandbytes 4-bit: two values per byte.
+            // MXFP4 blocks and bitsandbytes 4-bit weights: two 4-bit values per byte.
+            2
         } else {
             1
         };

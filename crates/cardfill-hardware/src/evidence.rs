@@ -64,7 +64,10 @@ impl Context {
 pub fn is_training_process(name: &str) -> bool {
     let name = name.rsplit('/').next().unwrap_or(name);
     name.starts_with("python")
-        || matches!(name, "torchrun" | "accelerate" | "deepspeed" | "pt_main_thread")
+        || matches!(
+            name,
+            "torchrun" | "accelerate" | "deepspeed" | "pt_main_thread"
+        )
 }
 
 fn training_parent() -> Option<ParentProcess> {
@@ -275,9 +278,21 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
     let mut gpu_count: Option<u32> = None;
     if let Some(gpus) = flag_gpus {
         gpu_count = u32::try_from(gpus.len()).ok();
-        facts.set(paths::HARDWARE_GPUS, gpu_json(&gpus), Source::flag("--hardware"));
-        let src = if options.count.is_some() { "--count" } else { "--hardware" };
-        facts.set(paths::HARDWARE_GPU_COUNT, gpus.len() as u64, Source::flag(src));
+        facts.set(
+            paths::HARDWARE_GPUS,
+            gpu_json(&gpus),
+            Source::flag("--hardware"),
+        );
+        let src = if options.count.is_some() {
+            "--count"
+        } else {
+            "--hardware"
+        };
+        facts.set(
+            paths::HARDWARE_GPU_COUNT,
+            gpus.len() as u64,
+            Source::flag(src),
+        );
     } else if let Some(count) = options.count {
         gpu_count = Some(count);
         facts.set(paths::HARDWARE_GPU_COUNT, count, Source::flag("--count"));
@@ -443,10 +458,7 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
                 start: job_start,
                 end: None,
                 hours,
-                source: Source::probe(
-                    "slurm",
-                    format!("hours so far of running job {}", j.job_id),
-                ),
+                source: Source::probe("slurm", format!("hours so far of running job {}", j.job_id)),
             });
         }
     }
@@ -562,7 +574,14 @@ mod tests {
             .collect()
     }
 
-    fn node_record(node: &str, key: &str, start: &str, end: &str, n: u32, joules: f64) -> RunRecord {
+    fn node_record(
+        node: &str,
+        key: &str,
+        start: &str,
+        end: &str,
+        n: u32,
+        joules: f64,
+    ) -> RunRecord {
         let mut r = RunRecord::new(RecordKind::Run, node.into(), key.into());
         r.start = Some(start.into());
         r.end = Some(end.into());
@@ -596,15 +615,34 @@ mod tests {
 
     #[test]
     fn two_nodes_are_summed() {
-        let mut a = node_record("n1", "slurm-9", "2026-11-27T08:00:00Z", "2026-11-27T10:00:00Z", 8, 3.6e6);
+        let mut a = node_record(
+            "n1",
+            "slurm-9",
+            "2026-11-27T08:00:00Z",
+            "2026-11-27T10:00:00Z",
+            8,
+            3.6e6,
+        );
         a.slurm = Some(SlurmInfo {
             job_id: "9".into(),
             nodes: Some(2),
             ..SlurmInfo::default()
         });
-        let b = node_record("n2", "slurm-9", "2026-11-27T08:00:00Z", "2026-11-27T09:00:00Z", 4, 1.8e6);
+        let b = node_record(
+            "n2",
+            "slurm-9",
+            "2026-11-27T08:00:00Z",
+            "2026-11-27T09:00:00Z",
+            4,
+            1.8e6,
+        );
         let dir = ckpt_with(vec![a, b]);
-        let f = assemble(dir.path(), &Facts::new(), &RunOptions::default(), &Context::default());
+        let f = assemble(
+            dir.path(),
+            &Facts::new(),
+            &RunOptions::default(),
+            &Context::default(),
+        );
         assert_eq!(f.u64(paths::RUN_NODES), Some(2));
         assert_eq!(f.u64(paths::HARDWARE_GPU_COUNT), Some(12));
         assert_eq!(f.f64(paths::RUN_HOURS), Some(2.0));
@@ -615,30 +653,71 @@ mod tests {
         assert_eq!(f.str(paths::RUN_START), Some("2026-11-27T08:00:00Z"));
         assert_eq!(f.str(paths::RUN_END), Some("2026-11-27T10:00:00Z"));
         assert_eq!(f.str(paths::HARDWARE_DRIVER_VERSION), Some("550.54.15"));
-        assert_eq!(f.value(paths::HARDWARE_GPUS).unwrap().as_array().unwrap().len(), 12);
+        assert_eq!(
+            f.value(paths::HARDWARE_GPUS)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            12
+        );
         assert!(f.warnings().is_empty(), "{:?}", f.warnings());
-        assert!(matches!(f.get(paths::RUN_HOURS).unwrap().source, Source::File { .. }));
+        assert!(matches!(
+            f.get(paths::RUN_HOURS).unwrap().source,
+            Source::File { .. }
+        ));
     }
 
     #[test]
     fn a_missing_node_is_a_warning() {
-        let mut a = node_record("n1", "slurm-9", "2026-11-27T08:00:00Z", "2026-11-27T09:00:00Z", 2, 1.0);
+        let mut a = node_record(
+            "n1",
+            "slurm-9",
+            "2026-11-27T08:00:00Z",
+            "2026-11-27T09:00:00Z",
+            2,
+            1.0,
+        );
         a.slurm = Some(SlurmInfo {
             job_id: "9".into(),
             nodes: Some(2),
             ..SlurmInfo::default()
         });
         let dir = ckpt_with(vec![a]);
-        let f = assemble(dir.path(), &Facts::new(), &RunOptions::default(), &Context::default());
+        let f = assemble(
+            dir.path(),
+            &Facts::new(),
+            &RunOptions::default(),
+            &Context::default(),
+        );
         assert_eq!(f.warnings()[0].code, "run-records-missing-nodes");
     }
 
     #[test]
     fn resumed_runs_add_hours() {
-        let a = node_record("n1", "slurm-1", "2026-11-27T00:00:00Z", "2026-11-27T03:00:00Z", 8, 1.0);
-        let b = node_record("n1", "slurm-2", "2026-11-28T00:00:00Z", "2026-11-28T01:00:00Z", 8, 1.0);
+        let a = node_record(
+            "n1",
+            "slurm-1",
+            "2026-11-27T00:00:00Z",
+            "2026-11-27T03:00:00Z",
+            8,
+            1.0,
+        );
+        let b = node_record(
+            "n1",
+            "slurm-2",
+            "2026-11-28T00:00:00Z",
+            "2026-11-28T01:00:00Z",
+            8,
+            1.0,
+        );
         let dir = ckpt_with(vec![a, b]);
-        let f = assemble(dir.path(), &Facts::new(), &RunOptions::default(), &Context::default());
+        let f = assemble(
+            dir.path(),
+            &Facts::new(),
+            &RunOptions::default(),
+            &Context::default(),
+        );
         assert_eq!(f.f64(paths::RUN_HOURS), Some(4.0));
         assert_eq!(f.f64(paths::RUN_GPU_HOURS), Some(32.0));
         assert_eq!(f.u64(paths::HARDWARE_GPU_COUNT), Some(8));
@@ -647,7 +726,14 @@ mod tests {
 
     #[test]
     fn flags_beat_records_which_beat_slurm_which_beats_the_trainer() {
-        let rec = node_record("n1", "k", "2026-11-27T08:00:00Z", "2026-11-27T10:00:00Z", 2, 1.0);
+        let rec = node_record(
+            "n1",
+            "k",
+            "2026-11-27T08:00:00Z",
+            "2026-11-27T10:00:00Z",
+            2,
+            1.0,
+        );
         let dir = ckpt_with(vec![rec]);
         let finished_job = Context {
             slurm: Some(SlurmJob {
@@ -668,7 +754,10 @@ mod tests {
         };
         let f = assemble(dir.path(), &known, &flags, &finished_job);
         assert_eq!(f.f64(paths::RUN_HOURS), Some(7.5));
-        assert_eq!(f.get(paths::RUN_HOURS).unwrap().source, Source::flag("--hours"));
+        assert_eq!(
+            f.get(paths::RUN_HOURS).unwrap().source,
+            Source::flag("--hours")
+        );
         assert_eq!(f.f64(paths::RUN_GPU_HOURS), Some(15.0));
 
         let f = assemble(dir.path(), &known, &RunOptions::default(), &finished_job);
@@ -681,9 +770,17 @@ mod tests {
         assert_eq!(f.f64(paths::RUN_GPU_HOURS), Some(20.0));
         assert_eq!(f.str(paths::RUN_START), Some("2026-11-27T07:00:00Z"));
 
-        let f = assemble(empty.path(), &known, &RunOptions::default(), &Context::default());
+        let f = assemble(
+            empty.path(),
+            &known,
+            &RunOptions::default(),
+            &Context::default(),
+        );
         assert_eq!(f.f64(paths::RUN_HOURS), Some(1.0));
-        assert!(matches!(f.get(paths::RUN_HOURS).unwrap().source, Source::Derived { .. }));
+        assert!(matches!(
+            f.get(paths::RUN_HOURS).unwrap().source,
+            Source::Derived { .. }
+        ));
         assert!(!f.contains(paths::RUN_GPU_HOURS));
     }
 
@@ -705,19 +802,39 @@ mod tests {
             ..Context::default()
         };
         let empty = tempfile::tempdir().unwrap();
-        let f = assemble(empty.path(), &runtime(1800.0), &RunOptions::default(), &running);
+        let f = assemble(
+            empty.path(),
+            &runtime(1800.0),
+            &RunOptions::default(),
+            &running,
+        );
         assert_eq!(f.f64(paths::RUN_HOURS), Some(0.5));
-        let f = assemble(empty.path(), &Facts::new(), &RunOptions::default(), &running);
+        let f = assemble(
+            empty.path(),
+            &Facts::new(),
+            &RunOptions::default(),
+            &running,
+        );
         assert_eq!(f.f64(paths::RUN_HOURS), Some(2.0));
         assert!(!f.contains(paths::RUN_END));
         let parent_only = Context {
             slurm: None,
             ..running
         };
-        let f = assemble(empty.path(), &Facts::new(), &RunOptions::default(), &parent_only);
+        let f = assemble(
+            empty.path(),
+            &Facts::new(),
+            &RunOptions::default(),
+            &parent_only,
+        );
         assert_eq!(f.f64(paths::RUN_HOURS), Some(0.5));
         assert_eq!(f.str(paths::RUN_START), Some("2026-11-27T09:30:00Z"));
-        let f = assemble(empty.path(), &Facts::new(), &RunOptions::default(), &Context::default());
+        let f = assemble(
+            empty.path(),
+            &Facts::new(),
+            &RunOptions::default(),
+            &Context::default(),
+        );
         assert!(!f.contains(paths::RUN_HOURS));
     }
 

@@ -335,7 +335,14 @@ fn read_gpu(nvml: &Nvml, index: u32) -> Option<GpuInfo> {
         .mig_mode()
         .map_err(|e| note("mig_mode", &e))
         .ok()
-        .map(|m| if m.current == 1 { "enabled" } else { "disabled" }.to_owned());
+        .map(|m| {
+            if m.current == 1 {
+                "enabled"
+            } else {
+                "disabled"
+            }
+            .to_owned()
+        });
     let energy = device.total_energy_consumption();
     if let Err(e) = &energy {
         note("total_energy_consumption", e);
@@ -389,7 +396,12 @@ mod tests {
 
     fn devices() -> Vec<(u32, Option<String>)> {
         (0..4)
-            .map(|i| (i, Some(format!("GPU-0000000{i}-aaaa-bbbb-cccc-dddddddddddd"))))
+            .map(|i| {
+                (
+                    i,
+                    Some(format!("GPU-0000000{i}-aaaa-bbbb-cccc-dddddddddddd")),
+                )
+            })
             .collect()
     }
 

@@ -293,7 +293,11 @@ impl RunRecord {
     }
 }
 
-fn pick(a: Option<String>, b: Option<String>, keep_a: impl Fn(&str, &str) -> bool) -> Option<String> {
+fn pick(
+    a: Option<String>,
+    b: Option<String>,
+    keep_a: impl Fn(&str, &str) -> bool,
+) -> Option<String> {
     match (a, b) {
         (Some(a), Some(b)) => Some(if keep_a(&a, &b) { a } else { b }),
         (a, b) => a.or(b),
@@ -392,10 +396,9 @@ pub fn read_records(dir: &Path) -> (Vec<FoundRecord>, Vec<(String, String)>) {
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str::<RunRecord>(&t).map_err(|e| e.to_string()));
         match parsed {
-            Ok(record) if record.format == RECORD_FORMAT => found.push(FoundRecord {
-                file: name,
-                record,
-            }),
+            Ok(record) if record.format == RECORD_FORMAT => {
+                found.push(FoundRecord { file: name, record })
+            }
             Ok(record) => problems.push((name, format!("format is `{}`", record.format))),
             Err(message) => problems.push((name, message)),
         }
@@ -430,7 +433,10 @@ mod tests {
     #[test]
     fn record_dir_takes_the_checkpoint_or_the_folder_itself() {
         assert_eq!(record_dir(Path::new("out")), Path::new("out/.cardfill"));
-        assert_eq!(record_dir(Path::new("out/.cardfill")), Path::new("out/.cardfill"));
+        assert_eq!(
+            record_dir(Path::new("out/.cardfill")),
+            Path::new("out/.cardfill")
+        );
     }
 
     #[test]
@@ -484,7 +490,11 @@ mod tests {
     fn foreign_and_broken_files_are_reported_not_fatal() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.json"), "{not json").unwrap();
-        std::fs::write(dir.path().join("b.json"), r#"{"format":"other","version":1}"#).unwrap();
+        std::fs::write(
+            dir.path().join("b.json"),
+            r#"{"format":"other","version":1}"#,
+        )
+        .unwrap();
         let (found, problems) = read_records(dir.path());
         assert!(found.is_empty());
         assert_eq!(problems.len(), 2);

@@ -20,7 +20,9 @@ use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::low_level::siginfo::Cause;
 
-use crate::gpu::{EnergyMethod, GpuEnergy, GpuProbe, GpuSelection, counter_energy, integrate_power};
+use crate::gpu::{
+    EnergyMethod, GpuEnergy, GpuProbe, GpuSelection, counter_energy, integrate_power,
+};
 use crate::host::HostInfo;
 use crate::record::{Launcher, RecordKind, RunRecord, SlurmInfo, format_time, write_record};
 use crate::{HardwareError, current_job};
@@ -51,8 +53,16 @@ struct Placement {
     writes: bool,
 }
 
-fn placement(host: &HostInfo, get: &impl Fn(&str) -> Option<String>, fallback_key: String) -> Placement {
-    let set = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+fn placement(
+    host: &HostInfo,
+    get: &impl Fn(&str) -> Option<String>,
+    fallback_key: String,
+) -> Placement {
+    let set = |k: &str| {
+        get(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
     let node = set("SLURMD_NODENAME")
         .or_else(|| host.hostname.clone())
         .unwrap_or_else(|| "localhost".to_owned());
@@ -83,7 +93,12 @@ fn env_var(k: &str) -> Option<String> {
 }
 
 /// A record of this node now: host, GPUs and Slurm job, without a command.
-fn base_record(kind: RecordKind, probe: &GpuProbe, host: HostInfo, fallback_key: String) -> (RunRecord, bool) {
+fn base_record(
+    kind: RecordKind,
+    probe: &GpuProbe,
+    host: HostInfo,
+    fallback_key: String,
+) -> (RunRecord, bool) {
     let place = placement(&host, &env_var, fallback_key);
     let mut record = RunRecord::new(kind, place.node, place.run_key);
     record.host = host;
@@ -102,7 +117,8 @@ fn lone_key(start: chrono::DateTime<Utc>) -> String {
 pub fn probe_node(dir: Option<&Path>) -> Result<(RunRecord, Option<PathBuf>), HardwareError> {
     let now = Utc::now();
     let probe = GpuProbe::open(&GpuSelection::from_env(env_var));
-    let (mut record, writes) = base_record(RecordKind::Probe, &probe, HostInfo::probe(), lone_key(now));
+    let (mut record, writes) =
+        base_record(RecordKind::Probe, &probe, HostInfo::probe(), lone_key(now));
     let job = current_job().map(SlurmInfo::from);
     record.start = job.as_ref().and_then(|j| j.start.clone());
     record.end = Some(format_time(now));
@@ -257,9 +273,13 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
     handle.close();
     let _ = forwarder.join();
 
-    let (mut record, writes) = base_record(RecordKind::Run, &probe, HostInfo::probe(), lone_key(start));
+    let (mut record, writes) =
+        base_record(RecordKind::Run, &probe, HostInfo::probe(), lone_key(start));
     for (i, gpu) in record.gpus.iter_mut().enumerate() {
-        gpu.energy = match (counters_start.get(i).copied().flatten(), counters_end.get(i).copied().flatten()) {
+        gpu.energy = match (
+            counters_start.get(i).copied().flatten(),
+            counters_end.get(i).copied().flatten(),
+        ) {
             (Some(s), Some(e)) => Some(counter_energy(s, e)),
             _ => samples.get(i).filter(|s| s.len() >= 2).map(|s| GpuEnergy {
                 method: EnergyMethod::Sampled,
@@ -318,7 +338,10 @@ fn wait_child(
     if let Some(pid) = pid {
         use rustix::process::{WaitId, WaitIdOptions, waitid};
         loop {
-            match waitid(WaitId::Pid(pid), WaitIdOptions::EXITED | WaitIdOptions::NOWAIT) {
+            match waitid(
+                WaitId::Pid(pid),
+                WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+            ) {
                 Err(rustix::io::Errno::INTR) => continue,
                 _ => break,
             }
@@ -353,7 +376,10 @@ mod tests {
             _ => None,
         };
         let p = placement(&host(), &env, "lone".into());
-        assert_eq!((p.node.as_str(), p.run_key.as_str(), p.writes), ("n2", "slurm-42", true));
+        assert_eq!(
+            (p.node.as_str(), p.run_key.as_str(), p.writes),
+            ("n2", "slurm-42", true)
+        );
     }
 
     #[test]

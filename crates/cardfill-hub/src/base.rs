@@ -34,7 +34,13 @@ struct BaseModel {
 }
 
 /// Reads `file` of `id` from the cache, or from the Hub when `online`.
-fn read(hub: &Hub, id: &str, file: &str, online: bool, facts: &mut Facts) -> Option<(String, Origin)> {
+fn read(
+    hub: &Hub,
+    id: &str,
+    file: &str,
+    online: bool,
+    facts: &mut Facts,
+) -> Option<(String, Origin)> {
     if let Some(path) = hub.cached_file(id, file) {
         return match fs_err::read_to_string(&path) {
             Ok(text) => Some((text, Origin::Cache(path.display().to_string()))),
@@ -56,7 +62,10 @@ fn read(hub: &Hub, id: &str, file: &str, online: bool, facts: &mut Facts) -> Opt
         Err(message) => {
             facts.warn(
                 "base-model-download-failed",
-                format!("cannot download `{file}` of base model {id} from {}: {message}", hub.endpoint()),
+                format!(
+                    "cannot download `{file}` of base model {id} from {}: {message}",
+                    hub.endpoint()
+                ),
             );
             None
         }
@@ -71,14 +80,20 @@ fn find_base(hub: &Hub, id: &str, online: bool, facts: &mut Facts) -> BaseModel 
             Err(problem) => {
                 facts.warn(
                     "base-model-card-malformed",
-                    format!("the card of base model {id} ({}) has unusable metadata: {}", origin_text(&origin), problem.message),
+                    format!(
+                        "the card of base model {id} ({}) has unusable metadata: {}",
+                        origin_text(&origin),
+                        problem.message
+                    ),
                 );
                 None
             }
         }
     });
     let config = read(hub, id, "config.json", online, facts).and_then(|(text, origin)| {
-        serde_json::from_str::<Value>(&text).ok().map(|v| (v, origin))
+        serde_json::from_str::<Value>(&text)
+            .ok()
+            .map(|v| (v, origin))
     });
     BaseModel { card, config }
 }
@@ -112,7 +127,10 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, online: bool, out: &mut Facts) {
             Err(message) => {
                 out.warn(
                     "hub-unreachable",
-                    format!("cannot confirm base model {id} on {}: {message}", hub.endpoint()),
+                    format!(
+                        "cannot confirm base model {id} on {}: {message}",
+                        hub.endpoint()
+                    ),
                 );
             }
         }
@@ -143,7 +161,13 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, online: bool, out: &mut Facts) {
             _ => Vec::new(),
         };
         if !codes.is_empty() && codes.iter().all(|c| lists::is_language(c)) {
-            set_new(out, known, paths::MODEL_LANGUAGE, lang.clone(), origin.source(what("language")));
+            set_new(
+                out,
+                known,
+                paths::MODEL_LANGUAGE,
+                lang.clone(),
+                origin.source(what("language")),
+            );
         }
     }
     if let Some(tag) = meta.get("pipeline_tag").and_then(Value::as_str) {
@@ -160,7 +184,13 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, online: bool, out: &mut Facts) {
             (Some(_), None) => false,
         };
         if same_head && lists::is_pipeline_tag(tag) && !out.contains(paths::MODEL_PIPELINE_TAG) {
-            set_new(out, known, paths::MODEL_PIPELINE_TAG, tag, origin.source(what("pipeline_tag")));
+            set_new(
+                out,
+                known,
+                paths::MODEL_PIPELINE_TAG,
+                tag,
+                origin.source(what("pipeline_tag")),
+            );
         }
     }
 }
@@ -180,12 +210,20 @@ fn inherit_license(
     if !lists::is_license(license) {
         out.warn(
             "base-model-license-invalid",
-            format!("base model {id} states licence `{license}`, not a Hub licence id: not inherited"),
+            format!(
+                "base model {id} states licence `{license}`, not a Hub licence id: not inherited"
+            ),
         );
         return;
     }
     if license != "other" {
-        set_new(out, known, paths::MODEL_LICENSE, license, origin.source(what("license")));
+        set_new(
+            out,
+            known,
+            paths::MODEL_LICENSE,
+            license,
+            origin.source(what("license")),
+        );
         return;
     }
     // `other` is only useful with its name and a link that still works from this repo.
@@ -211,7 +249,25 @@ fn inherit_license(
             link.trim_start_matches("./").trim_start_matches('/')
         )
     };
-    set_new(out, known, paths::MODEL_LICENSE, "other", origin.source(what("license")));
-    set_new(out, known, paths::MODEL_LICENSE_NAME, name, origin.source(what("license_name")));
-    set_new(out, known, paths::MODEL_LICENSE_LINK, link, origin.source(what("license_link")));
+    set_new(
+        out,
+        known,
+        paths::MODEL_LICENSE,
+        "other",
+        origin.source(what("license")),
+    );
+    set_new(
+        out,
+        known,
+        paths::MODEL_LICENSE_NAME,
+        name,
+        origin.source(what("license_name")),
+    );
+    set_new(
+        out,
+        known,
+        paths::MODEL_LICENSE_LINK,
+        link,
+        origin.source(what("license_link")),
+    );
 }

@@ -30,7 +30,11 @@ pub(crate) fn endpoint(options: &HubOptions) -> String {
     options
         .endpoint
         .clone()
-        .or_else(|| std::env::var("HF_ENDPOINT").ok().filter(|e| !e.trim().is_empty()))
+        .or_else(|| {
+            std::env::var("HF_ENDPOINT")
+                .ok()
+                .filter(|e| !e.trim().is_empty())
+        })
         .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
         .trim_end_matches('/')
         .to_owned()

@@ -12,8 +12,10 @@ use regex::Regex;
 
 #[allow(clippy::expect_used)] // a constant pattern, covered by tests
 static YAML_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\A([\s\x1c-\x1f]*---(?:\r\n|\r|\n))([\s\S]*?)((?:\r\n|\r|\n)---[ \t]*(?:\r\n|\n|\z))")
-        .expect("front matter pattern compiles")
+    Regex::new(
+        r"\A([\s\x1c-\x1f]*---(?:\r\n|\r|\n))([\s\S]*?)((?:\r\n|\r|\n)---[ \t]*(?:\r\n|\n|\z))",
+    )
+    .expect("front matter pattern compiles")
 });
 
 /// A card split at its metadata block.
@@ -51,7 +53,10 @@ mod tests {
     #[test]
     fn semantics_of_the_hub_regex() {
         assert_eq!(yaml("---\nlicense: mit\n---\n# Hi\n"), Some("license: mit"));
-        assert_eq!(front_matter("---\na: 1\n---\nbody").map(|f| f.body), Some("body"));
+        assert_eq!(
+            front_matter("---\na: 1\n---\nbody").map(|f| f.body),
+            Some("body")
+        );
         // leading blank lines allowed, other text or a BOM first is not
         assert_eq!(yaml("\n  \n---\na: 1\n---\n"), Some("a: 1"));
         assert_eq!(yaml("# x\n---\na: 1\n---\n"), None);
@@ -61,7 +66,10 @@ mod tests {
         // closing: `---` plus blanks/tabs, then a line break or the end
         assert_eq!(yaml("---\na: 1\n--- \t\nx"), Some("a: 1"));
         assert_eq!(yaml("---\na: 1\n---"), Some("a: 1"));
-        assert_eq!(yaml("---\na: 1\n----\nb: 2\n---\n"), Some("a: 1\n----\nb: 2"));
+        assert_eq!(
+            yaml("---\na: 1\n----\nb: 2\n---\n"),
+            Some("a: 1\n----\nb: 2")
+        );
         assert_eq!(yaml("---\na: 1\n--- x\n---\n"), Some("a: 1\n--- x"));
         assert_eq!(yaml("---\na: 1\n...\n"), None);
         // `---\n---\n` is no block; `---\n\n---\n` is an empty one

@@ -116,13 +116,16 @@ pub(crate) fn dirs(known: &Facts, dir: Option<&Path>) -> Vec<PathBuf> {
 /// directory (for sources).
 fn find(dirs: &[PathBuf], name: &str) -> Option<(PathBuf, String)> {
     let root = dirs.first()?;
-    dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()).map(|p| {
-        let rel = p
-            .strip_prefix(root)
-            .map(|r| r.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| name.to_owned());
-        (p, rel)
-    })
+    dirs.iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .map(|p| {
+            let rel = p
+                .strip_prefix(root)
+                .map(|r| r.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| name.to_owned());
+            (p, rel)
+        })
 }
 
 fn read_json(path: &Path) -> Option<Value> {
@@ -131,7 +134,13 @@ fn read_json(path: &Path) -> Option<Value> {
 }
 
 /// Sets `path` in `out` only when neither `known` nor `out` has it.
-pub(crate) fn set_new(out: &mut Facts, known: &Facts, path: &str, value: impl Into<Value>, source: Source) {
+pub(crate) fn set_new(
+    out: &mut Facts,
+    known: &Facts,
+    path: &str,
+    value: impl Into<Value>,
+    source: Source,
+) {
     if !known.contains(path) {
         out.set_if_absent(path, value, source);
     }
@@ -146,17 +155,43 @@ pub(crate) fn library_and_pipeline(known: &Facts, dirs: &[PathBuf], out: &mut Fa
             .and_then(|v| v.get("_class_name"))
             .and_then(Value::as_str)
         {
-            set_new(out, known, paths::MODEL_LIBRARY_NAME, "diffusers", Source::file(&rel, "`_class_name` (a diffusers pipeline)"));
+            set_new(
+                out,
+                known,
+                paths::MODEL_LIBRARY_NAME,
+                "diffusers",
+                Source::file(&rel, "`_class_name` (a diffusers pipeline)"),
+            );
             if let Some(tag) = pipeline_for_diffusers(class) {
-                set_new(out, known, paths::MODEL_PIPELINE_TAG, tag, Source::file(&rel, format!("`_class_name` {class}")));
+                set_new(
+                    out,
+                    known,
+                    paths::MODEL_PIPELINE_TAG,
+                    tag,
+                    Source::file(&rel, format!("`_class_name` {class}")),
+                );
             }
             return;
         }
     }
     // sentence-transformers
-    if let Some((_, rel)) = find(dirs, "modules.json").or_else(|| find(dirs, "config_sentence_transformers.json")) {
-        set_new(out, known, paths::MODEL_LIBRARY_NAME, "sentence-transformers", Source::file(&rel, "a sentence-transformers model"));
-        set_new(out, known, paths::MODEL_PIPELINE_TAG, "sentence-similarity", Source::file(&rel, "a sentence-transformers model"));
+    if let Some((_, rel)) =
+        find(dirs, "modules.json").or_else(|| find(dirs, "config_sentence_transformers.json"))
+    {
+        set_new(
+            out,
+            known,
+            paths::MODEL_LIBRARY_NAME,
+            "sentence-transformers",
+            Source::file(&rel, "a sentence-transformers model"),
+        );
+        set_new(
+            out,
+            known,
+            paths::MODEL_PIPELINE_TAG,
+            "sentence-similarity",
+            Source::file(&rel, "a sentence-transformers model"),
+        );
         return;
     }
     // PEFT adapter
@@ -174,11 +209,17 @@ pub(crate) fn library_and_pipeline(known: &Facts, dirs: &[PathBuf], out: &mut Fa
             .map(str::to_owned)
             .or_else(|| {
                 let (path, _) = adapter.as_ref()?;
-                read_json(path)?.get("task_type")?.as_str().map(str::to_owned)
+                read_json(path)?
+                    .get("task_type")?
+                    .as_str()
+                    .map(str::to_owned)
             });
         if let Some(tag) = task.as_deref().and_then(pipeline_for_peft_task) {
             let source = match &adapter {
-                Some((_, rel)) => Source::file(rel, format!("`task_type` {}", task.as_deref().unwrap_or_default())),
+                Some((_, rel)) => Source::file(
+                    rel,
+                    format!("`task_type` {}", task.as_deref().unwrap_or_default()),
+                ),
                 None => Source::derived("model.adapter.task_type"),
             };
             set_new(out, known, paths::MODEL_PIPELINE_TAG, tag, source);
@@ -189,30 +230,57 @@ pub(crate) fn library_and_pipeline(known: &Facts, dirs: &[PathBuf], out: &mut Fa
     let config = find(dirs, "config.json");
     let config_json = config.as_ref().and_then(|(p, _)| read_json(p));
     if let (Some((_, rel)), Some(cfg)) = (&config, &config_json) {
-        if cfg.get("architecture").is_some_and(Value::is_string) && cfg.get("pretrained_cfg").is_some() {
-            set_new(out, known, paths::MODEL_LIBRARY_NAME, "timm", Source::file(rel, "`architecture` and `pretrained_cfg` (a timm model)"));
-            if cfg.get("num_classes").and_then(Value::as_u64).is_some_and(|n| n > 0) {
-                set_new(out, known, paths::MODEL_PIPELINE_TAG, "image-classification", Source::file(rel, "`num_classes` of a timm model"));
+        if cfg.get("architecture").is_some_and(Value::is_string)
+            && cfg.get("pretrained_cfg").is_some()
+        {
+            set_new(
+                out,
+                known,
+                paths::MODEL_LIBRARY_NAME,
+                "timm",
+                Source::file(rel, "`architecture` and `pretrained_cfg` (a timm model)"),
+            );
+            if cfg
+                .get("num_classes")
+                .and_then(Value::as_u64)
+                .is_some_and(|n| n > 0)
+            {
+                set_new(
+                    out,
+                    known,
+                    paths::MODEL_PIPELINE_TAG,
+                    "image-classification",
+                    Source::file(rel, "`num_classes` of a timm model"),
+                );
             }
             return;
         }
     }
     // transformers
-    let arch = known.str(paths::MODEL_ARCHITECTURE).map(str::to_owned).or_else(|| {
-        config_json
-            .as_ref()?
-            .get("architectures")?
-            .get(0)?
-            .as_str()
-            .map(str::to_owned)
-    });
+    let arch = known
+        .str(paths::MODEL_ARCHITECTURE)
+        .map(str::to_owned)
+        .or_else(|| {
+            config_json
+                .as_ref()?
+                .get("architectures")?
+                .get(0)?
+                .as_str()
+                .map(str::to_owned)
+        });
     if let Some(arch) = arch {
         let source = || match &config {
             Some((_, rel)) => Source::file(rel, format!("`architectures[0]` {arch}")),
             None => Source::derived(format!("model.architecture {arch}")),
         };
         if config.is_some() {
-            set_new(out, known, paths::MODEL_LIBRARY_NAME, "transformers", source());
+            set_new(
+                out,
+                known,
+                paths::MODEL_LIBRARY_NAME,
+                "transformers",
+                source(),
+            );
         }
         if let Some(tag) = pipeline_for_architecture(&arch) {
             set_new(out, known, paths::MODEL_PIPELINE_TAG, tag, source());
@@ -270,16 +338,19 @@ pub(crate) fn relation(known: &Facts, dirs: &[PathBuf], out: &mut Facts) {
     }
     // merge: a mergekit recipe, or mergekit's mark in the weights index
     let recipe = find(dirs, "mergekit_config.yml");
-    let index_mark = ["model.safetensors.index.json", "pytorch_model.bin.index.json"]
-        .iter()
-        .filter_map(|n| find(dirs, n))
-        .find(|(p, _)| {
-            read_json(p)
-                .as_ref()
-                .and_then(|v| v.get("metadata"))
-                .and_then(|m| m.get("mergekit_version"))
-                .is_some()
-        });
+    let index_mark = [
+        "model.safetensors.index.json",
+        "pytorch_model.bin.index.json",
+    ]
+    .iter()
+    .filter_map(|n| find(dirs, n))
+    .find(|(p, _)| {
+        read_json(p)
+            .as_ref()
+            .and_then(|v| v.get("metadata"))
+            .and_then(|m| m.get("mergekit_version"))
+            .is_some()
+    });
     if let Some((path, rel)) = &recipe {
         let parsed = fs_err::read_to_string(path)
             .map_err(|e| e.to_string())
@@ -301,7 +372,10 @@ pub(crate) fn relation(known: &Facts, dirs: &[PathBuf], out: &mut Facts) {
         return;
     }
     if let Some((_, rel)) = index_mark {
-        if known.value(paths::MODEL_BASE_MODEL).is_some_and(Value::is_array) {
+        if known
+            .value(paths::MODEL_BASE_MODEL)
+            .is_some_and(Value::is_array)
+        {
             out.set(
                 paths::MODEL_BASE_MODEL_RELATION,
                 "merge",
@@ -335,13 +409,19 @@ pub(crate) fn relation(known: &Facts, dirs: &[PathBuf], out: &mut Facts) {
     }
     // finetune: full weights and the trainer's outputs over a base model
     let weights = known.contains(paths::CHECKPOINT_FORMAT)
-        && !known.bool(paths::CHECKPOINT_WEIGHTS_MISSING).unwrap_or(false);
+        && !known
+            .bool(paths::CHECKPOINT_WEIGHTS_MISSING)
+            .unwrap_or(false);
     let trained = [paths::TRAINING_STEPS, paths::TRAINING_RUNTIME_S]
         .iter()
         .any(|p| known.contains(p));
-    let trainer_file = ["trainer_state.json", "all_results.json", "train_results.json"]
-        .iter()
-        .find_map(|n| find(dirs, n));
+    let trainer_file = [
+        "trainer_state.json",
+        "all_results.json",
+        "train_results.json",
+    ]
+    .iter()
+    .find_map(|n| find(dirs, n));
     if weights && (trained || trainer_file.is_some()) {
         let evidence = match &trainer_file {
             Some((_, rel)) => format!("full weights, `{rel}`"),
@@ -361,19 +441,38 @@ mod tests {
 
     #[test]
     fn architectures() {
-        assert_eq!(pipeline_for_architecture("LlamaForCausalLM"), Some("text-generation"));
-        assert_eq!(pipeline_for_architecture("GPT2LMHeadModel"), Some("text-generation"));
+        assert_eq!(
+            pipeline_for_architecture("LlamaForCausalLM"),
+            Some("text-generation")
+        );
+        assert_eq!(
+            pipeline_for_architecture("GPT2LMHeadModel"),
+            Some("text-generation")
+        );
         assert_eq!(
             pipeline_for_architecture("WhisperForConditionalGeneration"),
             Some("automatic-speech-recognition")
         );
-        assert_eq!(pipeline_for_architecture("ViTForImageClassification"), Some("image-classification"));
-        assert_eq!(pipeline_for_architecture("T5ForConditionalGeneration"), None);
+        assert_eq!(
+            pipeline_for_architecture("ViTForImageClassification"),
+            Some("image-classification")
+        );
+        assert_eq!(
+            pipeline_for_architecture("T5ForConditionalGeneration"),
+            None
+        );
         assert_eq!(pipeline_for_architecture("BertModel"), None);
         assert_eq!(pipeline_for_peft_task("CAUSAL_LM"), Some("text-generation"));
         assert_eq!(pipeline_for_peft_task("SEQ_2_SEQ_LM"), None);
-        assert_eq!(pipeline_for_diffusers("StableDiffusionPipeline"), Some("text-to-image"));
-        for tag in ["text-generation", "automatic-speech-recognition", "image-text-to-text"] {
+        assert_eq!(
+            pipeline_for_diffusers("StableDiffusionPipeline"),
+            Some("text-to-image")
+        );
+        for tag in [
+            "text-generation",
+            "automatic-speech-recognition",
+            "image-text-to-text",
+        ] {
             assert!(crate::lists::is_pipeline_tag(tag));
         }
     }

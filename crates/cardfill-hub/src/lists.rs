@@ -72,7 +72,14 @@ mod tests {
 
     #[test]
     fn known_values_and_rejections() {
-        for ok in ["apache-2.0", "llama2", "llama3.1", "gemma", "other", "unknown"] {
+        for ok in [
+            "apache-2.0",
+            "llama2",
+            "llama3.1",
+            "gemma",
+            "other",
+            "unknown",
+        ] {
             assert!(is_license(ok), "{ok}");
         }
         assert!(!is_license("Apache 2.0"));
@@ -89,6 +96,9 @@ mod tests {
         }
         assert_eq!(language_suggestion("es-ES"), Some("es"));
         assert_eq!(license_suggestion("MIT"), Some("mit"));
-        assert_eq!(pipeline_tag_suggestion("Text_Generation"), Some("text-generation"));
+        assert_eq!(
+            pipeline_tag_suggestion("Text_Generation"),
+            Some("text-generation")
+        );
     }
 }

@@ -49,7 +49,11 @@ impl Problem {
     }
 
     /// An error: the Hub rejects this.
-    pub fn error(key: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn error(
+        key: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         Self::new(Severity::Error, key, message, fix)
     }
 
@@ -150,7 +154,7 @@ fn check_repo_ids(key: &str, value: &Value, what: &str, out: &mut Vec<Problem>) 
             out.push(Problem::error(
                 at,
                 format!("{} is not a {what} id", show(item)),
-                format!("write the id as a string (`org/name`) or remove the entry"),
+                "write the id as a string (`org/name`) or remove the entry",
             ));
             continue;
         };
@@ -164,12 +168,12 @@ fn check_repo_ids(key: &str, value: &Value, what: &str, out: &mut Vec<Problem>) 
             RepoRef::Url => out.push(Problem::error(
                 at,
                 format!("`{s}` is a URL, not a Hub {what} id"),
-                format!("write just the id (`org/name`)"),
+                "write just the id (`org/name`)",
             )),
             RepoRef::Invalid => out.push(Problem::error(
                 at,
                 format!("`{s}` is not a valid Hub {what} id"),
-                format!("use an id `org/name` of letters, digits, `-`, `_` and `.`"),
+                "use an id `org/name` of letters, digits, `-`, `_` and `.`",
             )),
         }
     }
@@ -378,7 +382,11 @@ fn check_co2(value: &Value, out: &mut Vec<Problem>) {
     match value {
         v if is_number(v) => {
             if v.as_f64().is_some_and(|x| x < 0.0) {
-                out.push(Problem::error(KEY, "is negative", "write the emissions in grams CO2eq, ≥ 0"));
+                out.push(Problem::error(
+                    KEY,
+                    "is negative",
+                    "write the emissions in grams CO2eq, ≥ 0",
+                ));
             }
         }
         Value::String(s) => out.push(Problem::error(
@@ -466,7 +474,11 @@ fn require_map<'a>(
         }
         None => {
             if required {
-                out.push(Problem::error(at, "is missing", "add it (required by the Hub)"));
+                out.push(Problem::error(
+                    at,
+                    "is missing",
+                    "add it (required by the Hub)",
+                ));
             }
             None
         }
@@ -509,7 +521,11 @@ fn require_list<'a>(
     match value {
         Some(Value::Array(list)) if !list.is_empty() => Some(list),
         Some(Value::Array(_)) => {
-            out.push(Problem::error(at, "is an empty list", "add at least one entry"));
+            out.push(Problem::error(
+                at,
+                "is an empty list",
+                "add at least one entry",
+            ));
             None
         }
         Some(other) => {
@@ -521,7 +537,11 @@ fn require_list<'a>(
             None
         }
         None => {
-            out.push(Problem::error(at, "is missing", "add it (required by the Hub)"));
+            out.push(Problem::error(
+                at,
+                "is missing",
+                "add it (required by the Hub)",
+            ));
             None
         }
     }
@@ -645,15 +665,11 @@ pub fn check_key(meta: &Map<String, Value>, key: &str, value: &Value) -> Vec<Pro
         "co2_eq_emissions" => check_co2(value, &mut out),
         "model-index" => check_model_index(value, &mut out),
         "tags" | "metrics" => check_string_list(key, value, &mut out),
-        "widget" => {
-            if !value.is_array() {
-                out.push(Problem::error(
-                    key,
-                    format!("{} must be an array", show(value)),
-                    "write each example as a list entry (`- text: …`)",
-                ));
-            }
-        }
+        "widget" if !value.is_array() => out.push(Problem::error(
+            key,
+            format!("{} must be an array", show(value)),
+            "write each example as a list entry (`- text: …`)",
+        )),
         _ => {}
     }
     out

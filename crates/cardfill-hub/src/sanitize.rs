@@ -39,7 +39,10 @@ fn filter_list(facts: &mut Facts, path: &str, ok: impl Fn(&str) -> bool, why: &s
             for v in &bad {
                 facts.warn(
                     CODE,
-                    format!("`{path}` entry {} is left out of the card: {why}", rules::show(v)),
+                    format!(
+                        "`{path}` entry {} is left out of the card: {why}",
+                        rules::show(v)
+                    ),
                 );
             }
             if good.is_empty() {
@@ -87,15 +90,29 @@ pub fn sanitize(facts: &mut Facts) {
     );
     if let Some(tag) = facts.str(paths::MODEL_PIPELINE_TAG) {
         if !lists::is_pipeline_tag(tag) {
-            drop(facts, paths::MODEL_PIPELINE_TAG, "not one of the Hub's pipeline tags");
+            drop(
+                facts,
+                paths::MODEL_PIPELINE_TAG,
+                "not one of the Hub's pipeline tags",
+            );
         }
     } else if facts.contains(paths::MODEL_PIPELINE_TAG) {
-        drop(facts, paths::MODEL_PIPELINE_TAG, "a pipeline tag is one string");
+        drop(
+            facts,
+            paths::MODEL_PIPELINE_TAG,
+            "a pipeline tag is one string",
+        );
     }
     if facts.contains(paths::MODEL_LIBRARY_NAME)
-        && !facts.str(paths::MODEL_LIBRARY_NAME).is_some_and(lists::is_library_name)
+        && !facts
+            .str(paths::MODEL_LIBRARY_NAME)
+            .is_some_and(lists::is_library_name)
     {
-        drop(facts, paths::MODEL_LIBRARY_NAME, "not a library the Hub knows");
+        drop(
+            facts,
+            paths::MODEL_LIBRARY_NAME,
+            "not a library the Hub knows",
+        );
     }
     if let Some(v) = facts.value(paths::CARBON_CO2_GRAMS) {
         if !v.as_f64().is_some_and(|g| g.is_finite() && g >= 0.0) {
@@ -144,8 +161,11 @@ fn sanitize_license(facts: &mut Facts) {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ");
-    let license_bad = problems.iter().any(|p| p.key.starts_with("license") && p.key != "license_name" && p.key != "license_link")
-        || problems.iter().any(|p| p.message.contains("required with `license: other`"));
+    // a bad id, or `other` without its name and link: the licence goes; a stray name or
+    // link alone goes alone
+    let license_bad = problems.iter().any(|p| {
+        p.key == "license" || p.key.starts_with("license[") || p.message.starts_with("is required")
+    });
     if license_bad {
         drop(facts, paths::MODEL_LICENSE, &why);
         drop(facts, paths::MODEL_LICENSE_NAME, &why);
@@ -178,7 +198,11 @@ mod tests {
         f.set(paths::MODEL_BASE_MODEL, "/data/ckpt/llama", src());
         f.set(paths::MODEL_BASE_MODEL_RELATION, "finetune", src());
         f.set(paths::MODEL_LICENSE, "Apache 2.0", src());
-        f.set(paths::MODEL_LANGUAGE, serde_json::json!(["en", "es-ES"]), src());
+        f.set(
+            paths::MODEL_LANGUAGE,
+            serde_json::json!(["en", "es-ES"]),
+            src(),
+        );
         f.set(paths::MODEL_PIPELINE_TAG, "text2text-generation", src());
         f.set(paths::MODEL_LIBRARY_NAME, "transformers", src());
         f.set(paths::CARBON_CO2_GRAMS, 12.5, src());
@@ -186,7 +210,10 @@ mod tests {
         assert!(!f.contains(paths::MODEL_BASE_MODEL));
         assert!(!f.contains(paths::MODEL_BASE_MODEL_RELATION));
         assert!(!f.contains(paths::MODEL_LICENSE));
-        assert_eq!(f.value(paths::MODEL_LANGUAGE), Some(&serde_json::json!(["en"])));
+        assert_eq!(
+            f.value(paths::MODEL_LANGUAGE),
+            Some(&serde_json::json!(["en"]))
+        );
         assert!(!f.contains(paths::MODEL_PIPELINE_TAG));
         assert_eq!(f.str(paths::MODEL_LIBRARY_NAME), Some("transformers"));
         assert_eq!(f.f64(paths::CARBON_CO2_GRAMS), Some(12.5));
@@ -207,7 +234,11 @@ mod tests {
         let mut ok = Facts::new();
         ok.set(paths::MODEL_LICENSE, "other", src());
         ok.set(paths::MODEL_LICENSE_NAME, "llama3", src());
-        ok.set(paths::MODEL_LICENSE_LINK, "https://example.org/LICENSE", src());
+        ok.set(
+            paths::MODEL_LICENSE_LINK,
+            "https://example.org/LICENSE",
+            src(),
+        );
         let before = ok.clone();
         sanitize(&mut ok);
         assert_eq!(ok, before);

@@ -107,7 +107,10 @@ fn key_line(yaml: &str, key: &str) -> Option<usize> {
     yaml.lines().position(|line| {
         [key.to_owned(), format!("\"{key}\""), format!("'{key}'")]
             .iter()
-            .any(|k| line.strip_prefix(k.as_str()).is_some_and(|r| r.trim_start().starts_with(':')))
+            .any(|k| {
+                line.strip_prefix(k.as_str())
+                    .is_some_and(|r| r.trim_start().starts_with(':'))
+            })
     })
 }
 

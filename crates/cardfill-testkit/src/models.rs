@@ -47,19 +47,12 @@ pub fn whisper_tensors(config: &Value) -> anyhow::Result<(Vec<TensorSpec>, (Stri
         need(config, "encoder_ffn_dim")?,
         need(config, "decoder_ffn_dim")?,
     );
-    let mut t = Vec::new();
-    t.push(TensorSpec::new(
-        "model.encoder.conv1.weight",
-        "F32",
-        &[d, mels, 3],
-    ));
-    t.push(TensorSpec::new("model.encoder.conv1.bias", "F32", &[d]));
-    t.push(TensorSpec::new(
-        "model.encoder.conv2.weight",
-        "F32",
-        &[d, d, 3],
-    ));
-    t.push(TensorSpec::new("model.encoder.conv2.bias", "F32", &[d]));
+    let mut t = vec![
+        TensorSpec::new("model.encoder.conv1.weight", "F32", &[d, mels, 3]),
+        TensorSpec::new("model.encoder.conv1.bias", "F32", &[d]),
+        TensorSpec::new("model.encoder.conv2.weight", "F32", &[d, d, 3]),
+        TensorSpec::new("model.encoder.conv2.bias", "F32", &[d]),
+    ];
     let src = need(config, "max_source_positions")?;
     t.push(TensorSpec::new(
         "model.encoder.embed_positions.weight",

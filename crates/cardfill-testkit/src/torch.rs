@@ -130,11 +130,14 @@ pub struct StateDictLayout {
     pub tied: Vec<(String, String)>,
 }
 
+/// Storage keys and their bytes, in the order a pickle refers to them.
+pub type Storages = Vec<(String, u64)>;
+
 /// The pickle of a state dict of `tensors` and the storages it refers to: `(key, bytes)`.
 pub fn state_dict_pickle(
     tensors: &[TensorSpec],
     layout: &StateDictLayout,
-) -> anyhow::Result<(Vec<u8>, Vec<(String, u64)>)> {
+) -> anyhow::Result<(Vec<u8>, Storages)> {
     let mut w = PickleWriter::new();
     if let Some(key) = &layout.nest_under {
         w.op(b'}');
