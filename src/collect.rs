@@ -44,9 +44,12 @@ pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
 
     let hub_options = cardfill_hub::HubOptions {
         online: evidence.online,
+        dir: Some(dir.to_path_buf()),
+        ..Default::default()
     };
+    // The Hub collector sets only paths still unknown (and a merge's list of base models).
     let hub = cardfill_hub::collect(&facts, &hub_options);
-    absorb(&mut facts, "hub", hub);
+    overlay(&mut facts, "hub", hub);
 
     let carbon_options = cardfill_carbon::CarbonOptions {
         hardware: evidence.hardware.clone(),

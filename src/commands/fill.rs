@@ -36,10 +36,10 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
     let options = FillOptions {
         force: args.force,
         card_name: card_path.display().to_string(),
-        template_name: args
-            .template
-            .as_ref()
-            .map_or_else(|| "the default template".to_owned(), |p| p.display().to_string()),
+        template_name: args.template.as_ref().map_or_else(
+            || "the default template".to_owned(),
+            |p| p.display().to_string(),
+        ),
     };
     let filled = cardfill_card::fill(existing.as_deref(), template.as_deref(), &facts, &options)?;
     let up_to_date = existing.as_deref() == Some(filled.text.as_str());
@@ -66,8 +66,12 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
             && !args.no_backup
         {
             let bak = backup_path(&card_path);
-            fs_err::write(&bak, old)
-                .with_context(|| format!("the card was not changed; cannot back it up as `{}`", bak.display()))?;
+            fs_err::write(&bak, old).with_context(|| {
+                format!(
+                    "the card was not changed; cannot back it up as `{}`",
+                    bak.display()
+                )
+            })?;
         }
         write_atomic(&card_path, filled.text.as_bytes())?;
         report::note(&format!("wrote `{}`", card_path.display()));

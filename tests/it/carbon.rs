@@ -1,1 +1,405 @@
-//! See `main.rs` for what this module covers.
+//! `cardfill co2` (the calculator), `cardfill regions`, and the carbon facts of `inspect`:
+//! estimates from flags, live intensity from an Electricity Maps look-alike and cloud detection
+//! from metadata look-alikes, both real HTTP servers on 127.0.0.1.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Output;
+use std::sync::mpsc;
+use std::thread;
+
+use serde_json::Value;
+
+use crate::util::{RunDir, cardfill, stderr, stdout};
+
+fn run(args: &[&str]) -> Output {
+    cardfill().args(args).output().expect("run cardfill")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(out.status.success(), "stderr: {}", stderr(out));
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+/// An HTTP server on 127.0.0.1 answering every request with `answer(request line)`; the request
+/// lines it saw arrive on the receiver.
+fn serve(
+    answer: impl Fn(&str) -> (u16, String) + Send + 'static,
+) -> (String, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let Ok(clone) = stream.try_clone() else {
+                return;
+            };
+            let mut reader = BufReader::new(clone);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let mut length = 0usize;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim_end().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let line = line.trim_end().to_owned();
+            let (status, body) = answer(&line);
+            let _ = tx.send(line);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn co2_calculator_prints_energy_pue_intensity_and_sources() {
+    let out = run(&[
+        "co2",
+        "--hardware",
+        "A100 PCIe 40GB",
+        "--count",
+        "8",
+        "--hours",
+        "100",
+        "--region",
+        "aws:us-east-1",
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    // 8 × 250 W × 100 h = 200 kWh; × AWS PUE 1.15 × 369.1 g/kWh (eGRID2016 Virginia) = 84.9 kg.
+    assert!(text.contains("200 kWh"), "{text}");
+    assert!(text.contains("1.15"), "{text}");
+    assert!(text.contains("369.1 g CO2eq/kWh"), "{text}");
+    assert!(text.contains("84.9 kg CO2eq"), "{text}");
+    assert!(text.contains("eGRID2016"), "{text}");
+    assert!(text.contains("Ashburn, Virginia, United States"), "{text}");
+    assert!(
+        text.contains("8 × NVIDIA A100 PCIe 40GB at 250 W rated board power"),
+        "{text}"
+    );
+}
+
+#[test]
+fn co2_json_uses_the_carbon_paths_and_flags_override_the_table() {
+    let json = json_of(&run(&[
+        "co2",
+        "--hardware",
+        "8x A100 PCIe 40GB",
+        "--hours",
+        "100",
+        "--region",
+        "AWS:US-EAST-1",
+        "--pue",
+        "1.1",
+        "--intensity",
+        "300",
+        "--format",
+        "json",
+    ]));
+    let c = &json["carbon"];
+    assert_eq!(c["energy_kwh"], 200.0);
+    assert_eq!(c["pue"], 1.1);
+    assert_eq!(c["intensity_g_per_kwh"], 300.0);
+    assert_eq!(c["co2_grams"], 66000.0);
+    assert_eq!(c["region"], "aws:us-east-1");
+    assert_eq!(c["provider"], "AWS");
+    assert!(
+        c["method"]
+            .as_str()
+            .unwrap()
+            .starts_with("estimated: 8 × NVIDIA A100 PCIe 40GB at 250 W rated board power × 100 h")
+    );
+    assert_eq!(json["sources"]["carbon.pue"], "flag --pue");
+    assert_eq!(
+        json["sources"]["carbon.intensity_g_per_kwh"],
+        "flag --intensity"
+    );
+    assert!(c.get("training_type").is_none());
+
+    // The issue's worked example: 37.5 kWh × PUE 1.10 × 274 g/kWh = 11.3 kg.
+    let out = run(&[
+        "co2",
+        "--energy-kwh",
+        "37.5",
+        "--pue",
+        "1.10",
+        "--intensity",
+        "274",
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert!(stdout(&out).contains("11.3 kg CO2eq"), "{}", stdout(&out));
+    // Without a region the PUE is the printed default, named as such.
+    assert!(stdout(&out).contains("1.10"));
+    let json = json_of(&run(&[
+        "co2",
+        "--energy-kwh",
+        "10",
+        "--intensity",
+        "100",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(json["carbon"]["pue"], 1.56);
+    assert!(
+        json["sources"]["carbon.pue"]
+            .as_str()
+            .unwrap()
+            .starts_with("default: PUE 1.56 (Uptime Institute")
+    );
+}
+
+#[test]
+fn co2_errors_are_one_line() {
+    let out = run(&[
+        "co2",
+        "--hardware",
+        "V100",
+        "--hours",
+        "1",
+        "--region",
+        "aws:us-east-9",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("unknown region `aws:us-east-9`") && err.contains("aws:us-east-1"),
+        "{err}"
+    );
+
+    let out = run(&["co2", "--hardware", "V100", "--hours", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--region"), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1);
+
+    let out = run(&[
+        "co2",
+        "--hardware",
+        "Voodoo 5",
+        "--hours",
+        "1",
+        "--region",
+        "FR",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown hardware `Voodoo 5`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn regions_lists_searches_and_suggests() {
+    let out = run(&["regions"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.lines().count() > 400, "{}", text.lines().count());
+    let header = text.lines().next().unwrap();
+    assert!(header.starts_with("REGION") && header.contains("G/KWH") && header.contains("SOURCE"));
+    // Columns are aligned: every G/KWH value ends where the header's does.
+    let end = header.find("G/KWH").unwrap() + "G/KWH".len();
+    for line in text.lines().skip(1).take(20) {
+        assert!(
+            line[..end].ends_with(|c: char| c.is_ascii_digit()),
+            "{line}"
+        );
+    }
+
+    let text = stdout(&run(&["regions", "quebec"]));
+    assert!(
+        text.contains("CA-QC") && text.contains("Quebec, Canada"),
+        "{text}"
+    );
+    assert!(text.contains("aws:ca-central-1"), "{text}");
+
+    let json = json_of(&run(&["regions", "westeurope", "--format", "json"]));
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["key"], "azure:westeurope");
+    assert_eq!(rows[0]["pue"], 1.18);
+    assert_eq!(rows[0]["grid"], "NL");
+    assert!(rows[0]["year"].as_u64().unwrap() >= 2016);
+
+    let out = run(&["regions", "us-eats-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("aws:us-east-1"), "{}", stderr(&out));
+}
+
+#[test]
+fn inspect_estimates_from_flags_and_notes_a_missing_region() {
+    let dir = RunDir::new();
+    let json = json_of(&dir.run(&[
+        "inspect",
+        ".",
+        "--format",
+        "json",
+        "--hardware",
+        "NVIDIA H100 80GB HBM3",
+        "--count",
+        "2",
+        "--hours",
+        "5",
+        "--region",
+        "gcp:europe-west4",
+        "--training-type",
+        "fine-tuning",
+    ]));
+    let c = &json["carbon"];
+    // 2 × 700 W × 5 h = 7 kWh × Google PUE 1.10 × 236 g/kWh = 1817.2 g.
+    assert_eq!(c["energy_kwh"], 7.0);
+    assert_eq!(c["pue"], 1.1);
+    assert_eq!(c["co2_grams"], 1817.2);
+    assert_eq!(c["location"], "Eemshaven, Netherlands");
+    assert_eq!(
+        c["intensity_source"],
+        "Google Cloud region carbon data, 2023"
+    );
+    assert_eq!(c["training_type"], "fine-tuning");
+
+    let json = json_of(&dir.run(&[
+        "inspect",
+        ".",
+        "--format",
+        "json",
+        "--hardware",
+        "A100",
+        "--hours",
+        "2",
+    ]));
+    assert_eq!(json["carbon"]["energy_kwh"], 0.8);
+    assert!(json["carbon"].get("co2_grams").is_none());
+    let codes: Vec<&str> = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"carbon-region-missing"), "{codes:?}");
+}
+
+#[test]
+fn electricitymaps_intensity_with_fallback_to_the_table() {
+    let (url, seen) = serve(|line| {
+        if line.contains("zone=FR") {
+            (
+                200,
+                r#"{"zone":"FR","carbonIntensity":21,"datetime":"2026-11-27T08:00:00.000Z"}"#
+                    .into(),
+            )
+        } else {
+            (404, r#"{"error":"Zone not found"}"#.into())
+        }
+    });
+    let dir = RunDir::new();
+    let live = |region: &str, offline: Option<&str>| {
+        let mut cmd = cardfill();
+        cmd.current_dir(dir.path())
+            .args([
+                "inspect",
+                ".",
+                "--format",
+                "json",
+                "--hardware",
+                "A100",
+                "--hours",
+                "10",
+            ])
+            .args([
+                "--region",
+                region,
+                "--intensity-source",
+                "electricitymaps",
+                "--online",
+            ])
+            .env("CARDFILL_ELECTRICITYMAPS_URL", &url)
+            .env("ELECTRICITYMAPS_TOKEN", "test-token")
+            .env("HF_ENDPOINT", "http://127.0.0.1:9");
+        match offline {
+            Some(v) => cmd.env("HF_HUB_OFFLINE", v),
+            None => cmd.env_remove("HF_HUB_OFFLINE"),
+        };
+        json_of(&cmd.output().expect("run cardfill"))
+    };
+    let json = live("FR", None);
+    assert_eq!(json["carbon"]["intensity_g_per_kwh"], 21.0);
+    assert!(
+        json["carbon"]["intensity_source"]
+            .as_str()
+            .unwrap()
+            .starts_with("Electricity Maps zone FR")
+    );
+    assert!(
+        seen.recv()
+            .unwrap()
+            .starts_with("GET /carbon-intensity/latest?zone=FR")
+    );
+
+    // The API errors: the table's figure, and a warning that says why.
+    let json = live("DE", None);
+    assert_eq!(json["carbon"]["intensity_g_per_kwh"], 380.9);
+    let w = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "carbon-live-intensity-unavailable")
+        .expect("warning");
+    assert!(
+        w["message"].as_str().unwrap().contains("Zone not found"),
+        "{w}"
+    );
+    assert!(seen.recv().unwrap().contains("zone=DE"));
+
+    // HF_HUB_OFFLINE forbids the network: nothing is asked.
+    let json = live("FR", Some("1"));
+    assert_eq!(json["carbon"]["intensity_g_per_kwh"], 56.0);
+    assert!(seen.try_recv().is_err());
+}
+
+#[test]
+fn detect_cloud_reads_the_aws_metadata_service() {
+    let (aws, seen) = serve(|line| match line {
+        l if l.starts_with("PUT /latest/api/token") => (200, "tok".into()),
+        l if l.starts_with("GET /latest/meta-data/placement/region") => (200, "eu-west-3".into()),
+        _ => (404, String::new()),
+    });
+    let dir = RunDir::new();
+    let out = cardfill()
+        .current_dir(dir.path())
+        .args([
+            "inspect",
+            ".",
+            "--format",
+            "json",
+            "--detect-cloud",
+            "--hardware",
+            "T4",
+            "--hours",
+            "10",
+        ])
+        .env("CARDFILL_AWS_IMDS_URL", &aws)
+        .env("CARDFILL_GCP_METADATA_URL", "http://127.0.0.1:9")
+        .env("CARDFILL_AZURE_IMDS_URL", "http://127.0.0.1:9")
+        .output()
+        .expect("run cardfill");
+    let json = json_of(&out);
+    assert_eq!(json["carbon"]["region"], "aws:eu-west-3");
+    assert_eq!(json["carbon"]["provider"], "AWS");
+    // 70 W × 10 h = 0.7 kWh × 1.15 × France 56 g/kWh.
+    assert_eq!(json["carbon"]["co2_grams"], 45.1);
+    assert!(seen.recv().unwrap().starts_with("PUT /latest/api/token"));
+}

@@ -205,9 +205,7 @@ fn torchrun_and_accelerate_launches_run_under_cardfill() {
     let log = fakes.log();
     assert_eq!(log.len(), 2, "{log:?}");
     assert!(
-        log[1].starts_with(
-            "accelerate launch --num_machines=2 --machine_rank=1 --num_processes=8"
-        ),
+        log[1].starts_with("accelerate launch --num_machines=2 --machine_rank=1 --num_processes=8"),
         "{log:?}"
     );
 

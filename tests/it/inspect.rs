@@ -225,7 +225,7 @@ fn bad_json_is_one_line_with_its_offset() {
     );
     let m = warning_about(&run, "model-00002-of-00002.safetensors`");
     assert!(
-        m.contains("malformed header JSON at offset 42: EOF while parsing"),
+        m.contains("malformed header JSON at offset 41: EOF while parsing"),
         "{m}"
     );
 }

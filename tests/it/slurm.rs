@@ -34,7 +34,13 @@ fn missing_prerequisite() -> Option<String> {
         return Some("the Slurm cluster needs Debian's packages".into());
     }
     let tools = [
-        "munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "sbatch", "sacct",
+        "munged",
+        "mariadbd",
+        "slurmdbd",
+        "slurmctld",
+        "slurmd",
+        "sbatch",
+        "sacct",
     ];
     let missing: Vec<&str> = tools
         .into_iter()

@@ -226,8 +226,8 @@ fn estimate(
     o: &CarbonOptions,
     warnings: &mut Facts,
 ) -> Result<Option<Energy>, CarbonError> {
-    // Watts per device, what they are, and the device count.
-    let (watts, what, count, count_note) = if let Some(name) = &o.hardware {
+    // Watts per device, the device, what the watts are and their source, and the count.
+    let (watts, device, what, cite, count, count_note) = if let Some(name) = &o.hardware {
         let resolved = hardware::resolve(name)?
             .ok_or_else(|| CarbonError::UnknownHardware { name: name.clone() })?;
         let (count, note) = match (
@@ -240,11 +240,15 @@ fn estimate(
             (None, None, Some(n)) => (n as f64, ""),
             (None, None, None) => (1.0, " (one device: no --count)"),
         };
-        let what = format!(
-            "{} rated board power ({})",
-            resolved.device.name, resolved.device.source
-        );
-        (resolved.device.watts, what, count, note)
+        let d = resolved.device;
+        (
+            d.watts,
+            d.name.clone(),
+            "rated board power",
+            d.source.clone(),
+            count,
+            note,
+        )
     } else {
         let gpus = known
             .value(paths::HARDWARE_GPUS)
@@ -264,16 +268,20 @@ fn estimate(
             .find_map(|g| g.get("name").and_then(Value::as_str))
             .unwrap_or("GPU")
             .to_owned();
-        let (watts, what) = if limits.len() == gpus.len() {
+        let (watts, device, what, cite) = if limits.len() == gpus.len() {
             (
                 limits.iter().sum::<f64>() / limits.len() as f64,
-                format!("{name} power limit (NVML)"),
+                name.clone(),
+                "power limit",
+                "hardware.gpus[].power_limit_w of the run record".to_owned(),
             )
         } else {
             match hardware::resolve(&name)? {
                 Some(r) => (
                     r.device.watts,
-                    format!("{} rated board power ({})", r.device.name, r.device.source),
+                    r.device.name.clone(),
+                    "rated board power",
+                    r.device.source.clone(),
                 ),
                 None => {
                     warnings.warn("carbon-hardware-unknown", format!("GPU `{name}` has no power limit in the record and is not in the power table: energy not estimated; pass --hardware or --energy-kwh"));
@@ -286,7 +294,7 @@ fn estimate(
             .map(f64::from)
             .or(known.u64(paths::HARDWARE_GPU_COUNT).map(|n| n as f64))
             .unwrap_or(gpus.len() as f64);
-        (watts, what, count, "")
+        (watts, device, what, cite, count, "")
     };
     let Some(hours) = o.hours.or(known.f64(paths::RUN_HOURS)) else {
         warnings.warn(
@@ -298,12 +306,14 @@ fn estimate(
     let utilization = o.utilization.unwrap_or(1.0);
     let kwh = watts * count * hours * utilization / 1000.0;
     let method = format!(
-        "estimated: {count} × {watts} W{count_note} × {hours} h × utilisation {utilization:.2}; {what}"
+        "estimated: {count} × {device} at {watts} W {what}{count_note} × {hours} h × utilisation {utilization:.2}"
     );
     Ok(Some(Energy {
         kwh,
         method,
-        source: Source::derived("power × devices × hours × utilisation"),
+        source: Source::derived(format!(
+            "power × devices × hours × utilisation; {what}: {cite}"
+        )),
     }))
 }
 

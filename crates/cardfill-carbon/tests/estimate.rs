@@ -35,7 +35,7 @@ fn matches_the_ml_co2_impact_calculator() {
     assert!(
         f.str(paths::CARBON_METHOD)
             .unwrap()
-            .starts_with("estimated: 1 × 300 W")
+            .starts_with("estimated: 1 × NVIDIA V100 SXM2 32GB at 300 W rated board power")
     );
 }
 

@@ -287,7 +287,10 @@ mod tests {
         assert_eq!(body("text\n---\na: 1\n---\n"), None);
         assert_eq!(body("---\n---\n"), None);
         assert_eq!(body("---\n\n---\n"), Some(""));
-        assert_eq!(body("---\na: 1\n----\nb: 2\n--- x\n---\n"), Some("a: 1\n----\nb: 2\n--- x"));
+        assert_eq!(
+            body("---\na: 1\n----\nb: 2\n--- x\n---\n"),
+            Some("a: 1\n----\nb: 2\n--- x")
+        );
         assert_eq!(body("---\ra: 1\r---\rrest"), None);
         assert_eq!(body("---\ra: 1\r---"), Some("a: 1"));
         // The regex backtracks the opening `\r\n` to `\r`: the body is then empty.
@@ -296,7 +299,9 @@ mod tests {
 
     #[test]
     fn key_blocks_span_values_and_skip_comments() {
-        let l = lines("a: 1\n# note\ntags:\n- x\n\n- y\nco2:  # cardfill\n  emissions: 3\nb: |\n  x\n\n  y");
+        let l = lines(
+            "a: 1\n# note\ntags:\n- x\n\n- y\nco2:  # cardfill\n  emissions: 3\nb: |\n  x\n\n  y",
+        );
         let keys: Vec<_> = key_blocks(&l)
             .into_iter()
             .map(|b| (b.key, b.first, b.last, b.owned))
@@ -314,7 +319,10 @@ mod tests {
 
     #[test]
     fn scalars_quote_what_yaml_would_retype() {
-        assert_eq!(scalar(&Value::from("meta-llama/Llama-2-7b-hf")), "meta-llama/Llama-2-7b-hf");
+        assert_eq!(
+            scalar(&Value::from("meta-llama/Llama-2-7b-hf")),
+            "meta-llama/Llama-2-7b-hf"
+        );
         assert_eq!(scalar(&Value::from("no")), "\"no\"");
         assert_eq!(scalar(&Value::from("1.0")), "\"1.0\"");
         assert_eq!(scalar(&Value::from("a: b")), "\"a: b\"");

@@ -40,7 +40,9 @@ pub enum CardError {
         message: String,
     },
     /// The card's front matter is not a YAML mapping.
-    #[error("`{file}` has front matter the Hub cannot read ({message}): fix the YAML between the `---` lines")]
+    #[error(
+        "`{file}` has front matter the Hub cannot read ({message}): fix the YAML between the `---` lines"
+    )]
     FrontMatter {
         /// The card.
         file: String,
@@ -117,7 +119,12 @@ impl Change {
 }
 
 fn short(s: &str) -> String {
-    let one = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+    let one = s
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
     if one.chars().count() > 80 {
         format!("{}…", one.chars().take(79).collect::<String>())
     } else {
@@ -146,7 +153,10 @@ impl std::fmt::Display for Change {
                 "kept {what} as written (`{previous}`); cardfill has `{value}`{from}: --force replaces it"
             ),
             ChangeKind::Replaced => {
-                write!(f, "replaced {what} `{previous}` with `{value}`{from} (--force)")
+                write!(
+                    f,
+                    "replaced {what} `{previous}` with `{value}`{from} (--force)"
+                )
             }
             ChangeKind::Stale => write!(
                 f,
@@ -194,7 +204,8 @@ pub fn fill(
     let base = existing.unwrap_or(&rendered);
     let le = markdown::dominant_ending(base);
     let text = merge_front(base, &vars.front, le, options, &mut changes)?;
-    let skeleton_body = frontmatter::find(&rendered).map_or(rendered.as_str(), |s| &rendered[s.end..]);
+    let skeleton_body =
+        frontmatter::find(&rendered).map_or(rendered.as_str(), |s| &rendered[s.end..]);
     let skeleton = merge::Skeleton::new(skeleton_body);
     let split = frontmatter::find(&text).map_or(0, |s| s.end);
     let body = merge::merge(
@@ -209,7 +220,12 @@ pub fn fill(
     if existing.is_none() {
         changes.insert(
             0,
-            Change::new(ChangeKind::Created, &format!("`{}`", options.card_name), None, None),
+            Change::new(
+                ChangeKind::Created,
+                &format!("`{}`", options.card_name),
+                None,
+                None,
+            ),
         );
     }
     Ok(Filled { text, changes })
@@ -275,7 +291,10 @@ fn merge_front(
             continue;
         };
         let current = map.get(k.key).cloned().unwrap_or(Value::Null);
-        let old: Vec<&str> = lines[b.first..=b.last].iter().map(|l| markdown::content(l)).collect();
+        let old: Vec<&str> = lines[b.first..=b.last]
+            .iter()
+            .map(|l| markdown::content(l))
+            .collect();
         let kind = if b.owned {
             (old != new).then_some(ChangeKind::Refreshed)
         } else if frontmatter::is_empty(&current) {

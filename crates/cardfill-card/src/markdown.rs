@@ -131,7 +131,8 @@ pub fn scan(lines: &[String]) -> Vec<LineInfo> {
         }
         out.push(LineInfo {
             quoted: false,
-            comment: c.trim_start().starts_with("<!--") && (in_comment || c.trim_end().ends_with("-->")),
+            comment: c.trim_start().starts_with("<!--")
+                && (in_comment || c.trim_end().ends_with("-->")),
             heading: if indent_ok { heading(trimmed) } else { None },
         });
     }
@@ -195,7 +196,10 @@ pub fn label(c: &str) -> Option<(String, usize)> {
     }
     let mut v = colon + 1;
     v += c[v..].chars().take_while(|&x| x == '*' || x == '_').count();
-    v += c[v..].chars().take_while(|&x| x == ' ' || x == '\t').count();
+    v += c[v..]
+        .chars()
+        .take_while(|&x| x == ' ' || x == '\t')
+        .count();
     Some((norm, v))
 }
 
@@ -203,7 +207,10 @@ pub fn label(c: &str) -> Option<(String, usize)> {
 /// `[More Information Needed]` or the Trainer's `More information needed`.
 pub fn is_placeholder(value: &str) -> bool {
     let v = value.trim().trim_end_matches('.');
-    let v = v.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(v);
+    let v = v
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(v);
     v.is_empty() || v.eq_ignore_ascii_case("more information needed")
 }
 
@@ -267,7 +274,9 @@ mod tests {
 
     #[test]
     fn headings_skip_fences_and_comments() {
-        let lines = split_lines("# Title #\n```\n# not\n```\n<!--\n## no\n-->\n#### Speeds, Sizes, Times [optional]\n#x\n");
+        let lines = split_lines(
+            "# Title #\n```\n# not\n```\n<!--\n## no\n-->\n#### Speeds, Sizes, Times [optional]\n#x\n",
+        );
         let h: Vec<_> = scan(&lines).into_iter().map(|i| i.heading).collect();
         assert_eq!(h[0], Some((1, "title".to_owned())));
         assert_eq!(h[2], None);

@@ -151,7 +151,9 @@ impl Doc {
     fn has_label(&self, want: &str) -> bool {
         let info = self.info();
         self.lines.iter().zip(&info).any(|(l, inf)| {
-            !inf.quoted && inf.heading.is_none() && label(content(l)).is_some_and(|(x, _)| x == want)
+            !inf.quoted
+                && inf.heading.is_none()
+                && label(content(l)).is_some_and(|(x, _)| x == want)
         })
     }
 
@@ -160,7 +162,9 @@ impl Doc {
     }
 
     fn is_blank(&self, i: usize) -> bool {
-        self.lines.get(i).is_some_and(|l| content(l).trim().is_empty())
+        self.lines
+            .get(i)
+            .is_some_and(|l| content(l).trim().is_empty())
     }
 
     /// Inserts `new` (lines without endings) at `pos`, with blank lines around as Markdown
@@ -252,7 +256,12 @@ fn refresh(doc: &mut Doc, values: &BTreeMap<&'static str, String>, changes: &mut
                 let old: Vec<&str> = doc.lines[i + 1..end].iter().map(|l| content(l)).collect();
                 match values.get(name.as_str()) {
                     Some(v) if old.join("\n") != v.lines().collect::<Vec<_>>().join("\n") => {
-                        edits.push((i + 1, end, v.lines().map(|l| doc.line(l)).collect(), name.clone()));
+                        edits.push((
+                            i + 1,
+                            end,
+                            v.lines().map(|l| doc.line(l)).collect(),
+                            name.clone(),
+                        ));
                         changes.push(Change::new(ChangeKind::Refreshed, &name, Some(v), None));
                     }
                     Some(_) => {}
@@ -276,7 +285,12 @@ fn refresh(doc: &mut Doc, values: &BTreeMap<&'static str, String>, changes: &mut
                         let ending = &doc.lines[i][c.len()..];
                         let line = format!("{}{new} {}{ending}", &c[..vstart], &c[pos..]);
                         edits.push((i, i + 1, vec![line], name.clone()));
-                        changes.push(Change::new(ChangeKind::Refreshed, &name, Some(&new), Some(current)));
+                        changes.push(Change::new(
+                            ChangeKind::Refreshed,
+                            &name,
+                            Some(&new),
+                            Some(current),
+                        ));
                     }
                 } else if !values.contains_key(name.as_str()) {
                     changes.push(Change::new(ChangeKind::Stale, &name, None, None));
@@ -324,10 +338,20 @@ fn fill_field(
         } else if same_text(current, &new) {
             false
         } else if force {
-            changes.push(Change::new(ChangeKind::Replaced, &slot.var, Some(&new), Some(current)));
+            changes.push(Change::new(
+                ChangeKind::Replaced,
+                &slot.var,
+                Some(&new),
+                Some(current),
+            ));
             true
         } else {
-            changes.push(Change::new(ChangeKind::Kept, &slot.var, Some(&new), Some(current)));
+            changes.push(Change::new(
+                ChangeKind::Kept,
+                &slot.var,
+                Some(&new),
+                Some(current),
+            ));
             false
         };
         if replace {
@@ -406,9 +430,17 @@ fn fill_block(
     let new = block_lines(&slot.var, value);
     match body.as_slice() {
         [] => {
-            let after = (hl + 1..end).rev().find(|&j| !doc.is_blank(j)).unwrap_or(hl);
+            let after = (hl + 1..end)
+                .rev()
+                .find(|&j| !doc.is_blank(j))
+                .unwrap_or(hl);
             doc.insert(after + 1, &new, true);
-            changes.push(Change::new(ChangeKind::Filled, &slot.var, Some(value), None));
+            changes.push(Change::new(
+                ChangeKind::Filled,
+                &slot.var,
+                Some(value),
+                None,
+            ));
         }
         [only] if is_placeholder(content(&doc.lines[*only])) => {
             let ending = doc.lines[*only][content(&doc.lines[*only]).len()..].to_owned();
@@ -417,7 +449,12 @@ fn fill_block(
                 *last = format!("{}{ending}", content(last));
             }
             doc.lines.splice(*only..=*only, repl);
-            changes.push(Change::new(ChangeKind::Filled, &slot.var, Some(value), None));
+            changes.push(Change::new(
+                ChangeKind::Filled,
+                &slot.var,
+                Some(value),
+                None,
+            ));
         }
         [first, .., last] | [first @ last] => {
             let (first, last) = (*first, *last);
@@ -433,9 +470,19 @@ fn fill_block(
                     *l = format!("{}{ending}", content(l));
                 }
                 doc.lines.splice(first..=last, repl);
-                changes.push(Change::new(ChangeKind::Replaced, &slot.var, Some(value), Some(&current)));
+                changes.push(Change::new(
+                    ChangeKind::Replaced,
+                    &slot.var,
+                    Some(value),
+                    Some(&current),
+                ));
             } else {
-                changes.push(Change::new(ChangeKind::Kept, &slot.var, Some(value), Some(&current)));
+                changes.push(Change::new(
+                    ChangeKind::Kept,
+                    &slot.var,
+                    Some(value),
+                    Some(&current),
+                ));
             }
         }
     }
@@ -517,7 +564,9 @@ fn add_section(
             let c = content(line);
             let placeholder = !c.trim().is_empty()
                 && (is_placeholder(c)
-                    || label(c).is_some_and(|(_, v)| is_placeholder(c[v..].split("<!--").next().unwrap_or(""))));
+                    || label(c).is_some_and(|(_, v)| {
+                        is_placeholder(c[v..].split("<!--").next().unwrap_or(""))
+                    }));
             if placeholder || (c.trim().is_empty() && text.last().is_some_and(String::is_empty)) {
                 continue;
             }

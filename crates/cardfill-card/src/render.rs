@@ -55,7 +55,10 @@ fn one_line(e: minijinja::Error) -> String {
     {
         s = format!("{s}: {d}");
     }
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("(in card:", "(line ")
 }
 
 /// Drops the sentinels, keeping the values (inside the front matter no marker may go).
@@ -91,7 +94,9 @@ fn mark(body: &str, le: &str) -> String {
         let end = start + S0.len_utf8() + v_end + S2.len_utf8();
         let at_line_start = out.is_empty() || out.ends_with(['\n', '\r']);
         let line_start = rest[..start].rfind(['\n', '\r']).map(|i| i + 1);
-        let line_end = rest[end..].find(['\n', '\r']).map_or(rest.len(), |i| end + i);
+        let line_end = rest[end..]
+            .find(['\n', '\r'])
+            .map_or(rest.len(), |i| end + i);
         let own_line = match line_start {
             Some(ls) => rest[ls..start].trim().is_empty(),
             None => at_line_start && rest[..start].trim().is_empty(),
@@ -154,6 +159,6 @@ mod tests {
     fn template_errors_are_one_line() {
         let err = render("{% if %}", &Variables::default(), "").unwrap_err();
         assert!(!err.contains('\n'));
-        insta::assert_snapshot!(err, @"syntax error: unexpected end of block (in card:1)");
+        insta::assert_snapshot!(err, @"syntax error: unexpected end of block (line 1)");
     }
 }

@@ -8,34 +8,59 @@ use crate::vars::tests::full_facts;
 
 /// The case READMEs, as published.
 const CASES: &[(&str, &str)] = &[
-    ("gemma", include_str!("../../../tests/fixtures/cases/gemma-2b-it/README.md")),
-    ("mistral", include_str!("../../../tests/fixtures/cases/mistral-7b-v0.1/README.md")),
+    (
+        "gemma",
+        include_str!("../../../tests/fixtures/cases/gemma-2b-it/README.md"),
+    ),
+    (
+        "mistral",
+        include_str!("../../../tests/fixtures/cases/mistral-7b-v0.1/README.md"),
+    ),
     (
         "peft-default",
-        include_str!("../../../tests/fixtures/cases/peft-default-card-llamafactory-ckpt900/README.md"),
+        include_str!(
+            "../../../tests/fixtures/cases/peft-default-card-llamafactory-ckpt900/README.md"
+        ),
     ),
     (
         "peft-tinyllama",
         include_str!("../../../tests/fixtures/cases/peft-lora-tinyllama-trainer-ckpt/README.md"),
     ),
-    ("sd", include_str!("../../../tests/fixtures/cases/sd-v1-5-diffusers/README.md")),
-    ("vit", include_str!("../../../tests/fixtures/cases/trainer-vit-base-riego/README.md")),
-    ("whisper", include_str!("../../../tests/fixtures/cases/trainer-whisper-tiny-nob/README.md")),
+    (
+        "sd",
+        include_str!("../../../tests/fixtures/cases/sd-v1-5-diffusers/README.md"),
+    ),
+    (
+        "vit",
+        include_str!("../../../tests/fixtures/cases/trainer-vit-base-riego/README.md"),
+    ),
+    (
+        "whisper",
+        include_str!("../../../tests/fixtures/cases/trainer-whisper-tiny-nob/README.md"),
+    ),
     (
         "co2-scalar",
-        include_str!("../../../tests/fixtures/cases/hub-readmes/co2_scalar_autotrain__YXHugging_autotrain-xlm-roberta-base-reviews-672119801.md"),
+        include_str!(
+            "../../../tests/fixtures/cases/hub-readmes/co2_scalar_autotrain__YXHugging_autotrain-xlm-roberta-base-reviews-672119801.md"
+        ),
     ),
     (
         "co2-mapping",
-        include_str!("../../../tests/fixtures/cases/hub-readmes/co2_structured_v100__GeoffVdr_whisper-medium-nlcv11.md"),
+        include_str!(
+            "../../../tests/fixtures/cases/hub-readmes/co2_structured_v100__GeoffVdr_whisper-medium-nlcv11.md"
+        ),
     ),
     (
         "hubtemplate",
-        include_str!("../../../tests/fixtures/cases/hub-readmes/hubtemplate_empty__96harsh56_bert_test1.md"),
+        include_str!(
+            "../../../tests/fixtures/cases/hub-readmes/hubtemplate_empty__96harsh56_bert_test1.md"
+        ),
     ),
     (
         "trainer8",
-        include_str!("../../../tests/fixtures/cases/hub-readmes/trainer_multigpu8__AlekseyKorshuk_1.3b-dalio-principles-book.md"),
+        include_str!(
+            "../../../tests/fixtures/cases/hub-readmes/trainer_multigpu8__AlekseyKorshuk_1.3b-dalio-principles-book.md"
+        ),
     ),
 ];
 
@@ -68,9 +93,9 @@ fn assert_human_lines_survive(orig: &str, new: &str) {
             continue;
         }
         let last_without_ending = i + 1 == orig_lines.len() && content(line) == line;
-        let found = new_lines[at..].iter().position(|n| {
-            n == line || (last_without_ending && content(n) == line.as_str())
-        });
+        let found = new_lines[at..]
+            .iter()
+            .position(|n| n == line || (last_without_ending && content(n) == line.as_str()));
         match found {
             Some(p) => at += p + 1,
             None => panic!("human line {i} lost: {line:?}"),
@@ -90,7 +115,10 @@ fn every_case_keeps_human_bytes_and_is_idempotent() {
                 let first = run(&card, &facts);
                 assert_human_lines_survive(&card, &first.text);
                 let second = run(&first.text, &facts);
-                assert_eq!(first.text, second.text, "{name}: second run changed the card");
+                assert_eq!(
+                    first.text, second.text,
+                    "{name}: second run changed the card"
+                );
                 assert!(
                     second.changes.iter().all(|c| c.kind == ChangeKind::Kept),
                     "{name}: {:?}",
@@ -134,19 +162,17 @@ fn hub_template_card_is_filled_in_place() {
 
     ");
     // The card's own base_model is the same as the facts': kept without a word.
-    assert!(out.starts_with("---\nbase_model: meta-llama/Llama-3.2-3B-Instruct\nlibrary_name: peft\n"));
+    assert!(
+        out.starts_with("---\nbase_model: meta-llama/Llama-3.2-3B-Instruct\nlibrary_name: peft\n")
+    );
 }
 
 #[test]
 fn trainer_card_gains_sections_where_the_template_puts_them() {
     let card = CASES.iter().find(|c| c.0 == "vit").unwrap().1;
     let filled = run(card, &full_facts());
-    let headings: Vec<&str> = filled
-        .text
-        .lines()
-        .filter(|l| l.starts_with('#'))
-        .collect();
-    insta::assert_debug_snapshot!(headings, @r#"
+    let headings: Vec<&str> = filled.text.lines().filter(|l| l.starts_with('#')).collect();
+    insta::assert_debug_snapshot!(headings, @r#####"
     [
         "# vit-base-riego",
         "## Model description",
@@ -163,7 +189,7 @@ fn trainer_card_gains_sections_where_the_template_puts_them() {
         "### Compute Infrastructure",
         "#### Hardware",
     ]
-    "#);
+    "#####);
     let added: Vec<String> = filled
         .changes
         .iter()
@@ -185,7 +211,10 @@ fn human_values_are_kept_unless_forced() {
     let card = "---\nbase_model: someone/else  # their pick\nlicense: mit\n---\n# M\n\n## Model Details\n\n### Model Description\n\n- **Model type:** causal LM\n- **Finetuned from model:** [More Information Needed]\n";
     let kept = run(card, &full_facts());
     assert!(kept.text.contains("- **Model type:** causal LM\n"));
-    assert!(kept.text.contains("base_model: someone/else  # their pick\n"));
+    assert!(
+        kept.text
+            .contains("base_model: someone/else  # their pick\n")
+    );
     let notes: Vec<String> = kept
         .changes
         .iter()
@@ -208,8 +237,16 @@ fn human_values_are_kept_unless_forced() {
         },
     )
     .unwrap();
-    assert!(forced.text.contains("- **Model type:** llama (LlamaForCausalLM) <!-- cardfill:model_type -->\n"));
-    assert!(forced.text.contains("base_model: meta-llama/Llama-2-7b-hf  # cardfill\n"));
+    assert!(
+        forced
+            .text
+            .contains("- **Model type:** llama (LlamaForCausalLM) <!-- cardfill:model_type -->\n")
+    );
+    assert!(
+        forced
+            .text
+            .contains("base_model: meta-llama/Llama-2-7b-hf  # cardfill\n")
+    );
     assert!(forced.text.contains("license: mit\n"));
     let replaced = forced
         .changes
@@ -228,29 +265,48 @@ fn marked_values_are_refreshed_and_left_alone_when_unknown() {
     later.set(paths::RUN_HOURS, 20.0, Source::flag("--hours"));
     later.set(paths::RUN_GPU_HOURS, 160.0, Source::derived("hours × GPUs"));
     let second = run(&first.text, &later);
-    assert!(second.text.contains("- **Hours used:** 20 hours wall clock (160 GPU-hours) <!-- cardfill:hours_used -->"));
+    assert!(second.text.contains(
+        "- **Hours used:** 20 hours wall clock (160 GPU-hours) <!-- cardfill:hours_used -->"
+    ));
     assert_eq!(
         second.changes.iter().map(|c| c.kind).collect::<Vec<_>>(),
         [ChangeKind::Refreshed]
     );
-    let mut fewer = full_facts();
-    fewer.remove(paths::PARAMETERS_TOTAL);
-    fewer.remove(paths::PARAMETERS_BY_DTYPE);
-    fewer.remove(paths::MODEL_ARCHITECTURE);
-    let third = run(&first.text, &fewer);
-    assert!(third.text.contains("- **Parameters:** 6.74B params"));
-    assert!(third.changes.iter().any(|c| c.kind == ChangeKind::Refreshed));
+    // Facts that are unknown now leave cardfill's earlier values as they were.
+    let mut hours_only = Facts::new();
+    hours_only.set(paths::RUN_HOURS, 12.5, Source::flag("--hours"));
+    hours_only.set(paths::RUN_GPU_HOURS, 100.0, Source::derived("hours × GPUs"));
+    let third = run(&first.text, &hours_only);
+    assert_eq!(third.text, first.text);
+    let stale: Vec<&str> = third
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Stale)
+        .map(|c| c.what.as_str())
+        .collect();
+    assert!(stale.contains(&"model_specs"), "{stale:?}");
+    assert!(third.changes.iter().all(|c| c.kind == ChangeKind::Stale));
 }
 
 #[test]
 fn a_new_card_from_huggingface_hub_template_renders_unmodified() {
     let empty = fill(None, Some(HF_TEMPLATE), &Facts::new(), &opts()).unwrap();
-    assert!(empty.text.starts_with("---\n# For reference on model card metadata"));
+    assert!(
+        empty
+            .text
+            .starts_with("---\n# For reference on model card metadata")
+    );
     assert!(empty.text.contains("# Model Card for Model ID\n"));
-    assert_eq!(empty.text.matches("[More Information Needed]").count(), 41);
+    // Every field falls back to the template's own default.
+    assert_eq!(empty.text.matches("[More Information Needed]").count(), 39);
     let full = fill(None, Some(HF_TEMPLATE), &full_facts(), &opts()).unwrap();
-    assert!(full.text.contains("- **Training regime:** bf16 mixed precision <!-- cardfill:training_regime --> <!--fp32"));
-    assert!(full.text.contains("\n#### Hardware\n\n<!-- cardfill:begin hardware_requirements -->\n"));
+    assert!(full.text.contains(
+        "- **Training regime:** bf16 mixed precision <!-- cardfill:training_regime --> <!--fp32"
+    ));
+    assert!(
+        full.text
+            .contains("\n#### Hardware\n\n<!-- cardfill:begin hardware_requirements -->\n")
+    );
     let meta = &full.text[..frontmatter::find(&full.text).unwrap().end];
     insta::assert_snapshot!(meta, @r#"
     ---
@@ -276,7 +332,7 @@ fn a_new_card_from_huggingface_hub_template_renders_unmodified() {
 fn default_template_keeps_the_seed_order() {
     let card = fill(None, None, &Facts::new(), &opts()).unwrap().text;
     let top: Vec<&str> = card.lines().filter(|l| l.starts_with("## ")).collect();
-    insta::assert_debug_snapshot!(top, @r#"
+    insta::assert_debug_snapshot!(top, @r#####"
     [
         "## Table of Contents",
         "## Model Details",
@@ -294,16 +350,16 @@ fn default_template_keeps_the_seed_order() {
         "## Model Card Contact",
         "## How to Get Started with the Model",
     ]
-    "#);
+    "#####);
     assert!(frontmatter::find(&card).is_none());
 }
 
 #[test]
 fn errors_name_the_file_and_the_fix() {
     let bad_yaml = fill(Some("---\na: [1\n---\n"), None, &full_facts(), &opts()).unwrap_err();
-    insta::assert_snapshot!(bad_yaml, @"");
+    insta::assert_snapshot!(bad_yaml, @"`README.md` has front matter the Hub cannot read (did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence at line 1 column 4): fix the YAML between the `---` lines");
     let list = fill(Some("---\n- a\n---\n"), None, &full_facts(), &opts()).unwrap_err();
-    insta::assert_snapshot!(list, @"");
+    insta::assert_snapshot!(list, @"`README.md` has front matter the Hub cannot read (the metadata block should be a mapping of keys to values): fix the YAML between the `---` lines");
     let template = fill(
         None,
         Some("{{ x | nope }}"),
@@ -314,14 +370,33 @@ fn errors_name_the_file_and_the_fix() {
         },
     )
     .unwrap_err();
-    insta::assert_snapshot!(template, @"");
+    insta::assert_snapshot!(template, @"`my.md` is not a usable template: unknown filter: filter nope is unknown (line 1)");
 }
 
 #[test]
 fn front_matter_edits_touch_only_cardfill_keys() {
     let card = "---\r\n# top comment\r\nlicense: apache-2.0 # why\r\ntags:\r\n- a\r\nlibrary_name:\r\nwidget:\r\n  - text: \"hi\"\r\n---\r\nbody\r\n";
     let out = run(card, &full_facts()).text;
-    insta::assert_snapshot!(out.replace('\r', "␍"), @"");
+    let meta = &out[..frontmatter::find(&out).unwrap().end];
+    insta::assert_snapshot!(meta.replace('\r', "␍"), @r#"
+    ---␍
+    # top comment␍
+    license: apache-2.0 # why␍
+    tags:␍
+    - a␍
+    library_name: transformers  # cardfill␍
+    widget:␍
+      - text: "hi"␍
+    base_model: meta-llama/Llama-2-7b-hf  # cardfill␍
+    co2_eq_emissions:  # cardfill␍
+      emissions: 11302.5␍
+      source: cardfill (measured)␍
+      training_type: fine-tuning␍
+      geographical_location: Virginia, United States␍
+      hardware_used: "8 × NVIDIA H100 80GB HBM3"␍
+    ---␍
+    "#);
+    assert!(out[meta.len()..].starts_with("body\r\n"));
 }
 
 proptest! {

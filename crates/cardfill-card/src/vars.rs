@@ -40,15 +40,24 @@ pub fn variables(facts: &Facts) -> Variables {
     put("model_type", model_type(facts));
     put("base_model", base_model(facts));
     put("license", license(facts));
-    put("language", facts.value(paths::MODEL_LANGUAGE).and_then(joined));
+    put(
+        "language",
+        facts.value(paths::MODEL_LANGUAGE).and_then(joined),
+    );
     put("model_specs", model_specs(facts));
     put("speeds_sizes_times", speeds_sizes_times(facts));
-    put("training_regime", facts.str(paths::TRAINING_REGIME).map(str::to_owned));
+    put(
+        "training_regime",
+        facts.str(paths::TRAINING_REGIME).map(str::to_owned),
+    );
     let hw = hardware_type(facts);
     put("hardware_type", hw.clone());
     put("hardware", hw);
     put("hours_used", hours_used(facts));
-    put("cloud_provider", facts.str(paths::CARBON_PROVIDER).map(provider_name));
+    put(
+        "cloud_provider",
+        facts.str(paths::CARBON_PROVIDER).map(provider_name),
+    );
     put("cloud_region", cloud_region(facts));
     put("co2_emitted", co2_emitted(facts));
     put("compute_infrastructure", compute_infrastructure(facts));
@@ -146,7 +155,11 @@ fn base_model(f: &Facts) -> Option<String> {
     if ids.is_empty() {
         return None;
     }
-    let mut s = ids.iter().map(|i| hub_link(i)).collect::<Vec<_>>().join(", ");
+    let mut s = ids
+        .iter()
+        .map(|i| hub_link(i))
+        .collect::<Vec<_>>()
+        .join(", ");
     if let Some(rel) = f.str(paths::MODEL_BASE_MODEL_RELATION) {
         s.push_str(&format!(" ({rel})"));
     }
@@ -155,7 +168,10 @@ fn base_model(f: &Facts) -> Option<String> {
 
 fn license(f: &Facts) -> Option<String> {
     let id = f.str(paths::MODEL_LICENSE)?;
-    match (f.str(paths::MODEL_LICENSE_NAME), f.str(paths::MODEL_LICENSE_LINK)) {
+    match (
+        f.str(paths::MODEL_LICENSE_NAME),
+        f.str(paths::MODEL_LICENSE_LINK),
+    ) {
         (Some(n), Some(l)) => Some(format!("[{n}]({l})")),
         (Some(n), None) => Some(n.to_owned()),
         (None, Some(l)) => Some(format!("[{id}]({l})")),
@@ -226,7 +242,10 @@ fn model_specs(f: &Facts) -> Option<String> {
     let mut dims = Vec::new();
     let dim = |path: &str, what: &str| f.u64(path).map(|n| format!("{what} {n}"));
     dims.extend(dim(paths::MODEL_HIDDEN_SIZE, "hidden size"));
-    dims.extend(f.u64(paths::MODEL_NUM_LAYERS).map(|n| format!("{n} layers")));
+    dims.extend(
+        f.u64(paths::MODEL_NUM_LAYERS)
+            .map(|n| format!("{n} layers")),
+    );
     if let Some(h) = f.u64(paths::MODEL_NUM_ATTENTION_HEADS) {
         match f.u64(paths::MODEL_NUM_KV_HEADS) {
             Some(kv) if kv != h => dims.push(format!("{h} attention heads ({kv} key/value heads)")),
@@ -256,7 +275,10 @@ fn model_specs(f: &Facts) -> Option<String> {
     if let Some(d) = f.str(paths::MODEL_DTYPE) {
         lines.push(format!("- **Config dtype:** {d}"));
     }
-    if let Some(q) = f.value(paths::CHECKPOINT_QUANTIZATION).and_then(Value::as_object) {
+    if let Some(q) = f
+        .value(paths::CHECKPOINT_QUANTIZATION)
+        .and_then(Value::as_object)
+    {
         let parts: Vec<_> = q
             .iter()
             .map(|(k, v)| match v {
@@ -294,7 +316,11 @@ fn speeds_sizes_times(f: &Facts) -> Option<String> {
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     if let Some(bytes) = f.u64(paths::CHECKPOINT_BYTES) {
-        let mut s = format!("- **Checkpoint size:** {} ({} bytes)", human_bytes(bytes), thousands(bytes));
+        let mut s = format!(
+            "- **Checkpoint size:** {} ({} bytes)",
+            human_bytes(bytes),
+            thousands(bytes)
+        );
         if !files.is_empty() {
             let format = f.str(paths::CHECKPOINT_FORMAT).unwrap_or("weight");
             let noun = if files.len() == 1 { "file" } else { "files" };
@@ -368,7 +394,9 @@ fn hardware_type(f: &Facts) -> Option<String> {
     let groups = gpu_groups(f);
     if !groups.is_empty() {
         let listed: usize = groups.iter().map(|g| g.0).sum();
-        let count = f.u64(paths::HARDWARE_GPU_COUNT).map_or(listed, |c| c as usize);
+        let count = f
+            .u64(paths::HARDWARE_GPU_COUNT)
+            .map_or(listed, |c| c as usize);
         if groups.len() == 1 {
             return Some(format!("{count} × {}", groups[0].1));
         }
@@ -388,7 +416,11 @@ fn hardware_type(f: &Facts) -> Option<String> {
 
 fn hours_used(f: &Facts) -> Option<String> {
     let h = f.f64(paths::RUN_HOURS)?;
-    let unit = if (h - 1.0).abs() < f64::EPSILON { "hour" } else { "hours" };
+    let unit = if (h - 1.0).abs() < f64::EPSILON {
+        "hour"
+    } else {
+        "hours"
+    };
     let mut s = format!("{} {unit} wall clock", human_hours(h));
     if let Some(g) = f.f64(paths::RUN_GPU_HOURS) {
         s.push_str(&format!(" ({} GPU-hours)", human_hours(g)));
@@ -435,7 +467,10 @@ fn co2_emitted(f: &Facts) -> Option<String> {
     let g = f.f64(paths::CARBON_CO2_GRAMS)?;
     let mut s = co2_text(g);
     let mut working = Vec::new();
-    if let (Some(e), Some(i)) = (f.f64(paths::CARBON_ENERGY_KWH), f.f64(paths::CARBON_INTENSITY)) {
+    if let (Some(e), Some(i)) = (
+        f.f64(paths::CARBON_ENERGY_KWH),
+        f.f64(paths::CARBON_INTENSITY),
+    ) {
         let pue = f
             .f64(paths::CARBON_PUE)
             .map(|p| format!(" × PUE {p:.2}"))
@@ -474,12 +509,10 @@ fn compute_infrastructure(f: &Facts) -> Option<String> {
     if let Some(n) = f.u64(paths::RUN_NODES) {
         parts.push(format!("{n} {}", if n == 1 { "node" } else { "nodes" }));
     }
-    let gpus = f
-        .u64(paths::HARDWARE_GPU_COUNT)
-        .or_else(|| {
-            let n: usize = gpu_groups(f).iter().map(|g| g.0).sum();
-            (n > 0).then_some(n as u64)
-        });
+    let gpus = f.u64(paths::HARDWARE_GPU_COUNT).or_else(|| {
+        let n: usize = gpu_groups(f).iter().map(|g| g.0).sum();
+        (n > 0).then_some(n as u64)
+    });
     if let Some(g) = gpus {
         parts.push(format!("{g} {}", if g == 1 { "GPU" } else { "GPUs" }));
     }
@@ -658,11 +691,18 @@ pub(crate) mod tests {
         f.set(paths::MODEL_VOCAB_SIZE, 32000, s());
         f.set(paths::MODEL_CONTEXT_LENGTH, 4096, s());
         f.set(paths::PARAMETERS_TOTAL, 6_738_415_616u64, s());
-        f.set(paths::PARAMETERS_BY_DTYPE, json!({"BF16": 6_738_415_616u64}), s());
+        f.set(
+            paths::PARAMETERS_BY_DTYPE,
+            json!({"BF16": 6_738_415_616u64}),
+            s(),
+        );
         f.set(paths::CHECKPOINT_FORMAT, "safetensors-sharded", s());
         f.set(
             paths::CHECKPOINT_FILES,
-            json!(["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]),
+            json!([
+                "model-00001-of-00002.safetensors",
+                "model-00002-of-00002.safetensors"
+            ]),
             s(),
         );
         f.set(paths::CHECKPOINT_BYTES, 13_476_839_424u64, s());
@@ -695,7 +735,10 @@ pub(crate) mod tests {
     fn card_lines_read_like_the_issues() {
         let v = variables(&full_facts());
         assert_eq!(v.body["hardware_type"], "8 × NVIDIA H100 80GB HBM3");
-        assert_eq!(v.body["hours_used"], "12.5 hours wall clock (100 GPU-hours)");
+        assert_eq!(
+            v.body["hours_used"],
+            "12.5 hours wall clock (100 GPU-hours)"
+        );
         assert_eq!(
             v.body["co2_emitted"],
             "11.3 kg CO2eq (37.5 kWh × PUE 1.10 × 274 g/kWh; AWS us-east-1, EPA eGRID 2022; energy measured)"

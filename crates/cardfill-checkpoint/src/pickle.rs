@@ -162,16 +162,26 @@ impl Pickle {
 
     /// Looks up string key `key` in the dict at `id` (or in the `BUILD` state of a call).
     pub fn get(&self, id: Id, key: &str) -> Option<Id> {
+        self.get_within(id, key, 0)
+    }
+
+    fn get_within(&self, id: Id, key: &str, depth: u32) -> Option<Id> {
+        // A state may be the object itself (`BUILD` of its own reference): bounded depth.
+        if depth > 4 {
+            return None;
+        }
         match &self.nodes[id] {
             Node::Dict(entries) => entries
                 .iter()
                 .rev()
                 .find(|(k, _)| self.str(*k) == Some(key))
                 .map(|(_, v)| *v),
-            Node::Call { state: Some(s), .. } => self.get(*s, key),
+            Node::Call { state: Some(s), .. } => self.get_within(*s, key, depth + 1),
             Node::Tuple(items) if items.len() == 2 => {
                 // `BUILD` with `(state, slotstate)`.
-                items.iter().find_map(|i| self.get(*i, key))
+                items
+                    .iter()
+                    .find_map(|i| self.get_within(*i, key, depth + 1))
             }
             _ => None,
         }
@@ -399,7 +409,7 @@ impl<'a> Walker<'a> {
 
     /// `REDUCE` and `NEWOBJ`: recognise state-dict constructors, keep everything else opaque.
     fn call(&mut self, func: Id, args: Id) -> R<()> {
-        let node = self.construct(func, args).unwrap_or(Node::Call {
+        let node = self.construct(func, args, 0).unwrap_or(Node::Call {
             func,
             args,
             state: None,
@@ -407,10 +417,13 @@ impl<'a> Walker<'a> {
         self.push(node)
     }
 
-    fn construct(&self, func: Id, args: Id) -> Option<Node> {
+    fn construct(&self, func: Id, args: Id, depth: u32) -> Option<Node> {
         let Node::Global(module, name) = &self.nodes[func] else {
             return None;
         };
+        if depth > 4 {
+            return None;
+        }
         let items: &[Id] = match &self.nodes[args] {
             Node::Tuple(v) => v,
             _ => return None,
@@ -438,7 +451,7 @@ impl<'a> Walker<'a> {
                 // (func, type, args, state): the tensor is `func(*args)`.
                 let inner_func = *items.first()?;
                 let inner_args = *items.get(2)?;
-                self.construct(inner_func, inner_args)
+                self.construct(inner_func, inner_args, depth + 1)
             }
             _ => None,
         }
@@ -957,6 +970,15 @@ mod tests {
                 .message
                 .contains("opcodes")
         );
+        // An object whose BUILD state is itself, and nested tensor-subclass rebuilds.
+        let pk = walk(b"cx\ny\n)R2b.").unwrap();
+        assert_eq!(pk.get(pk.root, "state_dict"), None);
+        let mut p = b"ctorch._tensor\n_rebuild_from_type_v2\nq\x00h\x00NN\x87q\x010".to_vec();
+        for _ in 0..100_000 {
+            p.extend(b"h\x00Nh\x01\x87q\x010");
+        }
+        p.extend(b"h\x00h\x01R.");
+        assert!(walk(&p).is_ok());
         let deep = vec![b'('; 20_000];
         assert!(walk(&deep).unwrap_err().message.contains("nested MARKs"));
     }

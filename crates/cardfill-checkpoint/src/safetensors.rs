@@ -22,9 +22,9 @@ use crate::{CheckpointError, Tensor, WeightSet};
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 /// The largest index file accepted.
 const MAX_INDEX_BYTES: u64 = 100_000_000;
-/// Bytes read at once from the start of a file: the length prefix and, for all usual
-/// checkpoints, the whole header in one system call.
-const FIRST_READ: u64 = 64 * 1024;
+/// Bytes read at once from the start of a file: the length prefix and, for most shards, the
+/// whole header in one system call (a larger first read copies data-region bytes for nothing).
+const FIRST_READ: u64 = 4096;
 
 /// What the header of one safetensors file says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,8 +44,8 @@ pub struct Header {
 /// without an index (`<stem>-00001-of-00003.safetensors`), then every other file alone.
 ///
 /// PEFT adapters (`adapter_model*.safetensors`) are left to the adapter reader. An index that
-/// names a missing shard is a warning and its set is dropped (its counts would be wrong); a
-/// corrupt file is an error.
+/// names a missing shard is a warning and its shards are not counted (the count would be
+/// partial); a corrupt file is an error.
 pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointError> {
     let names = list_files(dir, facts)?;
     let mut buf = Vec::new();
@@ -56,21 +56,18 @@ pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointE
         .iter()
         .filter(|n| n.ends_with(".safetensors.index.json"))
     {
-        let shards = match read_index(dir, index)? {
-            IndexOutcome::Ready(index_set) => index_set,
-            IndexOutcome::MissingShard { shard } => {
-                facts.warn(
-                    "safetensors-shard-missing",
-                    format!(
-                        "`{}`: weight_map names `{shard}`, which is missing: this copy of the weights is not counted",
-                        dir.join(index).display()
-                    ),
-                );
-                continue;
-            }
-        };
+        let shards = read_index(dir, index)?;
         covered.extend(shards.shards.iter().cloned());
-        sets.push(index_set_to_weights(dir, index, &shards, &mut buf, facts)?);
+        match index_set_to_weights(dir, index, &shards, &mut buf, facts)? {
+            IndexOutcome::Ready(weights) => sets.push(weights),
+            IndexOutcome::MissingShard { shard } => facts.warn(
+                "safetensors-shard-missing",
+                format!(
+                    "`{}`: weight_map names `{shard}`, which is missing: this copy of the weights is not counted",
+                    dir.join(index).display()
+                ),
+            ),
+        }
     }
 
     let rest: Vec<&String> = names
@@ -226,8 +223,9 @@ struct IndexSet {
     total_size: Option<u64>,
 }
 
+/// The weights of an index, or the first shard it names that is missing.
 enum IndexOutcome {
-    Ready(IndexSet),
+    Ready(WeightSet),
     MissingShard { shard: String },
 }
 
@@ -244,8 +242,8 @@ struct RawIndexMetadata {
     total_size: Option<serde_json::Value>,
 }
 
-/// Reads `dir/index` and checks that every shard it names is a file inside `dir`.
-fn read_index(dir: &Path, index: &str) -> Result<IndexOutcome, CheckpointError> {
+/// Reads `dir/index` and checks that every shard it names stays inside `dir`.
+fn read_index(dir: &Path, index: &str) -> Result<IndexSet, CheckpointError> {
     let path = dir.join(index);
     let io = |source| CheckpointError::Io {
         path: path.clone(),
@@ -278,21 +276,16 @@ fn read_index(dir: &Path, index: &str) -> Result<IndexOutcome, CheckpointError> 
                 format!("weight_map names `{shard}`, which is not a file inside the directory"),
             ));
         }
-        if !dir.join(shard).is_file() {
-            return Ok(IndexOutcome::MissingShard {
-                shard: shard.clone(),
-            });
-        }
     }
     let total_size = raw
         .metadata
         .and_then(|m| m.total_size)
         .and_then(|v| v.as_u64());
-    Ok(IndexOutcome::Ready(IndexSet {
+    Ok(IndexSet {
         shards,
         weight_map: raw.weight_map,
         total_size,
-    }))
+    })
 }
 
 /// Reads the shards of an index and checks them against it: every mapped tensor must be in
@@ -303,7 +296,7 @@ fn index_set_to_weights(
     set: &IndexSet,
     buf: &mut Vec<u8>,
     facts: &mut Facts,
-) -> Result<WeightSet, CheckpointError> {
+) -> Result<IndexOutcome, CheckpointError> {
     let method = format!("weight_map + {} shard headers", set.shards.len());
     let mut weights = WeightSet {
         format: "safetensors-sharded".to_owned(),
@@ -315,7 +308,16 @@ fn index_set_to_weights(
     // tensor name → index of its shard in `set.shards`.
     let mut found: HashMap<String, usize> = HashMap::new();
     for (i, shard) in set.shards.iter().enumerate() {
-        let header = read_file(&dir.join(shard), buf)?;
+        let header = match read_file(&dir.join(shard), buf) {
+            Err(CheckpointError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(IndexOutcome::MissingShard {
+                    shard: shard.clone(),
+                });
+            }
+            other => other?,
+        };
         data_bytes = data_bytes.saturating_add(header.data_len);
         found.extend(header.tensors.iter().map(|t| (t.name.clone(), i)));
         add_header(&mut weights, shard, header, dir)?;
@@ -350,7 +352,7 @@ fn index_set_to_weights(
             ),
         );
     }
-    Ok(weights)
+    Ok(IndexOutcome::Ready(weights))
 }
 
 /// Whether `name` is a relative path that stays inside the directory.
@@ -368,8 +370,13 @@ pub fn read_file(path: &Path, buf: &mut Vec<u8>) -> Result<Header, CheckpointErr
         path: path.to_owned(),
         source,
     };
+    // Checked before opening: opening a FIFO would block.
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(invalid(path, "is not a regular file"));
+    }
+    let file_len = meta.len();
     let mut file = File::open(path).map_err(io)?;
-    let file_len = file.metadata().map_err(io)?.len();
     let first = file_len.min(FIRST_READ) as usize;
     buf.clear();
     buf.resize(first, 0);
@@ -719,7 +726,10 @@ mod tests {
             4,
         );
         let err = error_of(&json);
-        assert!(err.contains("malformed header JSON at offset 62: trailing comma"), "{err}");
+        assert!(
+            err.contains("malformed header JSON at offset 62: trailing comma"),
+            "{err}"
+        );
 
         let brace = raw(d, "brace.safetensors", "[1]", 0);
         assert!(error_of(&brace).contains("header at offset 8 does not start with `{`"));
@@ -887,14 +897,10 @@ mod tests {
         std::fs::remove_file(dir.path().join("model-00002-of-00003.safetensors")).unwrap();
         let mut facts = Facts::new();
         let sets = find(dir.path(), &mut facts).unwrap();
-        // The two shards left are still found, as a family without index.
-        assert_eq!(sets.len(), 1);
-        assert_eq!(sets[0].index, None);
+        // The shards left are not counted on their own: the count would be partial.
+        assert!(sets.is_empty());
         let codes: Vec<&str> = facts.warnings().iter().map(|w| w.code.as_str()).collect();
-        assert_eq!(
-            codes,
-            ["safetensors-shard-missing", "safetensors-shards-incomplete"]
-        );
+        assert_eq!(codes, ["safetensors-shard-missing"]);
         assert!(
             facts.warnings()[0]
                 .message

@@ -255,13 +255,19 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
         by_run.entry(r.record.run_key.as_str()).or_default().push(r);
     }
     let runs: Vec<RunSummary> = by_run.values().map(|rs| summarise(rs)).collect();
-    let record_source = |what: &str| {
-        let files = records
-            .iter()
-            .map(|r| r.file.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        Source::file(RECORD_DIR, format!("{what} of run records {files}"))
+    let record_source = |what: &str| match records.as_slice() {
+        [one] => Source::file(format!("{RECORD_DIR}/{}", one.file), what),
+        many => {
+            let files = many
+                .iter()
+                .map(|r| r.file.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            Source::file(
+                RECORD_DIR,
+                format!("{what}, {} run records ({files})", many.len()),
+            )
+        }
     };
 
     // ---- GPUs and host ----
@@ -301,12 +307,12 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
         facts.set(
             paths::HARDWARE_GPUS,
             gpu_json(&run.gpus),
-            record_source("NVML GPUs, summed over nodes,"),
+            record_source("NVML GPUs, summed over nodes"),
         );
         facts.set(
             paths::HARDWARE_GPU_COUNT,
             run.gpus.len() as u64,
-            record_source("NVML GPUs, summed over nodes,"),
+            record_source("NVML GPUs, summed over nodes"),
         );
     }
     if let Some(first) = records.first() {
@@ -409,6 +415,7 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
             source: Source::flag("--start/--end"),
         });
     }
+    let flags_gave_hours = !levels.is_empty();
     let record_hours: Vec<f64> = runs
         .iter()
         .filter_map(|r| hours_between(r.start?, r.end?))
@@ -418,7 +425,7 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
             start: runs.iter().filter_map(|r| r.start).min(),
             end: runs.iter().filter_map(|r| r.end).max(),
             hours: record_hours.iter().sum(),
-            source: record_source("start to end, summed over runs,"),
+            source: record_source("start to end, summed over runs"),
         });
     }
     let job = ctx.slurm.as_ref();
@@ -495,7 +502,7 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
         }
         // GPU-hours: per node from the records when they gave the hours, else hours × GPUs.
         let from_records = !record_hours.is_empty()
-            && matches!(&best.source, Source::File { path, .. } if path == RECORD_DIR)
+            && !flags_gave_hours
             && options.count.is_none()
             && options.hardware.is_none();
         let record_gpu_hours: Option<f64> = runs.iter().map(|r| r.gpu_hours).sum();
@@ -526,9 +533,9 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
                 let sampled = runs.iter().any(|r| r.sampled);
                 let method = if sampled { "sampled" } else { "measured" };
                 let how = if sampled {
-                    "GPU power sampled by NVML, summed over GPUs and nodes,"
+                    "GPU power sampled by NVML, summed over GPUs and nodes"
                 } else {
-                    "NVML energy counters, summed over GPUs and nodes,"
+                    "NVML energy counters, summed over GPUs and nodes"
                 };
                 facts.set(paths::RUN_ENERGY_KWH, j / 3_600_000.0, record_source(how));
                 facts.set(paths::RUN_ENERGY_METHOD, method, record_source(how));

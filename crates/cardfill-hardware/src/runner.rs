@@ -337,15 +337,11 @@ fn wait_child(
 ) -> Result<std::process::ExitStatus, HardwareError> {
     if let Some(pid) = pid {
         use rustix::process::{WaitId, WaitIdOptions, waitid};
-        loop {
-            match waitid(
-                WaitId::Pid(pid),
-                WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
-            ) {
-                Err(rustix::io::Errno::INTR) => continue,
-                _ => break,
-            }
-        }
+        // Interrupted by a signal (forwarded meanwhile): wait again.
+        while let Err(rustix::io::Errno::INTR) = waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+        ) {}
     }
     if let Ok(mut s) = state.lock() {
         s.done = true;

@@ -110,6 +110,8 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, online: bool, out: &mut Facts) {
     let Some(id) = known.str(paths::MODEL_BASE_MODEL).map(str::to_owned) else {
         return;
     };
+    // Online, the id is confirmed first; when the Hub cannot be reached only the cache is read.
+    let mut network = online;
     if online {
         match hub.model_info(&id) {
             Ok(Some(_)) => {}
@@ -132,10 +134,11 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, online: bool, out: &mut Facts) {
                         hub.endpoint()
                     ),
                 );
+                network = false;
             }
         }
     }
-    let base = find_base(hub, &id, online, out);
+    let base = find_base(hub, &id, network, out);
     let Some((meta, origin)) = &base.card else {
         if !online {
             out.warn(

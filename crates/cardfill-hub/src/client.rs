@@ -76,6 +76,8 @@ pub(crate) struct Hub {
     http: reqwest::Client,
     token: Option<String>,
     endpoint: String,
+    /// Bound on one whole operation (a request and its retry).
+    deadline: Duration,
 }
 
 impl Hub {
@@ -114,12 +116,31 @@ impl Hub {
             http,
             token,
             endpoint,
+            deadline: timeout * 3,
         })
     }
 
     /// The endpoint asked.
     pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// Runs `future` to completion, or fails after the deadline.
+    fn run<T>(
+        &self,
+        future: impl std::future::Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        let deadline = self.deadline;
+        self.runtime.block_on(async move {
+            tokio::time::timeout(deadline, future)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "no answer within {} s (timed out)",
+                        deadline.as_secs_f64()
+                    ))
+                })
+        })
     }
 
     /// The local cache directory.
@@ -171,24 +192,27 @@ impl Hub {
     /// `Ok(None)` on 404, `Err` with a redacted message otherwise.
     pub(crate) fn model_info(&self, id: &str) -> Result<Option<Value>, String> {
         let repo = self.model(id);
-        match self.runtime.block_on(repo.info().send()) {
-            Ok(info) => Ok(Some(info.card_data.unwrap_or(Value::Null))),
-            Err(HFError::RepoNotFound { .. }) => Ok(None),
-            Err(e) => Err(self.redact(&describe(&e))),
-        }
+        let result = self.run(async {
+            match repo.info().send().await {
+                Ok(info) => Ok(Some(info.card_data.unwrap_or(Value::Null))),
+                Err(HFError::RepoNotFound { .. }) => Ok(None),
+                Err(e) => Err(describe(&e)),
+            }
+        });
+        result.map_err(|m| self.redact(&m))
     }
 
     /// `file` of model `id` at `main`, downloaded without touching the cache.
     pub(crate) fn download(&self, id: &str, file: &str) -> Result<Option<Vec<u8>>, String> {
         let repo = self.model(id);
-        match self
-            .runtime
-            .block_on(repo.download_file_to_bytes().filename(file).send())
-        {
-            Ok(bytes) => Ok(Some(bytes.to_vec())),
-            Err(HFError::EntryNotFound { .. } | HFError::RepoNotFound { .. }) => Ok(None),
-            Err(e) => Err(self.redact(&describe(&e))),
-        }
+        let result = self.run(async {
+            match repo.download_file_to_bytes().filename(file).send().await {
+                Ok(bytes) => Ok(Some(bytes.to_vec())),
+                Err(HFError::EntryNotFound { .. } | HFError::RepoNotFound { .. }) => Ok(None),
+                Err(e) => Err(describe(&e)),
+            }
+        });
+        result.map_err(|m| self.redact(&m))
     }
 
     /// The URL a model file is downloaded from.
@@ -211,12 +235,14 @@ impl Hub {
         if let Some(t) = &self.token {
             request = request.bearer_auth(t);
         }
-        let (status, body) = self.runtime.block_on(async {
-            let response = request.send().await.map_err(|e| fail(error_chain(&e)))?;
-            let status = response.status();
-            let body = response.text().await.map_err(|e| fail(error_chain(&e)))?;
-            Ok::<_, HubError>((status, body))
-        })?;
+        let (status, body) = self
+            .run(async {
+                let response = request.send().await.map_err(|e| error_chain(&e))?;
+                let status = response.status();
+                let body = response.text().await.map_err(|e| error_chain(&e))?;
+                Ok((status, body))
+            })
+            .map_err(fail)?;
         let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         let messages = |key: &str| -> Vec<String> {
             json.get(key)
