@@ -159,7 +159,8 @@ pub struct FillArgs {
 /// `cardfill run`.
 #[derive(Debug, ClapArgs)]
 pub struct RunArgs {
-    /// Where the run record goes [default: .cardfill/ in the current directory].
+    /// The checkpoint directory; the run record goes into its `.cardfill/` (a directory named
+    /// `.cardfill` is used as is) [default: the current directory].
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
     /// The command to run, after `--`.
@@ -175,7 +176,8 @@ pub struct RunArgs {
 /// `cardfill probe`.
 #[derive(Debug, ClapArgs)]
 pub struct ProbeArgs {
-    /// Where the node's record goes [default: .cardfill/ in the current directory].
+    /// The checkpoint directory; the node's record goes into its `.cardfill/` (a directory named
+    /// `.cardfill` is used as is) [default: the current directory].
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
     /// Print the record on stdout too.

@@ -32,12 +32,20 @@ pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
     absorb(&mut facts, "checkpoint", cardfill_checkpoint::collect(dir));
     absorb(&mut facts, "config", cardfill_modelconfig::collect(dir));
 
+    // `--hardware "8x V100"` carries its own count; `--count` wins over it.
+    let (hardware_count, hardware_name) = match evidence.hardware.as_deref() {
+        Some(text) => {
+            let (count, name) = cardfill_carbon::hardware::split_count(text);
+            (count, Some(name.to_owned()))
+        }
+        None => (None, None),
+    };
     let run_options = cardfill_hardware::RunOptions {
         hours: evidence.hours,
         start: evidence.start.clone(),
         end: evidence.end.clone(),
-        hardware: evidence.hardware.clone(),
-        count: evidence.count,
+        hardware: hardware_name,
+        count: evidence.count.or(hardware_count),
     };
     let run = cardfill_hardware::collect(dir, &facts, &run_options);
     overlay(&mut facts, "hardware", run);

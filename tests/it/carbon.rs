@@ -403,3 +403,102 @@ fn detect_cloud_reads_the_aws_metadata_service() {
     assert_eq!(json["carbon"]["co2_grams"], 45.1);
     assert!(seen.recv().unwrap().starts_with("PUT /latest/api/token"));
 }
+
+#[test]
+fn fill_writes_environmental_impact_and_co2_eq_emissions_for_an_estimate() {
+    let dir = RunDir::new();
+    let out = dir.run(&[
+        "fill",
+        ".",
+        "--dry-run",
+        "--hardware",
+        "A100 PCIe 40GB",
+        "--count",
+        "8",
+        "--hours",
+        "100",
+        "--region",
+        "aws:us-east-1",
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let card = stdout(&out);
+    // 8 × 250 W × 100 h × AWS PUE 1.15 × 369.1 g/kWh = 84,893.0 g.
+    assert!(card.contains("co2_eq_emissions:"), "{card}");
+    assert!(card.contains("emissions: 84893"), "{card}");
+    assert!(
+        card.contains("geographical_location: Ashburn, Virginia, United States"),
+        "{card}"
+    );
+    assert!(card.contains("training_type: pre-training"), "{card}");
+    let line = card
+        .lines()
+        .find(|l| l.contains("Carbon Emitted"))
+        .expect("Carbon Emitted line");
+    assert!(
+        line.contains("84.9 kg CO2eq") && line.contains("200 kWh × PUE 1.15"),
+        "{line}"
+    );
+    assert!(
+        line.contains("eGRID2016") && line.contains("2016"),
+        "{line}"
+    );
+}
+
+/// A run record as `cardfill run` writes it: 4 GPUs whose NVML energy counters moved by
+/// 1.8 MJ each (0.5 kWh), over 2 hours.
+fn wrapped_run_record() -> String {
+    let gpus: Vec<Value> = (0..4)
+        .map(|i| {
+            serde_json::json!({
+                "index": i, "uuid": format!("GPU-0000000{i}"), "name": "NVIDIA H100 80GB HBM3",
+                "memory_bytes": 85_520_809_984u64, "power_limit_w": 700.0,
+                "energy": {"method": "counter", "joules": 1_800_000.0,
+                           "counter_start_mj": 1_000u64, "counter_end_mj": 1_800_001_000u64}
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "format": "cardfill-run-record", "version": 1, "kind": "run",
+        "cardfill_version": "0.1.0", "node": "node1", "run_key": "lone-1",
+        "start": "2026-11-27T06:00:00.000Z", "end": "2026-11-27T08:00:00.000Z", "wall_s": 7200.0,
+        "command": "python", "exit_code": 0,
+        "host": {}, "nvml": {"status": "ok"}, "gpus": gpus, "energy_j": 7_200_000.0,
+        "processes": 1
+    })
+    .to_string()
+}
+
+#[test]
+fn measured_energy_of_a_wrapped_run_wins_over_the_estimate_flags() {
+    let dir = RunDir::new().file(".cardfill/node1_lone-1.json", wrapped_run_record());
+    let json = json_of(&dir.run(&[
+        "inspect",
+        ".",
+        "--format",
+        "json",
+        "--region",
+        "FR",
+        "--hardware",
+        "8x H100",
+    ]));
+    let c = &json["carbon"];
+    assert_eq!(json["run"]["energy_method"], "measured", "{json}");
+    // 4 × 1.8 MJ = 2 kWh measured; FR 56 g/kWh × the default PUE 1.56.
+    assert_eq!(c["energy_kwh"], 2.0);
+    assert!(c["method"].as_str().unwrap().starts_with("measured"), "{c}");
+    assert_eq!(c["co2_grams"], 174.7);
+
+    let out = dir.run(&["fill", ".", "--dry-run", "--region", "FR"]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let card = stdout(&out);
+    assert!(card.contains("emissions: 174.7"), "{card}");
+    let line = card
+        .lines()
+        .find(|l| l.contains("Carbon Emitted"))
+        .expect("Carbon Emitted line");
+    assert!(
+        line.contains("174.7 g CO2eq") || line.contains("175 g CO2eq"),
+        "{line}"
+    );
+    assert!(line.contains("measured"), "{line}");
+}

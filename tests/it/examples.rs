@@ -27,8 +27,9 @@ fn has(program: &str) -> bool {
 /// Writes an executable script `name` into `dir`.
 fn fake(dir: &Path, name: &str, script: &str) {
     let path = dir.join(name);
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(&path, script).expect("write fake script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .expect("make fake script executable");
 }
 
 /// A fake `cardfill` that logs `<node> <args>` to `$CARDFILL_LOG` and, for `run`, runs the
@@ -51,8 +52,8 @@ struct Fakes {
 
 impl Fakes {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("bin")).unwrap();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::create_dir(dir.path().join("bin")).expect("create bin/");
         fake(&dir.path().join("bin"), "cardfill", FAKE_CARDFILL);
         Self { dir }
     }

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use cardfill_testkit::{TensorSpec, lfs_sizes, materialize_case, write_sharded_safetensors};
+use cardfill_testkit::{
+    TensorSpec, lfs_sizes, materialize_case, write_safetensors, write_sharded_safetensors,
+};
 use serde_json::{Value, json};
 
 use crate::util::{RunDir, cardfill, stderr, stdout};
@@ -32,7 +34,7 @@ fn warning_messages(json: &Value) -> Vec<String> {
 /// The real files' total size of a case's `.safetensors` shards.
 fn safetensors_bytes(case: &str) -> u64 {
     lfs_sizes(case)
-        .unwrap()
+        .expect("lfs_sizes.json")
         .iter()
         .filter(|(f, _)| f.ends_with(".safetensors"))
         .map(|(_, s)| s)
@@ -40,8 +42,8 @@ fn safetensors_bytes(case: &str) -> u64 {
 }
 
 fn check_case(case: &str, architecture: &str, model_type: &str, total: u64) {
-    let dir = tempfile::tempdir().unwrap();
-    materialize_case(case, dir.path()).unwrap();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    materialize_case(case, dir.path()).expect("generate the case's shards");
     let json = inspect_json(dir.path());
     assert_eq!(json["parameters"]["total"], total, "{case}");
     assert_eq!(
@@ -137,6 +139,37 @@ fn text_output_is_readable() {
     assert!(text.contains("← model.safetensors.index.json: weight_map + 2 shard headers"));
 }
 
+#[test]
+fn single_file_counts_scalars_and_integer_buffers_like_the_hub() {
+    let run = RunDir::new();
+    let len = write_safetensors(
+        &run.path().join("model.safetensors"),
+        &[
+            TensorSpec::new("encoder.weight", "F32", &[768, 3]),
+            TensorSpec::new("embeddings.position_ids", "I64", &[1, 514]),
+            TensorSpec::new("logit_scale", "F32", &[]),
+        ],
+    )
+    .expect("write model.safetensors");
+    let json = inspect_json(run.path());
+    assert_eq!(
+        json["parameters"]["by_dtype"],
+        json!({"F32": 2305, "I64": 514})
+    );
+    assert_eq!(json["parameters"]["total"], 2819);
+    assert_eq!(json["checkpoint"]["format"], "safetensors");
+    assert_eq!(json["checkpoint"]["files"], json!(["model.safetensors"]));
+    assert_eq!(json["checkpoint"]["bytes"], len);
+    assert_eq!(
+        json["sources"]["parameters.by_dtype"],
+        "model.safetensors: header: Σ shape products per dtype"
+    );
+    assert!(
+        json.get("model")
+            .is_none_or(|m| m.get("base_model").is_none())
+    );
+}
+
 /// A small sharded checkpoint in a fresh directory.
 fn small_sharded() -> RunDir {
     let run = RunDir::new().file(
@@ -146,11 +179,11 @@ fn small_sharded() -> RunDir {
     let tensors: Vec<TensorSpec> = (0..4)
         .map(|i| TensorSpec::new(format!("w{i}"), "F16", &[8, 8]))
         .collect();
-    write_sharded_safetensors(run.path(), &tensors, None, 2).unwrap();
+    write_sharded_safetensors(run.path(), &tensors, None, 2).expect("write shards");
     run
 }
 
-/// Runs `inspect --format json` and returns the one warning whose message names `file`.
+/// Runs `inspect --format json` and returns the one warning whose message contains `needle`.
 fn warning_about(run: &RunDir, needle: &str) -> String {
     let json = inspect_json(run.path());
     let messages = warning_messages(&json);
@@ -161,7 +194,7 @@ fn warning_about(run: &RunDir, needle: &str) -> String {
 }
 
 fn corrupt(run: &RunDir, shard: &str, bytes: &[u8]) {
-    std::fs::write(run.path().join(shard), bytes).unwrap();
+    std::fs::write(run.path().join(shard), bytes).expect("overwrite shard");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use crate::util::{RunDir, cardfill, stderr, stdout};
 fn stub_nvml() -> &'static Path {
     static STUB: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, path) = STUB.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("temporary directory");
         let source = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("crates/cardfill-hardware/tests/nvml-stub/stub.c");
         let out = dir.path().join("libnvidia-ml.so.1");
@@ -60,13 +60,16 @@ fn isolated(nvml: Option<&Path>) -> Command {
 /// The records in `dir/.cardfill/`.
 fn records(dir: &Path) -> Vec<Value> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(".cardfill"))
-        .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+        .map(|rd| rd.map(|e| e.expect("directory entry").path()).collect())
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "json"));
     files.sort();
     files
         .iter()
-        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .map(|p| {
+            serde_json::from_str(&std::fs::read_to_string(p).expect("read record"))
+                .expect("record is JSON")
+        })
         .collect()
 }
 
@@ -78,7 +81,7 @@ fn run_in(dir: &RunDir, cmd: &mut Command, args: &[&str]) -> std::process::Outpu
         .args(args)
         .current_dir(dir.path())
         .output()
-        .unwrap()
+        .expect("run cardfill")
 }
 
 #[test]

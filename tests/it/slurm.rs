@@ -4,9 +4,10 @@
 //! `examples/slurm_job.sbatch` with cardfill, and the figures cardfill aggregates are checked
 //! against sacct. Without root, Debian or the Slurm packages the test skips with a message.
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cardfill_hardware::slurm::{SlurmJob, parse_sacct, parse_scontrol_job};
@@ -62,8 +63,12 @@ fn missing_prerequisite() -> Option<String> {
 
 /// A temporary directory others (mysql, the job) may enter.
 fn open_tempdir(prefix: &str) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temporary directory");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("open the temporary directory to other users");
     dir
 }
 
@@ -71,10 +76,46 @@ fn open_tempdir(prefix: &str) -> tempfile::TempDir {
 struct Cluster {
     base: tempfile::TempDir,
     conf: PathBuf,
+    _lock: MachineLock,
+}
+
+/// One cluster per machine (fixed ports, the global munge key): test runs in other processes
+/// wait for this lock, held by a `flock` child until it is dropped.
+struct MachineLock(Child);
+
+impl MachineLock {
+    fn acquire() -> Self {
+        let mut child = Command::new("flock")
+            .args(["-w", "150", "/tmp/cardfill-slurm.lock", "sh", "-c"])
+            .arg("echo locked; exec cat >/dev/null")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run flock");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("flock's stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read from flock");
+        assert_eq!(
+            line.trim(),
+            "locked",
+            "another Slurm test run holds the machine"
+        );
+        Self(child)
+    }
+}
+
+impl Drop for MachineLock {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take()); // `cat` ends, the lock is released
+        let _ = self.0.wait();
+    }
 }
 
 impl Cluster {
     fn start() -> Self {
+        let lock = MachineLock::acquire();
         let base = open_tempdir("cardfill-slurm-");
         let out = Command::new("timeout")
             .args(["100", "bash"])
@@ -82,14 +123,18 @@ impl Cluster {
             .arg("up")
             .arg(base.path())
             .output()
-            .unwrap();
+            .expect("run tests/slurm/cluster.sh");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let conf = stdout
             .lines()
             .find_map(|l| l.strip_prefix("SLURM_CONF="))
             .map(PathBuf::from);
         match conf {
-            Some(conf) if out.status.success() => Self { base, conf },
+            Some(conf) if out.status.success() => Self {
+                base,
+                conf,
+                _lock: lock,
+            },
             _ => panic!(
                 "the Slurm cluster did not start: {}\n{}",
                 String::from_utf8_lossy(&out.stderr),
@@ -244,22 +289,35 @@ fn two_nodes_two_gpus_each_match_sacct() {
     let elapsed = acct.elapsed_s.unwrap();
     assert!(elapsed >= 3.0, "the job slept 3 s, sacct says {elapsed} s");
 
-    // One record per node, written by the probe step on each.
-    let records: Vec<String> = std::fs::read_dir(out_dir.path().join(".cardfill"))
+    // One record per node, written by the probe step on each; what each says about the job
+    // is `current_job()` read inside the job (environment and scontrol).
+    let record_dir = out_dir.path().join(".cardfill");
+    let mut records: Vec<(String, serde_json::Value)> = std::fs::read_dir(&record_dir)
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| n.ends_with(".json"))
+                .map(|n| {
+                    let text = std::fs::read_to_string(record_dir.join(&n)).unwrap();
+                    (n, serde_json::from_str(&text).unwrap())
+                })
                 .collect()
         })
         .unwrap_or_default();
-    for node in ["n1", "n2"] {
-        assert!(
-            records.iter().any(|r| r.starts_with(&format!("{node}_"))),
-            "no record of {node} in {records:?}; job output:\n{job_output}"
-        );
+    records.sort_by(|a, b| a.0.cmp(&b.0));
+    let nodes: Vec<&str> = records
+        .iter()
+        .map(|(_, r)| r["node"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(nodes, ["n1", "n2"], "job output:\n{job_output}");
+    for (name, record) in &records {
+        let slurm = &record["slurm"];
+        assert_eq!(slurm["job_id"], job_id.as_str(), "{name}: {record:#}");
+        assert_eq!(slurm["nodes"], 2, "{name}: {record:#}");
+        assert_eq!(slurm["gpus_per_node"], 2, "{name}: {record:#}");
+        assert_eq!(slurm["node_list"], serde_json::json!(["n1", "n2"]));
+        assert_eq!(slurm["start"].as_str(), acct.start.as_deref(), "{name}");
     }
-    assert_eq!(records.len(), 2, "{records:?}");
 
     // fill ran at the end of the job and changed the card.
     assert!(
@@ -269,27 +327,35 @@ fn two_nodes_two_gpus_each_match_sacct() {
     let card_after = std::fs::read_to_string(out_dir.path().join("README.md")).unwrap();
     assert_ne!(card_after, card_before, "fill left the card unchanged");
 
-    // The aggregated figures against sacct (times have 1 s resolution; the records end when
-    // the probes ran, a moment before the job).
+    // The aggregated figures against sacct, read afterwards on the "login node" (this
+    // process, with the cluster's configuration but outside the job). The hours run from the
+    // job's start to the probes, or to the job's end where Slurm still knows it: between the
+    // 3 s of training and sacct's elapsed time (1 s resolution).
     let inspect = crate::util::cardfill()
         .arg("inspect")
         .arg(out_dir.path())
         .args(["--format", "json"])
+        .env("SLURM_CONF", &cluster.conf)
         .output()
         .unwrap();
     assert!(inspect.status.success(), "{}", show(&inspect));
     let facts: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
-    assert_eq!(facts["run"]["nodes"], 2, "{facts:#}");
-    assert_eq!(facts["hardware"]["gpu_count"], 4, "{facts:#}");
-    let hours = facts["run"]["hours"].as_f64().unwrap();
-    let gpu_hours = facts["run"]["gpu_hours"].as_f64().unwrap();
-    let tolerance_h = 2.0 / 3600.0;
-    assert!(
-        (hours - elapsed / 3600.0).abs() <= tolerance_h,
-        "run.hours {hours} vs sacct {elapsed} s\n{facts:#}"
+    assert_eq!(facts["run"]["nodes"], acct.nodes.unwrap(), "{facts:#}");
+    assert_eq!(
+        facts["hardware"]["gpu_count"],
+        acct.gpus_total.unwrap(),
+        "{facts:#}"
     );
+    assert_eq!(facts["run"]["start"].as_str(), acct.start.as_deref());
+    let seconds = facts["run"]["hours"].as_f64().unwrap() * 3600.0;
     assert!(
-        (gpu_hours - 4.0 * elapsed / 3600.0).abs() <= 4.0 * tolerance_h,
-        "run.gpu_hours {gpu_hours} vs 4 GPUs × sacct {elapsed} s\n{facts:#}"
+        (3.0 - 0.5..=elapsed + 1.0 + 0.5).contains(&seconds),
+        "run.hours is {seconds} s; the job slept 3 s and sacct says it took {elapsed} s\n{facts:#}"
+    );
+    let gpu_hours = facts["run"]["gpu_hours"].as_f64().unwrap();
+    let expected = 4.0 * facts["run"]["hours"].as_f64().unwrap();
+    assert!(
+        (gpu_hours - expected).abs() <= 0.0005,
+        "run.gpu_hours {gpu_hours}, expected 4 GPUs × run.hours = {expected}\n{facts:#}"
     );
 }

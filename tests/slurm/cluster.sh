@@ -21,6 +21,7 @@ BASE=$(cd "$BASE" && pwd)
 export SLURM_CONF=$BASE/etc/slurm.conf
 NODES=(n1 n2)
 PIDS=$BASE/run/pids # one `name pid` per line, in start order
+ACTIVE=/tmp/cardfill-slurm.active # the base of the cluster running on this machine
 
 log() { echo "cluster: $*" >&2; }
 
@@ -94,7 +95,12 @@ write_config() {
     mkdir -p "$BASE"/{etc,log,run,state,dev,mysql,mysqlrun}
     for n in "${NODES[@]}"; do mkdir -p "$BASE/spool/slurmd.$n"; done
     for i in 0 1; do
-        [[ -c $BASE/dev/nvidia$i ]] || mknod -m 666 "$BASE/dev/nvidia$i" c 1 3
+        # Character devices (/dev/null's numbers) make slurmd set CUDA_VISIBLE_DEVICES; where
+        # mknod is not allowed, plain files still give the GPU counts.
+        if [[ ! -e $BASE/dev/nvidia$i ]] && ! mknod -m 666 "$BASE/dev/nvidia$i" c 1 3 2>/dev/null; then
+            log "mknod not allowed: fake GPUs are plain files (no CUDA_VISIBLE_DEVICES)"
+            : >"$BASE/dev/nvidia$i"
+        fi
     done
     cat >"$SLURM_CONF" <<CONF
 ClusterName=ci
@@ -165,8 +171,17 @@ up() {
             exit 3
         fi
     done
-    # A cluster left behind by an interrupted run: stop it first.
+    # A cluster left behind by an interrupted run (here or in another base): stop it first.
+    if [[ -s $ACTIVE ]]; then
+        local old
+        old=$(cat "$ACTIVE")
+        if [[ $old != "$BASE" && -f $old/run/pids ]]; then
+            log "stopping the cluster left in $old"
+            bash "$0" down "$old" || true
+        fi
+    fi
     stop_all
+    echo "$BASE" >"$ACTIVE"
     mkdir -p "$BASE/run"
     : >"$PIDS"
     write_config
@@ -227,7 +242,10 @@ up)
         exit 1
     fi
     ;;
-down) stop_all ;;
+down)
+    stop_all
+    if [[ -f $ACTIVE && $(cat "$ACTIVE") == "$BASE" ]]; then rm -f "$ACTIVE"; fi
+    ;;
 *)
     echo "usage: $0 up|down BASE" >&2
     exit 2

@@ -85,11 +85,15 @@ const LLAMA2_7B: &str = include_str!("../../../tests/fixtures/cases/llama2-7b-ch
 const TRAINER_FILES: [(&str, &[u8]); 4] = [
     (
         "rng_state.pth",
-        include_bytes!("../../../tests/fixtures/cases/peft-lora-tinyllama-trainer-ckpt/rng_state.pth"),
+        include_bytes!(
+            "../../../tests/fixtures/cases/peft-lora-tinyllama-trainer-ckpt/rng_state.pth"
+        ),
     ),
     (
         "scheduler.pt",
-        include_bytes!("../../../tests/fixtures/cases/peft-lora-tinyllama-trainer-ckpt/scheduler.pt"),
+        include_bytes!(
+            "../../../tests/fixtures/cases/peft-lora-tinyllama-trainer-ckpt/scheduler.pt"
+        ),
     ),
     (
         "scaler.pt",
@@ -191,10 +195,7 @@ fn tensors(config: &Value) -> anyhow::Result<Vec<TensorSpec>> {
 }
 
 fn total(tensors: &[TensorSpec]) -> u64 {
-    tensors
-        .iter()
-        .map(TensorSpec::numel)
-        .sum()
+    tensors.iter().map(TensorSpec::numel).sum()
 }
 
 fn write_config(dir: &Path, config: &str) -> anyhow::Result<()> {

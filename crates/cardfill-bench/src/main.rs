@@ -32,7 +32,7 @@ OPTIONS:
   --python-runs N     runs per Python figure [default: 5]
   --python PATH       Python interpreter [default: python3]
   --no-python         skip the Python baselines
-  --no-run            skip the `cardfill run` overhead figures (they take ~15 s)
+  --no-run            skip the `cardfill run` overhead figures (they take ~25 s)
   --keep DIR          generate the checkpoints in DIR and keep them (sparse: a few MB on disk)
   -h, --help          this text
 ";
@@ -138,7 +138,9 @@ fn run(o: &Options) -> anyhow::Result<()> {
             dir.clone()
         }
         None => {
-            temp = tempfile::Builder::new().prefix("cardfill-bench").tempdir()?;
+            temp = tempfile::Builder::new()
+                .prefix("cardfill-bench")
+                .tempdir()?;
             temp.path().to_owned()
         }
     };
@@ -172,7 +174,11 @@ fn build_cardfill() -> anyhow::Result<PathBuf> {
     eprintln!("building the release cardfill (cargo build --release -p cardfill) …");
     let out = Command::new(cargo)
         .args(["build", "--release", "-p", "cardfill", "--bin", "cardfill"])
-        .args(["--message-format", "json-render-diagnostics", "--manifest-path"])
+        .args([
+            "--message-format",
+            "json-render-diagnostics",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())

@@ -18,6 +18,8 @@ pub struct Baseline {
     pub install: &'static str,
     /// The script; `sys.argv[1]` is the checkpoint directory; prints the total.
     pub script: &'static str,
+    /// Whether the script prints the parameter total (checked against the weights).
+    pub counts: bool,
 }
 
 /// huggingface_hub's local reader (`get_local_safetensors_metadata`, huggingface_hub ≥ 1.2).
@@ -30,6 +32,7 @@ from huggingface_hub import get_local_safetensors_metadata
 m = get_local_safetensors_metadata(sys.argv[1])
 print(sum(m.parameter_count.values()))
 ",
+    counts: true,
 };
 
 /// huggingface_hub's parse (8-byte length, JSON header, product of shapes) with the stdlib only.
@@ -55,6 +58,7 @@ for shard in sorted(set(index['weight_map'].values())):
         total += count
 print(total)
 ",
+    counts: true,
 };
 
 /// The `safetensors.safe_open` loop over the shards, summing each tensor's shape.
@@ -77,10 +81,20 @@ for shard in sorted(set(index['weight_map'].values())):
             total += count
 print(total)
 ",
+    counts: true,
+};
+
+/// The interpreter starting and doing nothing: the floor of any Python baseline.
+pub const STARTUP: Baseline = Baseline {
+    label: "python3 -c pass (interpreter start-up only)",
+    requires: "pass",
+    install: "python3",
+    script: "pass",
+    counts: false,
 };
 
 /// Every safetensors baseline, in table order.
-pub const SAFETENSORS_BASELINES: [Baseline; 3] = [HF_HUB, SAFE_OPEN, STDLIB_JSON];
+pub const SAFETENSORS_BASELINES: [Baseline; 4] = [HF_HUB, SAFE_OPEN, STDLIB_JSON, STARTUP];
 
 /// A Python interpreter, resolved to the real executable (not a pyenv shim).
 #[derive(Clone, Debug)]
@@ -95,7 +109,10 @@ impl Python {
     /// Finds `python` (a name on PATH or a path) and asks it for its real executable.
     pub fn find(python: &Path) -> Option<Self> {
         let out = Command::new(python)
-            .args(["-c", "import sys; print(sys.executable); print(sys.version.split()[0])"])
+            .args([
+                "-c",
+                "import sys; print(sys.executable); print(sys.version.split()[0])",
+            ])
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()

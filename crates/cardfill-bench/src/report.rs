@@ -8,13 +8,16 @@ use anyhow::Context;
 
 use crate::checkpoints::Checkpoint;
 use crate::measure::{Meter, Sample, Summary, median};
-use crate::python::{Baseline, Python};
+use crate::python::{self, Baseline, Python};
 
 /// Outcome of one table row.
 #[derive(Clone, Debug)]
 enum Outcome {
     /// Measured; `ratio` is how many times slower than cardfill's inspect (Python rows).
-    Measured { summary: Summary, ratio: Option<f64> },
+    Measured {
+        summary: Summary,
+        ratio: Option<f64>,
+    },
     /// The command failed its check run; the reason.
     Failed(String),
     /// Not run; why.
@@ -93,7 +96,21 @@ impl<'a> Bench<'a> {
             })
             .unwrap_or_else(|| "unknown CPU".into());
         println!("cardfill-bench");
+        let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|l| l.parse::<f64>().ok())
+        });
         println!("  machine   {cpus} CPUs ({model}), warm page cache");
+        if let Some(load) = load {
+            let busy = if load > cpus as f64 {
+                "  BUSY: other work competes for the CPUs, wall times are inflated; \
+                 the CPU ms column is not"
+            } else {
+                ""
+            };
+            println!("  load      {load:.2} (1-minute average){busy}");
+        }
         println!(
             "  cardfill  {} ({})",
             first_line(&version.stdout),
@@ -205,10 +222,7 @@ impl<'a> Bench<'a> {
                 group(g),
                 group(e)
             )),
-            (Some(e), None) => Err(format!(
-                "no parameters.total (expected {}){warn}",
-                group(e)
-            )),
+            (Some(e), None) => Err(format!("no parameters.total (expected {}){warn}", group(e))),
             (None, Some(g)) => Err(format!("parameters.total {} from no weights", group(g))),
         }
     }
@@ -252,14 +266,17 @@ impl<'a> Bench<'a> {
             Some(p) => {
                 eprintln!("measuring {} on {} …", baseline.label, c.key);
                 let cmd = p.command(baseline, &c.dir);
-                match self.check_python(&cmd, c.expected_total) {
+                let expected = if baseline.counts {
+                    c.expected_total
+                } else {
+                    None
+                };
+                match self.check_python(&cmd, expected) {
                     Err(e) => Outcome::Failed(e),
                     Ok(()) => {
                         let samples = self.meter.repeat(&cmd, self.cwd, self.python_runs)?;
                         let summary = Summary::of(&samples);
-                        let ratio = self
-                            .inspect_median(c.key)
-                            .map(|ms| summary.median_ms / ms);
+                        let ratio = self.inspect_median(c.key).map(|ms| summary.median_ms / ms);
                         Outcome::Measured { summary, ratio }
                     }
                 }
@@ -284,7 +301,7 @@ impl<'a> Bench<'a> {
             return Err(format!("{}: {}", out.status, last_line(&out.stderr)));
         }
         let got: Option<u64> = String::from_utf8_lossy(&out.stdout).trim().parse().ok();
-        if got != expected {
+        if expected.is_some() && got != expected {
             return Err(format!("counted {got:?}, expected {expected:?}"));
         }
         Ok(())
@@ -324,14 +341,12 @@ impl<'a> Bench<'a> {
                     s.cpu_ms,
                     ratio.map_or(String::new(), |x| format!("{x:.1}× faster"))
                 ),
-                Outcome::Failed(why) => println!(
-                    "{:<9} {:<48} failed: {why}",
-                    r.checkpoint, r.command
-                ),
-                Outcome::Skipped(why) => println!(
-                    "{:<9} {:<48} skipped: {why}",
-                    r.checkpoint, r.command
-                ),
+                Outcome::Failed(why) => {
+                    println!("{:<9} {:<48} failed: {why}", r.checkpoint, r.command)
+                }
+                Outcome::Skipped(why) => {
+                    println!("{:<9} {:<48} skipped: {why}", r.checkpoint, r.command)
+                }
             }
         }
         println!();
@@ -364,7 +379,9 @@ impl<'a> Bench<'a> {
     }
 
     fn measure_run(&self) -> anyhow::Result<(RunFigures, Vec<String>)> {
-        let tmp = tempfile::Builder::new().prefix("cardfill-bench-run").tempdir()?;
+        let tmp = tempfile::Builder::new()
+            .prefix("cardfill-bench-run")
+            .tempdir()?;
         let record: OsString = tmp.path().join("record").into();
         let wrap = |cmd: &[&OsString]| -> Vec<OsString> {
             let mut v: Vec<OsString> = vec![
@@ -378,7 +395,9 @@ impl<'a> Bench<'a> {
             v
         };
         let t: OsString = "true".into();
-        let direct = self.meter.repeat(std::slice::from_ref(&t), tmp.path(), self.runs)?;
+        let direct = self
+            .meter
+            .repeat(std::slice::from_ref(&t), tmp.path(), self.runs)?;
         let wrapped_cmd = wrap(&[&t]);
         let first = self.meter.once(&wrapped_cmd, tmp.path())?;
         if first.code != Some(0) {
@@ -387,7 +406,11 @@ impl<'a> Bench<'a> {
                 .current_dir(tmp.path())
                 .stdin(Stdio::null())
                 .output()?;
-            anyhow::bail!("`cardfill run -- true`: {}: {}", out.status, first_line(&out.stderr));
+            anyhow::bail!(
+                "`cardfill run -- true`: {}: {}",
+                out.status,
+                first_line(&out.stderr)
+            );
         }
         let wrapped = self.meter.repeat(&wrapped_cmd, tmp.path(), self.runs)?;
         let (d, w) = (Summary::of(&direct), Summary::of(&wrapped));
@@ -400,21 +423,36 @@ impl<'a> Bench<'a> {
             stamp_file.clone().into(),
         ];
         let direct_gaps = self.stamped(&stamp_cmd, &stamp_file)?;
-        let wrapped_gaps = self.stamped(&wrap(&stamp_cmd.iter().collect::<Vec<_>>()), &stamp_file)?;
+        let wrapped_gaps =
+            self.stamped(&wrap(&stamp_cmd.iter().collect::<Vec<_>>()), &stamp_file)?;
 
-        // CPU while a command runs: cardfill's rusage includes the child it reaps, so the
-        // child's own CPU (measured alone) is subtracted.
-        let sleep: Vec<OsString> = vec!["sleep".into(), "2".into()];
+        // CPU while a command runs. cardfill's rusage includes the child it reaps, and its
+        // start and end work is a fixed cost: the steady rate is the slope between a 1 s and
+        // a 4 s command; the fixed cost is what is left after the child's own CPU.
+        let sleep = |secs: &str| -> Vec<OsString> { vec!["sleep".into(), secs.into()] };
         let sleep_runs = 3;
-        let alone = Summary::of(&self.meter.repeat(&sleep, tmp.path(), sleep_runs)?);
-        let sleep_refs: Vec<&OsString> = sleep.iter().collect();
-        let under = Summary::of(&self.meter.repeat(&wrap(&sleep_refs), tmp.path(), sleep_runs)?);
-        let own_cpu_ms = (under.cpu_ms - alone.cpu_ms).max(0.0);
+        let alone = Summary::of(&self.meter.repeat(&sleep("1"), tmp.path(), sleep_runs)?);
+        let short_cmd = sleep("1");
+        let long_cmd = sleep("4");
+        let short_refs: Vec<&OsString> = short_cmd.iter().collect();
+        let long_refs: Vec<&OsString> = long_cmd.iter().collect();
+        let short = Summary::of(
+            &self
+                .meter
+                .repeat(&wrap(&short_refs), tmp.path(), sleep_runs)?,
+        );
+        let long = Summary::of(
+            &self
+                .meter
+                .repeat(&wrap(&long_refs), tmp.path(), sleep_runs)?,
+        );
+        let rate = ((long.cpu_ms - short.cpu_ms) / (long.median_ms - short.median_ms)).max(0.0);
+        let fixed_ms = (short.cpu_ms - alone.cpu_ms - rate * short.median_ms).max(0.0);
         let f = RunFigures {
             added_ms: w.median_ms - d.median_ms,
             start_added_ms: wrapped_gaps.0 - direct_gaps.0,
             end_added_ms: wrapped_gaps.1 - direct_gaps.1,
-            cpu_percent: own_cpu_ms / under.median_ms * 100.0,
+            cpu_percent: rate * 100.0,
         };
         let lines = vec![
             format!(
@@ -427,13 +465,21 @@ impl<'a> Bench<'a> {
                 w.median_ms, w.peak_mb, f.added_ms, f.start_added_ms, f.end_added_ms
             ),
             format!(
-                "sleep 2                       median {:>8.2} ms   CPU {:.2} ms",
+                "sleep 1                       median {:>8.2} ms   CPU {:.2} ms",
                 alone.median_ms, alone.cpu_ms
             ),
             format!(
-                "cardfill run -- sleep 2       median {:>8.2} ms   CPU {:.2} ms, cardfill's own \
-                 {:.2} ms = {:.3}% of one core",
-                under.median_ms, under.cpu_ms, own_cpu_ms, f.cpu_percent
+                "cardfill run -- sleep 1       median {:>8.2} ms   CPU {:.2} ms",
+                short.median_ms, short.cpu_ms
+            ),
+            format!(
+                "cardfill run -- sleep 4       median {:>8.2} ms   CPU {:.2} ms",
+                long.median_ms, long.cpu_ms
+            ),
+            format!(
+                "while the command runs: {:.4}% of one core (CPU slope 1 s → 4 s); start and end: \
+                 {fixed_ms:.2} ms CPU once",
+                f.cpu_percent
             ),
         ];
         Ok((f, lines))
@@ -480,21 +526,35 @@ impl<'a> Bench<'a> {
             }
             None => println!("  FAIL  405B inspect: not measured (see the table)"),
         }
+        // The ≥ 20× goal is against the tools people use; the stdlib script stands in for
+        // huggingface_hub only where huggingface_hub's reader is missing.
+        let hf_measured = self.rows.iter().any(|r| {
+            r.checkpoint == "405B"
+                && r.command == python::HF_HUB.label
+                && matches!(r.outcome, Outcome::Measured { .. })
+        });
         for r in self.rows.iter().filter(|r| r.checkpoint == "405B") {
+            let is_goal = r.command == python::HF_HUB.label
+                || r.command == python::SAFE_OPEN.label
+                || (r.command == python::STDLIB_JSON.label && !hf_measured);
+            let is_baseline = !r.command.starts_with("cardfill");
             match &r.outcome {
-                Outcome::Measured {
-                    ratio: Some(x), ..
-                } => println!(
+                Outcome::Measured { ratio: Some(x), .. } if is_goal => println!(
                     "  {}  405B ≥ 20× faster than {}: {x:.1}×",
                     verdict(*x >= 20.0),
                     r.command
                 ),
-                Outcome::Skipped(why) if r.command != "cardfill fill --dry-run" => {
+                Outcome::Measured { ratio: Some(x), .. } => println!(
+                    "  info  405B vs {}: {x:.1}× (reference, not a goal)",
+                    r.command
+                ),
+                Outcome::Skipped(why) if is_baseline => {
                     println!("  {na}  405B ≥ 20× faster than {}: {why}", r.command)
                 }
-                Outcome::Failed(why) if !r.command.starts_with("cardfill") => {
-                    println!("  {na}  405B ≥ 20× faster than {}: baseline failed: {why}", r.command)
-                }
+                Outcome::Failed(why) if is_baseline => println!(
+                    "  {na}  405B ≥ 20× faster than {}: baseline failed: {why}",
+                    r.command
+                ),
                 _ => {}
             }
         }

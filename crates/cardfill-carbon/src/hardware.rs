@@ -60,8 +60,8 @@ pub fn devices() -> Result<&'static [Device], CarbonError> {
         .map_err(|e| CarbonError::Table(e.clone()))
 }
 
-/// Splits "8x V100" / "8 × A100" into (8, "V100").
-fn split_count(text: &str) -> (Option<u32>, &str) {
+/// Splits "8x V100" / "8 × A100" into (Some(8), "V100"); text without a count is returned whole.
+pub fn split_count(text: &str) -> (Option<u32>, &str) {
     let t = text.trim();
     let digits = t.bytes().take_while(u8::is_ascii_digit).count();
     if digits > 0 {

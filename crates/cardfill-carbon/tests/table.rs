@@ -101,10 +101,7 @@ fn intensity_table_every_row_is_sourced_plausible_and_unique() {
                     !region.is_empty() && region == region.to_ascii_lowercase(),
                     "{key}"
                 );
-                assert!(
-                    &r[5] != key,
-                    "{key}: a cloud region sits on a grid"
-                );
+                assert!(&r[5] != key, "{key}: a cloud region sits on a grid");
             }
             other => panic!("{key}: kind `{other}`"),
         }

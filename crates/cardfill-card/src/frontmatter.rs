@@ -96,20 +96,18 @@ fn close_at(text: &str, i: usize) -> Option<usize> {
     }
 }
 
-/// The front matter's top-level mapping, parsed as YAML (`None` when the block is empty).
+/// The front matter's top-level mapping, parsed as YAML. As with PyYAML (which
+/// huggingface_hub uses), an empty block is an empty mapping and a repeated key keeps its last
+/// value.
 pub fn parse(body: &str) -> Result<serde_json::Map<String, Value>, String> {
     if body.trim().is_empty() {
         return Ok(serde_json::Map::new());
     }
-    let yaml: serde_norway::Value = serde_norway::from_str(body).map_err(|e| e.to_string())?;
-    match yaml {
-        serde_norway::Value::Null => Ok(serde_json::Map::new()),
-        serde_norway::Value::Mapping(_) => match serde_json::to_value(&yaml) {
-            Ok(Value::Object(m)) => Ok(m),
-            Ok(_) => Err("the metadata block is not a mapping".to_owned()),
-            Err(e) => Err(e.to_string()),
-        },
-        _ => Err("the metadata block should be a mapping of keys to values".to_owned()),
+    match serde_norway::from_str::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(Value::Null) => Ok(serde_json::Map::new()),
+        Ok(_) => Err("the metadata block should be a mapping of keys to values".to_owned()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -295,6 +293,16 @@ mod tests {
         assert_eq!(body("---\ra: 1\r---"), Some("a: 1"));
         // The regex backtracks the opening `\r\n` to `\r`: the body is then empty.
         assert_eq!(body("---\r\n---\n"), Some(""));
+    }
+
+    #[test]
+    fn parsing_reads_like_pyyaml() {
+        assert_eq!(parse("# only a comment").unwrap().len(), 0);
+        let m = parse("license: mit\nlicense: apache-2.0\nco2_eq_emissions: 999.5").unwrap();
+        assert_eq!(m["license"], "apache-2.0");
+        assert_eq!(m["co2_eq_emissions"], 999.5);
+        assert!(parse("- a").is_err());
+        assert!(parse("a: [1").is_err());
     }
 
     #[test]

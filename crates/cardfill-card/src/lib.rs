@@ -141,16 +141,20 @@ impl std::fmt::Display for Change {
             .source
             .as_deref()
             .filter(|s| !s.is_empty())
-            .map(|s| format!(" from {s}"))
+            .map(|s| format!(" (from {s})"))
             .unwrap_or_default();
         match self.kind {
             ChangeKind::Created => write!(f, "created {what}"),
+            ChangeKind::Filled if !previous.is_empty() => write!(
+                f,
+                "filled {what}: {value} (replacing `{previous}`, which the Hub rejects)"
+            ),
             ChangeKind::Filled => write!(f, "filled {what}: {value}"),
             ChangeKind::Refreshed => write!(f, "refreshed {what}: {value}"),
             ChangeKind::Added => write!(f, "added section `{what}`"),
             ChangeKind::Kept => write!(
                 f,
-                "kept {what} as written (`{previous}`); cardfill has `{value}`{from}: --force replaces it"
+                "kept {what} as written (`{previous}`); cardfill has `{value}`{from}; --force replaces it"
             ),
             ChangeKind::Replaced => {
                 write!(
@@ -239,6 +243,26 @@ fn same_value(card: &Value, ours: &Value) -> bool {
     }
 }
 
+/// A value the Hub refuses, which is no person's choice to keep: a local path as
+/// `base_model` (PEFT and the Trainer write those).
+fn rejected_by_hub(key: &str, v: &Value) -> bool {
+    let hub_id = |s: &str| {
+        let parts: Vec<&str> = s.split('/').collect();
+        parts.len() <= 2
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && !p.starts_with('.')
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            })
+    };
+    match (key, v) {
+        ("base_model", Value::String(s)) => !hub_id(s),
+        ("base_model", Value::Array(a)) => a.iter().any(|x| x.as_str().is_none_or(|s| !hub_id(s))),
+        _ => false,
+    }
+}
+
 fn yaml_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -297,7 +321,7 @@ fn merge_front(
             .collect();
         let kind = if b.owned {
             (old != new).then_some(ChangeKind::Refreshed)
-        } else if frontmatter::is_empty(&current) {
+        } else if frontmatter::is_empty(&current) || rejected_by_hub(k.key, &current) {
             Some(ChangeKind::Filled)
         } else if same_value(&current, &k.value) {
             None
@@ -313,6 +337,20 @@ fn merge_front(
         }
     }
     let mut new_body = lines.concat();
+    let (start, end) = (span.body_start, span.body_end);
+    if start == end && text[..start].ends_with('\r') && text[start..].starts_with('\n') {
+        // `---\r\n---`: the Hub's regex reads the opening break as `\r` and the `\n` as the
+        // closing one. Put the keys after the whole `\r\n` and give them their own break.
+        if append.is_empty() {
+            return Ok(text.to_owned());
+        }
+        let keys = append.join(le);
+        return Ok(format!(
+            "{}{keys}{le}{}",
+            &text[..=start],
+            &text[start + 1..]
+        ));
+    }
     if !append.is_empty() {
         new_body = frontmatter::append_lines(&new_body, &append, le);
     }

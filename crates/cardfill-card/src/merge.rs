@@ -139,11 +139,11 @@ impl Doc {
             .unwrap_or(self.lines.len())
     }
 
+    /// Whether cardfill marked this variable anywhere, even inside a code block that a
+    /// person left open (so that a rerun never adds it twice).
     fn has_marker(&self, var: &str) -> bool {
-        let info = self.info();
-        self.lines.iter().zip(&info).any(|(l, inf)| {
-            !inf.quoted
-                && matches!(marker(content(l)), Some(Marker::Begin(n) | Marker::Inline(n, _)) if n == var)
+        self.lines.iter().any(|l| {
+            matches!(marker(content(l)), Some(Marker::Begin(n) | Marker::Inline(n, _)) if n == var)
         })
     }
 
@@ -235,7 +235,7 @@ pub fn merge(
 /// Refreshes every value cardfill marked before.
 fn refresh(doc: &mut Doc, values: &BTreeMap<&'static str, String>, changes: &mut Vec<Change>) {
     let info = doc.info();
-    let mut edits: Vec<(usize, usize, Vec<String>, String)> = Vec::new();
+    let mut edits: Vec<(usize, usize, Vec<String>)> = Vec::new();
     let mut i = 0;
     while i < doc.lines.len() {
         if info[i].quoted {
@@ -256,12 +256,7 @@ fn refresh(doc: &mut Doc, values: &BTreeMap<&'static str, String>, changes: &mut
                 let old: Vec<&str> = doc.lines[i + 1..end].iter().map(|l| content(l)).collect();
                 match values.get(name.as_str()) {
                     Some(v) if old.join("\n") != v.lines().collect::<Vec<_>>().join("\n") => {
-                        edits.push((
-                            i + 1,
-                            end,
-                            v.lines().map(|l| doc.line(l)).collect(),
-                            name.clone(),
-                        ));
+                        edits.push((i + 1, end, v.lines().map(|l| doc.line(l)).collect()));
                         changes.push(Change::new(ChangeKind::Refreshed, &name, Some(v), None));
                     }
                     Some(_) => {}
@@ -284,7 +279,7 @@ fn refresh(doc: &mut Doc, values: &BTreeMap<&'static str, String>, changes: &mut
                     if current != new {
                         let ending = &doc.lines[i][c.len()..];
                         let line = format!("{}{new} {}{ending}", &c[..vstart], &c[pos..]);
-                        edits.push((i, i + 1, vec![line], name.clone()));
+                        edits.push((i, i + 1, vec![line]));
                         changes.push(Change::new(
                             ChangeKind::Refreshed,
                             &name,
@@ -300,7 +295,7 @@ fn refresh(doc: &mut Doc, values: &BTreeMap<&'static str, String>, changes: &mut
         }
         i += 1;
     }
-    for (from, to, lines, _) in edits.into_iter().rev() {
+    for (from, to, lines) in edits.into_iter().rev() {
         doc.lines.splice(from..to, lines);
     }
 }

@@ -101,7 +101,16 @@ fn mark(body: &str, le: &str) -> String {
             Some(ls) => rest[ls..start].trim().is_empty(),
             None => at_line_start && rest[..start].trim().is_empty(),
         } && rest[end..line_end].trim().is_empty();
-        if own_line {
+        let in_heading = match line_start {
+            Some(ls) => rest[ls..start].trim_start().starts_with('#'),
+            None => at_line_start && rest[..start].trim_start().starts_with('#'),
+        };
+        if in_heading {
+            // A title is the person's to edit: written once, never marked.
+            out.push_str(&rest[..start]);
+            out.push_str(&inline_value(value));
+            rest = &rest[end..];
+        } else if own_line {
             let ls = line_start.unwrap_or(0);
             out.push_str(&rest[..ls]);
             out.push_str(&begin_marker(name));
@@ -153,6 +162,14 @@ mod tests {
         <!-- cardfill:end model_specs -->␍
         [More Information Needed]␍
         ");
+    }
+
+    #[test]
+    fn titles_are_not_marked() {
+        let mut v = Variables::default();
+        v.body.insert("model_id", "tiny".to_owned());
+        let out = render("# Model Card for {{ model_id }}\n", &v, "").unwrap();
+        assert_eq!(out, "# Model Card for tiny\n");
     }
 
     #[test]

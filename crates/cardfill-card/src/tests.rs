@@ -223,8 +223,8 @@ fn human_values_are_kept_unless_forced() {
         .collect();
     insta::assert_debug_snapshot!(notes, @r#"
     [
-        "kept front matter `base_model` as written (`someone/else`); cardfill has `meta-llama/Llama-2-7b-hf` from derived: test: --force replaces it",
-        "kept model_type as written (`causal LM`); cardfill has `llama (LlamaForCausalLM)`: --force replaces it",
+        "kept front matter `base_model` as written (`someone/else`); cardfill has `meta-llama/Llama-2-7b-hf` (from derived: test); --force replaces it",
+        "kept model_type as written (`causal LM`); cardfill has `llama (LlamaForCausalLM)`; --force replaces it",
     ]
     "#);
     let forced = fill(
@@ -399,13 +399,31 @@ fn front_matter_edits_touch_only_cardfill_keys() {
     assert!(out[meta.len()..].starts_with("body\r\n"));
 }
 
+#[test]
+fn a_local_path_as_base_model_is_replaced() {
+    let card = "---\nbase_model: /home/me/models/llama\nlibrary_name: peft\n---\n# Card\n";
+    let out = run(card, &full_facts());
+    assert!(out.text.starts_with(
+        "---\nbase_model: meta-llama/Llama-2-7b-hf  # cardfill\nlibrary_name: peft\n"
+    ));
+    insta::assert_snapshot!(out.changes[0], @"filled front matter `base_model`: meta-llama/Llama-2-7b-hf (replacing `/home/me/models/llama`, which the Hub rejects)");
+}
+
+#[test]
+fn a_code_block_left_open_does_not_make_reruns_grow() {
+    let card = "# Card\n\n```python\nimport x\n";
+    let first = run(card, &full_facts());
+    assert_human_lines_survive(card, &first.text);
+    assert_eq!(run(&first.text, &full_facts()).text, first.text);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn human_text_around_owned_regions_survives(
-        before in proptest::collection::vec("[a-zA-Z0-9 #*:`<>!_-]{0,24}", 0..8),
-        after in proptest::collection::vec("[a-zA-Z0-9 #*:`<>!_-]{0,24}", 0..8),
+        before in proptest::collection::vec("(```|~~~|<!--|-->|## |[a-zA-Z0-9 #*:`<>!_-]){0,12}", 0..8),
+        after in proptest::collection::vec("(```|~~~|<!--|-->|## |[a-zA-Z0-9 #*:`<>!_-]){0,12}", 0..8),
         windows in any::<bool>(),
         trailing in any::<bool>(),
     ) {
@@ -435,5 +453,40 @@ proptest! {
         if windows {
             prop_assert!(!first.text.replace("\r\n", "").contains('\n'));
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn unknown_front_matter_keys_keep_order_values_and_comments(
+        keys in proptest::collection::vec(("[a-z][a-z_]{0,8}", "[a-zA-Z0-9 ._/-]{0,12}", any::<bool>()), 0..8),
+        windows in any::<bool>(),
+    ) {
+        let le = if windows { "\r\n" } else { "\n" };
+        let mut meta = String::new();
+        let mut seen = std::collections::BTreeMap::new();
+        for (k, v, comment) in &keys {
+            let ours = ["base_model", "library_name", "co2_eq_emissions"].contains(&k.as_str());
+            if ours || seen.contains_key(k) {
+                continue;
+            }
+            seen.insert(k.clone(), v.trim().to_owned());
+            if *comment {
+                meta.push_str(&format!("# about {k}{le}"));
+            }
+            meta.push_str(&format!("{k}: \"{}\"  # note{le}", v.trim()));
+        }
+        let card = format!("---{le}{meta}---{le}# Card{le}");
+        let first = run(&card, &full_facts());
+        assert_human_lines_survive(&card, &first.text);
+        let span = frontmatter::find(&first.text).unwrap();
+        let parsed = frontmatter::parse(&first.text[span.body_start..span.body_end]).unwrap();
+        for (k, v) in &seen {
+            prop_assert_eq!(parsed[k.as_str()].as_str(), Some(v.as_str()));
+        }
+        prop_assert_eq!(&parsed["base_model"], "meta-llama/Llama-2-7b-hf");
+        prop_assert_eq!(&run(&first.text, &full_facts()).text, &first.text);
     }
 }

@@ -92,6 +92,12 @@ fn num(v: f64, decimals: usize) -> String {
     }
 }
 
+/// A non-negative float rounded to a whole number.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn whole(v: f64) -> u64 {
+    v.round().max(0.0) as u64
+}
+
 /// Three significant digits.
 fn sig3(v: f64) -> String {
     let d = if v >= 100.0 {
@@ -337,11 +343,14 @@ fn speeds_sizes_times(f: &Facts) -> Option<String> {
         }
         lines.push(s);
     }
-    if let Some(rt) = f.f64(paths::TRAINING_RUNTIME_S) {
+    if let Some(rt) = f
+        .f64(paths::TRAINING_RUNTIME_S)
+        .filter(|r| r.is_finite() && *r >= 0.0)
+    {
         lines.push(format!(
             "- **Training runtime:** {} hours ({} s, trainer)",
             human_hours(rt / 3600.0),
-            num(rt, 0)
+            thousands(whole(rt))
         ));
     }
     if let (Some(s), Some(e)) = (f.str(paths::RUN_START), f.str(paths::RUN_END)) {
@@ -767,6 +776,26 @@ pub(crate) mod tests {
         let v = variables(&Facts::new());
         assert!(v.body.is_empty());
         assert!(v.front.is_empty());
+    }
+
+    #[test]
+    fn trainer_facts_read_well() {
+        let mut f = Facts::new();
+        f.set(paths::TRAINING_RUNTIME_S, 623_384.378_8, s());
+        f.set(paths::TRAINING_SAMPLES_PER_SECOND, 41.06, s());
+        f.set(paths::TRAINING_STEPS, 100_000, s());
+        f.set(
+            paths::TRAINING_SOFTWARE,
+            json!({"transformers": "4.26.0"}),
+            s(),
+        );
+        let v = variables(&f);
+        insta::assert_snapshot!(v.body["speeds_sizes_times"], @r"
+        - **Training runtime:** 173.2 hours (623,384 s, trainer)
+        - **Throughput:** 41.1 samples/s
+        - **Training length:** 100,000 steps
+        ");
+        assert!(v.body["software"].starts_with("- transformers 4.26.0\n- cardfill "));
     }
 
     #[test]

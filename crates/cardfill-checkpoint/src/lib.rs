@@ -44,9 +44,10 @@ pub struct Tensor {
 }
 
 impl Tensor {
-    /// Number of elements: the product of the shape (a scalar counts 1).
+    /// Number of elements: the product of the shape (a scalar counts 1). Saturates instead of
+    /// overflowing on hostile shapes (readers reject those before counting).
     pub fn numel(&self) -> u64 {
-        self.shape.iter().product()
+        self.shape.iter().fold(1u64, |n, &d| n.saturating_mul(d))
     }
 }
 
@@ -169,7 +170,10 @@ fn record(facts: &mut Facts, set: &WeightSet) {
     facts.set(
         paths::PARAMETERS_BY_DTYPE,
         Value::Object(by_dtype),
-        Source::file(&origin, format!("{}: Σ shape products per dtype", set.method)),
+        Source::file(
+            &origin,
+            format!("{}: Σ shape products per dtype", set.method),
+        ),
     );
     facts.set(
         paths::PARAMETERS_TOTAL,

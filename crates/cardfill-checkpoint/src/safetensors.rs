@@ -57,6 +57,13 @@ pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointE
         .filter(|n| n.ends_with(".safetensors.index.json"))
     {
         let shards = read_index(dir, index)?;
+        if shards.shards.is_empty() {
+            facts.warn(
+                "safetensors-index-empty",
+                format!("`{}`: weight_map is empty", dir.join(index).display()),
+            );
+            continue;
+        }
         covered.extend(shards.shards.iter().cloned());
         match index_set_to_weights(dir, index, &shards, &mut buf, facts)? {
             IndexOutcome::Ready(weights) => sets.push(weights),
@@ -148,14 +155,17 @@ fn add_header(
     dir: &Path,
 ) -> Result<(), CheckpointError> {
     for t in &header.tensors {
-        // Overflow was ruled out by `read_file`; checked again for the sum.
-        let n = set.by_dtype.entry(t.dtype.clone()).or_insert(0);
-        *n = n
-            .checked_add(t.numel())
-            .ok_or_else(|| CheckpointError::Invalid {
-                path: dir.join(file),
-                message: format!("parameter count of {} overflows", t.dtype),
-            })?;
+        // Overflow was ruled out by `read_file` per tensor; checked again for the sum.
+        match set.by_dtype.get_mut(&t.dtype) {
+            Some(n) => {
+                *n = n
+                    .checked_add(t.numel())
+                    .ok_or_else(|| invalid(&dir.join(file), "parameter count overflows"))?;
+            }
+            None => {
+                set.by_dtype.insert(t.dtype.clone(), t.numel());
+            }
+        }
     }
     set.files.push(PathBuf::from(file));
     set.bytes = set.bytes.saturating_add(header.file_len);
@@ -305,9 +315,9 @@ fn index_set_to_weights(
         ..WeightSet::default()
     };
     let mut data_bytes: u64 = 0;
-    // tensor name → index of its shard in `set.shards`.
-    let mut found: HashMap<String, usize> = HashMap::new();
-    for (i, shard) in set.shards.iter().enumerate() {
+    // Where each shard's tensors start in `weights.tensors`.
+    let mut starts = Vec::with_capacity(set.shards.len());
+    for shard in &set.shards {
         let header = match read_file(&dir.join(shard), buf) {
             Err(CheckpointError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
@@ -319,8 +329,19 @@ fn index_set_to_weights(
             other => other?,
         };
         data_bytes = data_bytes.saturating_add(header.data_len);
-        found.extend(header.tensors.iter().map(|t| (t.name.clone(), i)));
+        starts.push(weights.tensors.len());
         add_header(&mut weights, shard, header, dir)?;
+    }
+
+    // tensor name → index of its shard in `set.shards`.
+    let mut found: HashMap<&str, usize> = HashMap::with_capacity(weights.tensors.len());
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(weights.tensors.len());
+        found.extend(
+            weights.tensors[start..end]
+                .iter()
+                .map(|t| (t.name.as_str(), i)),
+        );
     }
 
     let mut misplaced = set.weight_map.iter().filter(|(tensor, shard)| {
@@ -906,6 +927,37 @@ mod tests {
                 .message
                 .contains("weight_map names `model-00002-of-00003.safetensors`, which is missing")
         );
+    }
+
+    #[test]
+    fn an_empty_index_counts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("model.safetensors.index.json"),
+            r#"{"metadata": {}, "weight_map": {}}"#,
+        )
+        .unwrap();
+        let mut facts = Facts::new();
+        assert!(find(dir.path(), &mut facts).unwrap().is_empty());
+        assert_eq!(facts.warnings()[0].code, "safetensors-index-empty");
+    }
+
+    #[test]
+    fn a_malformed_index_is_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("x.safetensors.index.json"),
+            "{\n  \"weight_map\": [1]\n}",
+        )
+        .unwrap();
+        let err = find(dir.path(), &mut Facts::new()).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "x.safetensors.index.json`: malformed index JSON at byte 17: invalid type"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
     }
 
     #[test]

@@ -10,7 +10,9 @@ use serde_json::json;
 
 use crate::gpu::{EnergyMethod, GpuInfo, GpuProbe, GpuSelection, NvmlReport, NvmlStatus};
 use crate::host::HostInfo;
-use crate::record::{FoundRecord, Launcher, RECORD_DIR, RunRecord, parse_time, read_records};
+use crate::record::{
+    FoundRecord, Launcher, RECORD_DIR, RecordKind, RunRecord, parse_time, read_records,
+};
 use crate::{RunOptions, SlurmJob};
 
 /// The process that started cardfill, when it looks like the training process itself.
@@ -37,6 +39,9 @@ pub struct Context {
     pub live: Option<(HostInfo, NvmlReport, Vec<GpuInfo>)>,
     /// Now.
     pub now: Option<DateTime<Utc>>,
+    /// Looks up a job by id in Slurm (`scontrol`, then `sacct`), for records written by
+    /// `probe` before the job ended; `None` in tests.
+    pub lookup_job: Option<fn(&str) -> Option<SlurmJob>>,
 }
 
 impl Context {
@@ -56,18 +61,24 @@ impl Context {
             parent,
             live,
             now: Some(Utc::now()),
+            lookup_job: Some(crate::slurm::job),
         }
     }
 }
 
-/// Whether a process name is a training process (Python, or a launcher).
-pub fn is_training_process(name: &str) -> bool {
+/// Whether a process is a training process: Python (or a launcher) that has loaded a deep
+/// learning framework, judged from its name and its memory maps (`/proc/PID/maps`).
+pub fn is_training_process(name: &str, maps: &str) -> bool {
     let name = name.rsplit('/').next().unwrap_or(name);
-    name.starts_with("python")
+    let python = name.starts_with("python")
         || matches!(
             name,
             "torchrun" | "accelerate" | "deepspeed" | "pt_main_thread"
-        )
+        );
+    let framework = ["libtorch", "libcudart", "xla_extension", "libtensorflow"]
+        .iter()
+        .any(|lib| maps.contains(lib));
+    python && framework
 }
 
 fn training_parent() -> Option<ParentProcess> {
@@ -87,7 +98,8 @@ fn training_parent() -> Option<ParentProcess> {
     );
     let p = sys.process(parent)?;
     let name = p.name().to_string_lossy().into_owned();
-    if !is_training_process(&name) {
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", parent.as_u32())).ok()?;
+    if !is_training_process(&name, &maps) {
         return None;
     }
     let start = DateTime::<Utc>::from_timestamp(i64::try_from(p.start_time()).ok()?, 0)?;
@@ -229,6 +241,50 @@ fn set_host(facts: &mut Facts, host: &HostInfo, nvml: Option<&NvmlReport>, sourc
     }
 }
 
+fn set_host_if_absent(facts: &mut Facts, host: &HostInfo, source: &Source) {
+    let mut lower = Facts::new();
+    set_host(&mut lower, host, None, source);
+    facts.absorb(lower);
+}
+
+fn slurm_method(ctx: &Context, what: &str) -> String {
+    match ctx.slurm.as_ref().map(|j| j.method.as_str()) {
+        Some(m) if !m.is_empty() => format!("{what} ({m})"),
+        _ => what.to_owned(),
+    }
+}
+
+/// Records written by `probe` end when they were written, often at the start of the job: their
+/// end is the job's end once it finished, or now while it runs (this very job).
+fn extend_probe_records(records: &mut [FoundRecord], ctx: &Context) {
+    for found in records.iter_mut() {
+        let r = &mut found.record;
+        if r.kind != RecordKind::Probe {
+            continue;
+        }
+        let Some(id) = r.slurm.as_ref().map(|j| j.job_id.clone()) else {
+            continue;
+        };
+        let job = match &ctx.slurm {
+            Some(j) if j.job_id == id => Some(j.clone()),
+            _ => ctx.lookup_job.and_then(|lookup| lookup(&id)),
+        };
+        let Some(job) = job else { continue };
+        let end = if job.is_finished() {
+            job.end.as_deref().and_then(parse_time)
+        } else {
+            ctx.now
+        };
+        if let Some(end) = end.filter(|e| r.end_time().is_none_or(|old| *e > old)) {
+            r.end = Some(crate::record::format_time(end));
+            if r.start.is_none() {
+                r.start = job.start.clone();
+            }
+            r.finish();
+        }
+    }
+}
+
 /// Hours evidence of one level of trust.
 struct Hours {
     start: Option<DateTime<Utc>>,
@@ -241,7 +297,8 @@ struct Hours {
 pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) -> Facts {
     let mut facts = Facts::new();
     let record_dir = dir.join(RECORD_DIR);
-    let (records, problems) = read_records(&record_dir);
+    let (mut records, problems) = read_records(&record_dir);
+    extend_probe_records(&mut records, ctx);
     for (file, problem) in problems {
         facts.warn(
             "run-record-malformed",
@@ -322,10 +379,37 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
             .find(|n| n.status == NvmlStatus::Ok);
         set_host(&mut facts, &first.record.host, nvml, &record_source("host"));
     }
-    let slurm_gpus = ctx
-        .slurm
-        .as_ref()
-        .and_then(|j| Some(j.nodes.unwrap_or(1) * j.gpus_per_node?));
+    match crate::wandb::read(dir) {
+        Some(Ok(w)) => {
+            let src = |what: &str| Source::file(w.file.as_str(), what);
+            if records.is_empty() {
+                set_host_if_absent(&mut facts, &w.host, &src("wandb run metadata"));
+            }
+            if gpu_count.is_none() {
+                let n = w
+                    .gpu_count
+                    .or_else(|| u32::try_from(w.gpus.len()).ok())
+                    .filter(|&n| n > 0);
+                if let Some(n) = n {
+                    gpu_count = Some(n);
+                    facts.set(paths::HARDWARE_GPU_COUNT, n, src("gpu_count"));
+                }
+                if !w.gpus.is_empty() {
+                    facts.set(paths::HARDWARE_GPUS, gpu_json(&w.gpus), src("gpu devices"));
+                }
+            }
+        }
+        Some(Err((file, problem))) => facts.warn(
+            "wandb-metadata-malformed",
+            format!("`{file}` is not wandb run metadata: {problem}"),
+        ),
+        None => {}
+    }
+    let slurm_gpus = ctx.slurm.as_ref().and_then(|j| {
+        j.gpus_total
+            .filter(|&n| n > 0)
+            .or_else(|| Some(j.nodes.unwrap_or(1) * j.gpus_per_node?))
+    });
     if gpu_count.is_none()
         && let Some(n) = slurm_gpus.filter(|&n| n > 0)
     {
@@ -333,7 +417,7 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
         facts.set(
             paths::HARDWARE_GPU_COUNT,
             n,
-            Source::probe("slurm", "nodes × GPUs per node of the job"),
+            Source::probe("slurm", slurm_method(ctx, "GPUs of the job")),
         );
     }
     if records.is_empty()
@@ -380,7 +464,7 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
         facts.set(
             paths::RUN_NODES,
             n,
-            Source::probe("slurm", "number of nodes of the job"),
+            Source::probe("slurm", slurm_method(ctx, "nodes of the job")),
         );
     }
 
@@ -431,7 +515,7 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
     let job = ctx.slurm.as_ref();
     let job_start = job.and_then(|j| j.start.as_deref()).and_then(parse_time);
     let job_end = job.and_then(|j| j.end.as_deref()).and_then(parse_time);
-    if let Some(j) = job.filter(|_| job_end.is_some()) {
+    if let Some(j) = job.filter(|j| j.is_finished()) {
         let hours = j
             .elapsed_s
             .map(|s| s / 3600.0)
@@ -455,7 +539,7 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
             source: Source::derived(format!("training.runtime_s ({})", fact.source)),
         });
     }
-    if let Some(j) = job.filter(|_| job_end.is_none()) {
+    if let Some(j) = job.filter(|j| !j.is_finished()) {
         let so_far = j
             .elapsed_s
             .map(|s| s / 3600.0)
@@ -867,10 +951,114 @@ mod tests {
     }
 
     #[test]
+    fn wandb_metadata_names_the_gpus_when_nothing_better_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = dir.path().join("wandb/run-20261127_080000-x/files");
+        std::fs::create_dir_all(&files).unwrap();
+        std::fs::write(
+            files.join("wandb-metadata.json"),
+            r#"{"gpu_count": 2, "cpu_count": 48, "host": "dcs4722",
+                "gpu_devices": [{"name": "NVIDIA A100-SXM4-80GB", "memory_total": 85899345920},
+                                {"name": "NVIDIA A100-SXM4-80GB", "memory_total": 85899345920}]}"#,
+        )
+        .unwrap();
+        let f = assemble(
+            dir.path(),
+            &runtime(7200.0),
+            &RunOptions::default(),
+            &Context::default(),
+        );
+        assert_eq!(f.u64(paths::HARDWARE_GPU_COUNT), Some(2));
+        assert_eq!(f.u64(paths::HARDWARE_CPU_CORES), Some(48));
+        assert_eq!(f.f64(paths::RUN_GPU_HOURS), Some(4.0));
+        assert_eq!(
+            f.get(paths::HARDWARE_GPU_COUNT).unwrap().source,
+            Source::file(
+                "wandb/run-20261127_080000-x/files/wandb-metadata.json",
+                "gpu_count"
+            )
+        );
+        // A run record outranks it.
+        let rec = node_record(
+            "n1",
+            "k",
+            "2026-11-27T08:00:00Z",
+            "2026-11-27T09:00:00Z",
+            8,
+            1.0,
+        );
+        write_record(&dir.path().join(RECORD_DIR), rec).unwrap();
+        let f = assemble(
+            dir.path(),
+            &Facts::new(),
+            &RunOptions::default(),
+            &Context::default(),
+        );
+        assert_eq!(f.u64(paths::HARDWARE_GPU_COUNT), Some(8));
+        assert_eq!(f.str(paths::HARDWARE_HOSTNAME), None);
+    }
+
+    #[test]
+    fn probe_records_end_with_the_job() {
+        let mut r = node_record(
+            "n1",
+            "slurm-5",
+            "2026-11-27T08:00:00Z",
+            "2026-11-27T08:00:05Z",
+            4,
+            0.0,
+        );
+        r.kind = RecordKind::Probe;
+        for g in &mut r.gpus {
+            g.energy = None;
+        }
+        r.slurm = Some(SlurmInfo {
+            job_id: "5".into(),
+            ..SlurmInfo::default()
+        });
+        r.finish();
+        let dir = ckpt_with(vec![r]);
+        let running = Context {
+            slurm: Some(SlurmJob {
+                job_id: "5".into(),
+                state: Some("RUNNING".into()),
+                start: Some("2026-11-27T08:00:00Z".into()),
+                ..SlurmJob::default()
+            }),
+            now: parse_time("2026-11-27T11:00:00Z"),
+            ..Context::default()
+        };
+        let f = assemble(dir.path(), &Facts::new(), &RunOptions::default(), &running);
+        assert_eq!(f.f64(paths::RUN_HOURS), Some(3.0));
+        assert_eq!(f.f64(paths::RUN_GPU_HOURS), Some(12.0));
+        assert!(!f.contains(paths::RUN_ENERGY_KWH));
+
+        fn finished(id: &str) -> Option<SlurmJob> {
+            Some(SlurmJob {
+                job_id: id.into(),
+                state: Some("COMPLETED".into()),
+                end: Some("2026-11-27T10:00:00Z".into()),
+                ..SlurmJob::default()
+            })
+        }
+        let after = Context {
+            lookup_job: Some(finished),
+            ..Context::default()
+        };
+        let f = assemble(dir.path(), &Facts::new(), &RunOptions::default(), &after);
+        assert_eq!(f.f64(paths::RUN_HOURS), Some(2.0));
+        assert_eq!(f.str(paths::RUN_END), Some("2026-11-27T10:00:00Z"));
+    }
+
+    #[test]
     fn training_processes_are_recognised() {
-        assert!(is_training_process("python3.11"));
-        assert!(is_training_process("/usr/bin/python"));
-        assert!(is_training_process("torchrun"));
-        assert!(!is_training_process("bash"));
+        let torch = "7f00-7f01 r-xp 0 08:01 12 /venv/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so";
+        assert!(is_training_process("python3.11", torch));
+        assert!(is_training_process("torchrun", torch));
+        assert!(!is_training_process(
+            "python3",
+            "7f00-7f01 r-xp 0 08:01 12 /usr/lib/libc.so.6"
+        ));
+        assert!(!is_training_process("bash", torch));
     }
 }

@@ -38,6 +38,7 @@ pub mod host;
 pub mod record;
 pub mod runner;
 pub mod slurm;
+pub mod wandb;
 
 pub use evidence::{Context, ParentProcess, assemble, is_training_process};
 pub use runner::{RunOutcome, probe_node, run_command};

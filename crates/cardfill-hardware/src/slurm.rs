@@ -163,8 +163,12 @@ pub fn job_from_env(var: impl Fn(&str) -> Option<String>) -> Option<SlurmJob> {
         .or_else(|| get(&["SLURM_GPUS_ON_NODE"]).and_then(|v| v.trim().parse().ok()))
         .or_else(|| get(&["SLURM_STEP_GPUS"]).and_then(|v| count_devices(&v)))
         .or_else(|| get(&["CUDA_VISIBLE_DEVICES"]).and_then(|v| count_devices(&v)));
+    // Slurm 23.02 and later export the start (22.05 does not).
+    let start = get(&["SLURM_JOB_START_TIME"]).and_then(|v| parse_time(&v));
     Some(SlurmJob {
         job_id,
+        start: start.map(SlurmTime::rfc3339),
+        start_epoch: start.map(|t| t.0.timestamp()),
         nodes,
         node_list,
         gpus_per_node,
@@ -596,6 +600,7 @@ mod tests {
             ("SLURM_GPUS_ON_NODE", "2"),
             ("SLURM_JOB_GPUS", "0,1"),
             ("CUDA_VISIBLE_DEVICES", "0,1"),
+            ("SLURM_JOB_START_TIME", "1795765537"),
         ];
         let get = |k: &str| {
             vars.iter()
@@ -607,6 +612,7 @@ mod tests {
         assert_eq!(job.nodes, Some(2));
         assert_eq!(job.node_list, ["n1", "n2"]);
         assert_eq!(job.gpus_per_node, Some(2));
+        assert_eq!(job.start.as_deref(), Some("2026-11-27T07:45:37Z"));
         // A step given one GPU: no SLURM_JOB_GPUS.
         let step = |k: &str| match k {
             "SLURM_JOBID" => Some("9".to_owned()),

@@ -228,9 +228,9 @@ fn check_license(meta: &Map<String, Value>, out: &mut Vec<Problem>) {
     if other {
         for key in ["license_name", "license_link"] {
             if !meta.contains_key(key) {
-                out.push(Problem::error(
+                out.push(Problem::warning(
                     key,
-                    "is required with `license: other`",
+                    "is missing: with `license: other` the Hub shows no licence name or text",
                     if key == "license_name" {
                         "add `license_name:` with a short id such as `my-license-1.0`"
                     } else {
@@ -289,6 +289,16 @@ fn check_language(value: &Value, out: &mut Vec<Problem>) {
     for (at, item) in items {
         match item.as_str() {
             Some(code) if lists::is_language(code) => {}
+            // the shape the Hub checks: 2 or 3 lowercase letters (published cards carry `unk`)
+            Some(code)
+                if (2..=3).contains(&code.len()) && code.chars().all(|c| c.is_ascii_lowercase()) =>
+            {
+                out.push(Problem::warning(
+                    at,
+                    format!("`{code}` is not an ISO 639 language code"),
+                    "use an ISO 639-1, 639-2 or 639-3 code (`en`, `fra`), or remove it",
+                ));
+            }
             Some(code) => {
                 let fix = match lists::language_suggestion(code) {
                     Some(good) => format!("use the ISO 639 code `{good}`"),
@@ -516,10 +526,11 @@ fn optional_string(map: &Map<String, Value>, at: &str, field: &str, out: &mut Ve
 fn require_list<'a>(
     at: &str,
     value: Option<&'a Value>,
+    allow_empty: bool,
     out: &mut Vec<Problem>,
 ) -> Option<&'a Vec<Value>> {
     match value {
-        Some(Value::Array(list)) if !list.is_empty() => Some(list),
+        Some(Value::Array(list)) if allow_empty || !list.is_empty() => Some(list),
         Some(Value::Array(_)) => {
             out.push(Problem::error(
                 at,
@@ -548,7 +559,7 @@ fn require_list<'a>(
 }
 
 fn check_model_index(value: &Value, out: &mut Vec<Problem>) {
-    let Some(models) = require_list("model-index", Some(value), out) else {
+    let Some(models) = require_list("model-index", Some(value), false, out) else {
         return;
     };
     for (m, model) in models.iter().enumerate() {
@@ -563,7 +574,7 @@ fn check_model_index(value: &Value, out: &mut Vec<Problem>) {
                 "add `name:` with the model's name",
             ));
         }
-        let Some(results) = require_list(&format!("{at}.results"), model.get("results"), out)
+        let Some(results) = require_list(&format!("{at}.results"), model.get("results"), true, out)
         else {
             continue;
         };
@@ -586,7 +597,7 @@ fn check_model_index(value: &Value, out: &mut Vec<Problem>) {
                 }
             }
             let metrics_at = format!("{at}.metrics");
-            if let Some(metrics) = require_list(&metrics_at, result.get("metrics"), out) {
+            if let Some(metrics) = require_list(&metrics_at, result.get("metrics"), false, out) {
                 for (k, metric) in metrics.iter().enumerate() {
                     let at = format!("{metrics_at}[{k}]");
                     if let Some(metric) = require_map(&at, Some(metric), true, out) {

@@ -161,11 +161,10 @@ fn sanitize_license(facts: &mut Facts) {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ");
-    // a bad id, or `other` without its name and link: the licence goes; a stray name or
-    // link alone goes alone
-    let license_bad = problems.iter().any(|p| {
-        p.key == "license" || p.key.starts_with("license[") || p.message.starts_with("is required")
-    });
+    // a bad id: the licence goes with its name and link; a stray name or link goes alone
+    let license_bad = problems
+        .iter()
+        .any(|p| p.key == "license" || p.key.starts_with("license["));
     if license_bad {
         drop(facts, paths::MODEL_LICENSE, &why);
         drop(facts, paths::MODEL_LICENSE_NAME, &why);
@@ -224,12 +223,13 @@ mod tests {
 
     #[test]
     fn other_needs_name_and_link() {
+        // `other` alone is accepted (with a warning in `validate`): kept
         let mut f = Facts::new();
         f.set(paths::MODEL_LICENSE, "other", src());
         f.set(paths::MODEL_LICENSE_NAME, "llama3", src());
         sanitize(&mut f);
-        assert!(!f.contains(paths::MODEL_LICENSE));
-        assert!(!f.contains(paths::MODEL_LICENSE_NAME));
+        assert_eq!(f.str(paths::MODEL_LICENSE), Some("other"));
+        assert!(f.warnings().is_empty());
 
         let mut ok = Facts::new();
         ok.set(paths::MODEL_LICENSE, "other", src());

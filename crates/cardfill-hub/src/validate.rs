@@ -86,6 +86,14 @@ fn missing_block(card: &str) -> Problem {
             "the opening `---` has trailing spaces, so the Hub sees no metadata block",
             "make the first line exactly `---`",
         )
+    } else if ["---\n---", "---\r\n---"]
+        .iter()
+        .any(|p| card.trim_start().starts_with(p))
+    {
+        (
+            "`---` right after `---` is no metadata block to the Hub",
+            "put the keys, or at least an empty line, between the two `---` lines",
+        )
     } else if card.trim_start().starts_with("---") {
         (
             "the metadata block is not closed, so the Hub sees no metadata",
