@@ -8,7 +8,6 @@ pub fn warning(w: &Warning) {
     eprintln!("warning: {w}");
 }
 
-#[allow(dead_code)]
 /// Prints a note line (what cardfill did or kept).
 pub fn note(message: &str) {
     eprintln!("note: {message}");

@@ -207,3 +207,40 @@ fn lfs_pointers_say_weights_not_present() {
     assert_eq!(json["checkpoint"]["bytes"], 151_098_921u64);
     assert!(json["parameters"].get("total").is_none());
 }
+
+#[test]
+fn fill_writes_the_bin_checkpoint_count_into_the_card() {
+    let dir = tempfile::tempdir().unwrap();
+    materialize_case("llama2-7b-chat-hf", dir.path()).unwrap();
+    tk::materialize_torch_shards("llama2-7b-chat-hf", dir.path()).unwrap();
+    let out = cardfill().arg("fill").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let card = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    assert!(card.contains("6.74B params"), "{card}");
+}
+
+#[test]
+fn gemma_gguf_beside_safetensors_is_a_second_format_not_extra_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    materialize_case("gemma-2b-it", dir.path()).unwrap();
+    let config = read_json(&dir.path().join("config.json")).unwrap();
+    let tensors: Vec<GgufTensor> = cardfill_testkit::decoder_tensors(&config)
+        .unwrap()
+        .into_iter()
+        .map(|t| GgufTensor {
+            name: t.name,
+            shape: t.shape,
+            ggml_type: 0,
+        })
+        .collect();
+    let meta = [("general.architecture", GgufValue::Str("gemma".into()))];
+    write_gguf(&dir.path().join("gemma-2b-it.gguf"), 3, &meta, &tensors).unwrap();
+    let json = inspect_json(dir.path());
+    assert_eq!(json["parameters"]["total"], 2_506_172_416u64);
+    assert_eq!(json["checkpoint"]["format"], "safetensors-sharded");
+    let alts = json["checkpoint"]["alternatives"].as_array().unwrap();
+    assert_eq!(alts.len(), 1);
+    assert_eq!(alts[0]["format"], "gguf");
+    assert_eq!(alts[0]["parameters"], 2_506_172_416u64);
+    assert_eq!(json["checkpoint"]["gguf"]["bytes_per_parameter"], 4.0);
+}

@@ -23,9 +23,14 @@ fn vit_run() -> RunDir {
     let case = fixtures().join("cases/trainer-vit-base-riego");
     let config = std::fs::read(case.join("config.json")).expect("case config");
     let state = std::fs::read(case.join("trainer_state.json")).expect("case trainer state");
-    RunDir::new()
+    let run = RunDir::new()
         .file("config.json", config)
-        .file("trainer_state.json", state)
+        .file("trainer_state.json", state);
+    // full weights (one real tensor is enough to make them weights)
+    let head = cardfill_testkit::TensorSpec::new("classifier.weight", "F32", &[2, 768]);
+    cardfill_testkit::write_safetensors(&run.path().join("model.safetensors"), &[head])
+        .expect("write weights");
+    run
 }
 
 fn inspect_json(out: &Output) -> Value {
@@ -51,12 +56,17 @@ fn a_fine_tune_inherits_its_licence_from_the_cached_base_model_offline() {
         .output()
         .expect("run cardfill");
     let json = inspect_json(&out);
-    assert_eq!(json["model"]["base_model"], "google/vit-base-patch16-224-in21k");
+    assert_eq!(
+        json["model"]["base_model"],
+        "google/vit-base-patch16-224-in21k"
+    );
     assert_eq!(json["model"]["license"], "apache-2.0");
     assert_eq!(json["model"]["pipeline_tag"], "image-classification");
     assert_eq!(json["model"]["library_name"], "transformers");
     assert_eq!(json["model"]["base_model_relation"], "finetune");
-    let source = json["sources"]["model.license"].as_str().unwrap_or_default();
+    let source = json["sources"]["model.license"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         source.contains(&format!(
             "models--google--vit-base-patch16-224-in21k/snapshots/{SHA}/README.md"
@@ -144,10 +154,11 @@ fn online_a_base_model_missing_from_the_hub_is_reported() {
     let json = inspect_json(&out);
     let warnings = json["warnings"].as_array().expect("warnings");
     assert!(
-        warnings
-            .iter()
-            .any(|w| w["code"] == "base-model-not-on-hub"
-                && w["message"].as_str().unwrap_or("").contains("org/does-not-exist")),
+        warnings.iter().any(|w| w["code"] == "base-model-not-on-hub"
+            && w["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("org/does-not-exist")),
         "{warnings:?}"
     );
     assert!(json["model"].get("license").is_none());
@@ -277,11 +288,7 @@ fn the_shared_hub_cards_are_valid() {
         if path.extension().and_then(|e| e.to_str()) != Some("md") {
             continue;
         }
-        let out = cardfill()
-            .arg("validate")
-            .arg(&path)
-            .output()
-            .expect("run");
+        let out = cardfill().arg("validate").arg(&path).output().expect("run");
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -295,7 +302,11 @@ fn the_shared_hub_cards_are_valid() {
 
 #[test]
 fn a_licence_that_is_not_a_hub_id_is_rejected() {
-    rejected("---\nlicense: Apache 2.0\n---\n# x\n", "license", "apache-2.0");
+    rejected(
+        "---\nlicense: Apache 2.0\n---\n# x\n",
+        "license",
+        "apache-2.0",
+    );
     rejected("---\nlicense: MIT\n---\n", "license", "use `mit`");
 }
 
@@ -306,7 +317,11 @@ fn a_licence_name_or_link_without_other_is_rejected() {
         "license_link",
         "license: other",
     );
-    rejected("---\nlicense_name: llama3\n---\n", "license_name", "license: other");
+    rejected(
+        "---\nlicense_name: llama3\n---\n",
+        "license_name",
+        "license: other",
+    );
 }
 
 #[test]
@@ -335,10 +350,22 @@ fn a_pipeline_tag_the_hub_does_not_know_is_rejected() {
 fn language_values_rejected_in_practice_are_rejected() {
     // the values espnet_model_zoo #102 shows the Hub refusing
     rejected("---\nlanguage: noinfo\n---\n", "language", "ISO 639");
-    rejected("---\nlanguage:\n- es-ES\n---\n", "language[0]", "use the ISO 639 code `es`");
-    rejected("---\nlanguage: zh-CN\n---\n", "language", "use the ISO 639 code `zh`");
+    rejected(
+        "---\nlanguage:\n- es-ES\n---\n",
+        "language[0]",
+        "use the ISO 639 code `es`",
+    );
+    rejected(
+        "---\nlanguage: zh-CN\n---\n",
+        "language",
+        "use the ISO 639 code `zh`",
+    );
     rejected("---\nlanguage: en_unnorm\n---\n", "language", "`en`");
-    rejected("---\nlanguage:\n---\n", "language", "give it a value or remove the key");
+    rejected(
+        "---\nlanguage:\n---\n",
+        "language",
+        "give it a value or remove the key",
+    );
 }
 
 #[test]
@@ -368,7 +395,11 @@ fn a_local_path_in_datasets_is_rejected() {
 
 #[test]
 fn a_null_dataset_is_rejected() {
-    rejected("---\ndatasets:\n- null\n---\n", "datasets[0]", "remove the entry");
+    rejected(
+        "---\ndatasets:\n- null\n---\n",
+        "datasets[0]",
+        "remove the entry",
+    );
 }
 
 #[test]
@@ -422,18 +453,30 @@ fn a_widget_that_is_not_a_list_is_rejected() {
 
 #[test]
 fn an_empty_key_is_rejected() {
-    rejected("---\nlicense:\ntags:\n- a\n---\n", "license", "remove the key");
+    rejected(
+        "---\nlicense:\ntags:\n- a\n---\n",
+        "license",
+        "remove the key",
+    );
 }
 
 #[test]
 fn metadata_that_is_not_a_mapping_is_rejected() {
-    rejected("---\n- license: mit\n---\n", "metadata", "`key: value` lines");
+    rejected(
+        "---\n- license: mit\n---\n",
+        "metadata",
+        "`key: value` lines",
+    );
     rejected("---\njust text\n---\n", "metadata", "`key: value` lines");
 }
 
 #[test]
 fn yaml_that_does_not_parse_is_rejected() {
-    rejected("---\nlicense: [mit\n---\n", "metadata", "fix the YAML syntax");
+    rejected(
+        "---\nlicense: [mit\n---\n",
+        "metadata",
+        "fix the YAML syntax",
+    );
 }
 
 #[test]
@@ -477,10 +520,15 @@ fn online_the_hubs_errors_and_warnings_are_shown() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.contains("error: the Hub says: \"model-index[0].results[0].dataset.config\" must be a string"),
+        text.contains(
+            "error: the Hub says: \"model-index[0].results[0].dataset.config\" must be a string"
+        ),
         "{text}"
     );
-    assert!(text.contains("warning: the Hub says: empty or missing yaml metadata"), "{text}");
+    assert!(
+        text.contains("warning: the Hub says: empty or missing yaml metadata"),
+        "{text}"
+    );
     let requests = hub.requests();
     assert_eq!(requests.len(), 1);
     let body: Value = serde_json::from_str(&requests[0].body).expect("JSON body");

@@ -16,7 +16,11 @@ if [[ -z $cmd || -z $BASE ]]; then
     echo "usage: $0 up|down BASE" >&2
     exit 2
 fi
-mkdir -p "$BASE"
+if [[ $cmd == up ]]; then
+    mkdir -p "$BASE"
+elif [[ ! -d $BASE ]]; then
+    exit 0 # nothing was started there
+fi
 BASE=$(cd "$BASE" && pwd)
 export SLURM_CONF=$BASE/etc/slurm.conf
 NODES=(n1 n2)

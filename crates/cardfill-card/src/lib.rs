@@ -220,7 +220,13 @@ pub fn fill(
         options.force,
         &mut changes,
     );
-    let text = format!("{}{body}", &text[..split]);
+    // A closing `---` at the very end has no line break: added text needs one first.
+    let gap = if split == text.len() && !body.is_empty() && !text.ends_with(['\n', '\r']) {
+        le
+    } else {
+        ""
+    };
+    let text = format!("{}{gap}{body}", &text[..split]);
     if existing.is_none() {
         changes.insert(
             0,

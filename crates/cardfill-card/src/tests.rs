@@ -410,6 +410,15 @@ fn a_local_path_as_base_model_is_replaced() {
 }
 
 #[test]
+fn a_card_that_is_only_front_matter_keeps_it_readable() {
+    let card = "---\nlicense: mit\n---";
+    let out = run(card, &full_facts()).text;
+    let span = frontmatter::find(&out).unwrap();
+    assert!(out[span.end..].starts_with("## Model Details\n"), "{out}");
+    assert_eq!(run(&out, &full_facts()).text, out);
+}
+
+#[test]
 fn a_code_block_left_open_does_not_make_reruns_grow() {
     let card = "# Card\n\n```python\nimport x\n";
     let first = run(card, &full_facts());

@@ -39,10 +39,12 @@ pub fn is_language(code: &str) -> bool {
     code == "multilingual" || code == "code" || LANGUAGES.contains(code)
 }
 
-/// The licence id closest to `id` by a case-insensitive match, for fix suggestions.
+/// The licence id `id` most likely meant (`MIT` → `mit`, `Apache 2.0` → `apache-2.0`).
 pub fn license_suggestion(id: &str) -> Option<&'static str> {
-    let lower = id.trim().to_ascii_lowercase();
-    LICENSES.iter().copied().find(|l| *l == lower)
+    let norm = id.trim().to_ascii_lowercase().replace([' ', '_'], "-");
+    let norm = norm.trim_end_matches("-license");
+    let norm = norm.strip_suffix("-only").unwrap_or(norm);
+    LICENSES.get(norm).copied()
 }
 
 /// The pipeline tag matching `tag` case-insensitively or with `_` for `-`, for fix suggestions.
@@ -96,6 +98,8 @@ mod tests {
         }
         assert_eq!(language_suggestion("es-ES"), Some("es"));
         assert_eq!(license_suggestion("MIT"), Some("mit"));
+        assert_eq!(license_suggestion("Apache 2.0"), Some("apache-2.0"));
+        assert_eq!(license_suggestion("GPL-3.0-only"), Some("gpl-3.0"));
         assert_eq!(
             pipeline_tag_suggestion("Text_Generation"),
             Some("text-generation")

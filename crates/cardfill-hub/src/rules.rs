@@ -517,7 +517,7 @@ fn optional_string(map: &Map<String, Value>, at: &str, field: &str, out: &mut Ve
             out.push(Problem::error(
                 format!("{at}.{field}"),
                 format!("{} must be a string", show(v)),
-                "quote it (`\"1.0\"`)",
+                format!("quote it: `\"{}\"`", v.to_string().trim_matches('"')),
             ));
         }
     }

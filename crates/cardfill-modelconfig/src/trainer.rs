@@ -26,37 +26,36 @@ const STREAMING_EPOCHS: f64 = 1e15;
 ///
 /// Each file is independent: a malformed one becomes a warning and the others are still read.
 pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
-    let mut facts = Facts::new();
     let mut files = Files {
         dir,
-        facts: &mut facts,
+        warnings: Facts::new(),
     };
     let state = files.trainer_state();
     let results: Vec<(String, Map<String, Value>)> = ["train_results.json", "all_results.json"]
         .into_iter()
         .filter_map(|name| files.json_object(name).map(|o| (name.to_owned(), o)))
         .collect();
-    let state_ref = state.as_ref().map(|(p, o)| (p.as_str(), o));
-    run_figures(&mut facts, state_ref, &results);
-    let mut files = Files {
-        dir,
-        facts: &mut facts,
-    };
-    let regime = regime(&mut files);
-    let software = software(&mut files);
-    if let Some((phrase, source)) = regime {
+    let mut facts = Facts::new();
+    run_figures(
+        &mut facts,
+        state.as_ref().map(|(p, o)| (p.as_str(), o)),
+        &results,
+    );
+    if let Some((phrase, source)) = regime(&mut files) {
         facts.set(paths::TRAINING_REGIME, phrase, source);
     }
-    if let Some((versions, source)) = software {
+    if let Some((versions, source)) = software(&files) {
         facts.set(paths::TRAINING_SOFTWARE, Value::Object(versions), source);
     }
+    facts.absorb(files.warnings);
     Ok(facts)
 }
 
 /// Reads files of `dir`, turning problems into warnings.
 struct Files<'a> {
     dir: &'a Path,
-    facts: &'a mut Facts,
+    /// Warnings only: problems met reading.
+    warnings: Facts,
 }
 
 impl Files<'_> {
@@ -87,14 +86,15 @@ impl Files<'_> {
         if !meta.is_file() || meta.len() > limit {
             return None;
         }
-        match fs_err::read_to_string(&path) {
+        match std::fs::read_to_string(&path) {
             Ok(text) => Some(text),
-            Err(e) => {
+            Err(source) => {
                 let err = ConfigError::Read {
                     path: PathBuf::from(name),
-                    source: std::io::Error::new(e.kind(), e.to_string()),
+                    source,
                 };
-                self.facts.warn("trainer-file-unreadable", err.to_string());
+                self.warnings
+                    .warn("trainer-file-unreadable", err.to_string());
                 None
             }
         }
@@ -105,7 +105,8 @@ impl Files<'_> {
             path: PathBuf::from(name),
             message: message.to_owned(),
         };
-        self.facts.warn("trainer-file-malformed", err.to_string());
+        self.warnings
+            .warn("trainer-file-malformed", err.to_string());
     }
 
     /// `trainer_state.json` of the directory, else of its latest `checkpoint-N`.
@@ -341,7 +342,7 @@ fn regime(files: &mut Files<'_>) -> Option<(String, Source)> {
 
     let (mixed, file, method) = evidence.first()?.clone();
     if let Some((other, other_file, _)) = evidence.iter().find(|(m, ..)| *m != mixed) {
-        files.facts.warn(
+        files.warnings.warn(
             "training-regime-conflict",
             format!("`{file}` says {mixed:?} but `{other_file}` says {other:?}; kept `{file}`"),
         );
@@ -378,7 +379,7 @@ fn training_args_flags(dir: &Path) -> Option<(Mixed, String, String)> {
     if !meta.is_file() || meta.len() > MAX_CONFIG_BYTES {
         return None;
     }
-    let bytes = fs_err::read(&path).ok()?;
+    let bytes = std::fs::read(&path).ok()?;
     let fp16 = pickled_bool(&bytes, b"fp16");
     let bf16 = pickled_bool(&bytes, b"bf16");
     let (mixed, method) = match (fp16, bf16) {
@@ -566,7 +567,7 @@ fn deepspeed_precision(ds: &Map<String, Value>) -> Option<(Mixed, String)> {
 }
 
 /// Framework versions found in the files: name → version.
-fn software(files: &mut Files<'_>) -> Option<(Map<String, Value>, Source)> {
+fn software(files: &Files<'_>) -> Option<(Map<String, Value>, Source)> {
     let mut versions = Map::new();
     let mut used: Vec<String> = Vec::new();
     let mut add = |versions: &mut Map<String, Value>, name: &str, version: &str, from: &str| {
@@ -608,7 +609,7 @@ fn software(files: &mut Files<'_>) -> Option<(Map<String, Value>, Source)> {
             }
         }
     }
-    if let Some(text) = files.text("README.md", MAX_CONFIG_BYTES) {
+    if let Some(text) = files.text_quiet("README.md") {
         for (name, version) in readme_framework_versions(&text) {
             add(
                 &mut versions,
@@ -634,15 +635,20 @@ fn software(files: &mut Files<'_>) -> Option<(Map<String, Value>, Source)> {
 impl Files<'_> {
     /// Like [`Files::json_object`], without warnings (the file's own collector reports them).
     fn json_object_quiet(&self, name: &str) -> Option<Map<String, Value>> {
+        match serde_json::from_str(&self.text_quiet(name)?).ok()? {
+            Value::Object(obj) => Some(obj),
+            _ => None,
+        }
+    }
+
+    /// The text of a small file, without warnings.
+    fn text_quiet(&self, name: &str) -> Option<String> {
         let path = self.dir.join(name);
         let meta = std::fs::metadata(&path).ok()?;
         if !meta.is_file() || meta.len() > MAX_CONFIG_BYTES {
             return None;
         }
-        match serde_json::from_str(&fs_err::read_to_string(&path).ok()?).ok()? {
-            Value::Object(obj) => Some(obj),
-            _ => None,
-        }
+        std::fs::read_to_string(&path).ok()
     }
 }
 
