@@ -497,3 +497,14 @@ fn sentence_transformers_modules_and_missing_folder_warning() {
         .unwrap();
     assert!(w.message.contains("`2_Normalize`"), "{w}");
 }
+
+#[test]
+fn tmp_dump_for_python_check() {
+    let d = Path::new("/tmp/C-validate");
+    std::fs::create_dir_all(d).unwrap();
+    let layout = StateDictLayout { tied: vec![("lm_head.weight".into(), "a".into())], ..Default::default() };
+    tk::write_torch_with(&d.join("pytorch_model.bin"), &[t("a", "BF16", &[10, 10]), t("b", "F32", &[3])], &layout).unwrap();
+    tk::write_torch(&d.join("big.bin"), &[t("a", "BF16", &[70000, 40000])]).unwrap();
+    tk::write_legacy_torch(&d.join("legacy.pt"), &[t("a", "F32", &[2, 3])]).unwrap();
+    tk::write_dcp(d, &[t("a", "BF16", &[4, 4])], 2).unwrap();
+}

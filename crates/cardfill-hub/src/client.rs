@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::{HubError, HubOptions};
 
 /// How long one request may take unless [`HubOptions::timeout`] says otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
@@ -76,6 +76,8 @@ pub(crate) struct Hub {
     http: reqwest::Client,
     token: Option<String>,
     endpoint: String,
+    /// Limit for one request.
+    timeout: Duration,
     /// Bound on one whole operation (a request and its retry).
     deadline: Duration,
 }
@@ -116,6 +118,7 @@ impl Hub {
             http,
             token,
             endpoint,
+            timeout,
             deadline: timeout * 3,
         })
     }
@@ -141,6 +144,19 @@ impl Hub {
                     ))
                 })
         })
+    }
+
+    /// One line for an hf-hub error, with its cause; a timeout says how long was waited.
+    fn describe(&self, e: &HFError) -> String {
+        let text = error_chain(e);
+        if text.contains("timed out") {
+            format!(
+                "no answer within {} s (timed out)",
+                self.timeout.as_secs_f64()
+            )
+        } else {
+            text
+        }
     }
 
     /// The local cache directory.
@@ -196,7 +212,7 @@ impl Hub {
             match repo.info().send().await {
                 Ok(info) => Ok(Some(info.card_data.unwrap_or(Value::Null))),
                 Err(HFError::RepoNotFound { .. }) => Ok(None),
-                Err(e) => Err(describe(&e)),
+                Err(e) => Err(self.describe(&e)),
             }
         });
         result.map_err(|m| self.redact(&m))
@@ -209,7 +225,7 @@ impl Hub {
             match repo.download_file_to_bytes().filename(file).send().await {
                 Ok(bytes) => Ok(Some(bytes.to_vec())),
                 Err(HFError::EntryNotFound { .. } | HFError::RepoNotFound { .. }) => Ok(None),
-                Err(e) => Err(describe(&e)),
+                Err(e) => Err(self.describe(&e)),
             }
         });
         result.map_err(|m| self.redact(&m))
@@ -287,11 +303,6 @@ fn redact_token(token: Option<&str>, text: &str) -> String {
         Some(t) if !t.is_empty() => text.replace(t, "***"),
         _ => text.to_owned(),
     }
-}
-
-/// One line for an hf-hub error, with the transport cause (a timeout says so).
-fn describe(e: &HFError) -> String {
-    error_chain(e)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
