@@ -14,7 +14,9 @@ use crate::{collect, report};
 
 /// Runs `fill`.
 pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
-    let facts = collect::collect(&args.dir, &args.evidence)?;
+    let mut facts = collect::collect(&args.dir, &args.evidence)?;
+    // Never emit a value the Hub rejects: such facts are dropped with a warning.
+    cardfill_hub::sanitize(&mut facts);
     for w in facts.warnings() {
         report::warning(w);
     }
@@ -45,7 +47,18 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
     let up_to_date = existing.as_deref() == Some(filled.text.as_str());
 
     report_changes(&filled.changes);
-    let warned = args.strict && !facts.warnings().is_empty();
+    // Metadata a person wrote may still be rejected: say so, without touching it.
+    let rejected: Vec<_> = cardfill_hub::validate_card(&filled.text)
+        .into_iter()
+        .filter(cardfill_hub::Problem::is_error)
+        .collect();
+    for p in &rejected {
+        report::warning(&cardfill_facts::Warning {
+            code: "card-rejected-by-hub".into(),
+            message: format!("`{}`: {p}", card_path.display()),
+        });
+    }
+    let warned = args.strict && (!facts.warnings().is_empty() || !rejected.is_empty());
 
     if args.dry_run {
         let mut out = std::io::stdout().lock();

@@ -244,3 +244,61 @@ fn gemma_gguf_beside_safetensors_is_a_second_format_not_extra_weights() {
     assert_eq!(alts[0]["parameters"], 2_506_172_416u64);
     assert_eq!(json["checkpoint"]["gguf"]["bytes_per_parameter"], 4.0);
 }
+
+#[test]
+fn sd_v1_5_pipeline_counts_unet_and_text_encoder_and_keeps_variants_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    materialize_case("sd-v1-5-diffusers", dir.path()).unwrap();
+    let d = dir.path();
+    let unet =
+        cardfill_testkit::models::unet_tensors(&read_json(&d.join("unet/config.json")).unwrap())
+            .unwrap();
+    let clip = cardfill_testkit::models::clip_text_tensors(
+        &read_json(&d.join("text_encoder/config.json")).unwrap(),
+    )
+    .unwrap();
+    let half = |ts: &[TensorSpec]| -> Vec<TensorSpec> {
+        ts.iter()
+            .map(|t| TensorSpec::new(t.name.clone(), "F16", &t.shape))
+            .collect()
+    };
+    let unet_len = cardfill_testkit::write_safetensors(
+        &d.join("unet/diffusion_pytorch_model.safetensors"),
+        &unet,
+    )
+    .unwrap();
+    cardfill_testkit::write_safetensors(
+        &d.join("unet/diffusion_pytorch_model.fp16.safetensors"),
+        &half(&unet),
+    )
+    .unwrap();
+    tk::write_torch(&d.join("unet/diffusion_pytorch_model.non_ema.bin"), &unet).unwrap();
+    let _te_len =
+        cardfill_testkit::write_safetensors(&d.join("text_encoder/model.safetensors"), &clip)
+            .unwrap();
+    let mut whole = unet.clone();
+    whole.extend(clip.iter().cloned());
+    cardfill_testkit::write_safetensors(&d.join("v1-5-pruned-emaonly.safetensors"), &whole)
+        .unwrap();
+    // Within the header padding of the real file; its fp16 variant matches to the byte.
+    assert!(unet_len.abs_diff(3_438_167_540) < 16, "{unet_len}");
+
+    let json = inspect_json(d);
+    assert_eq!(json["checkpoint"]["format"], "diffusers");
+    assert_eq!(json["parameters"]["components"]["unet"], 859_520_964u64);
+    assert_eq!(
+        json["parameters"]["components"]["text_encoder"],
+        123_060_557u64
+    );
+    assert_eq!(json["parameters"]["total"], 859_520_964u64 + 123_060_557u64);
+    let alts = json["checkpoint"]["alternatives"].as_array().unwrap();
+    assert_eq!(alts.len(), 3, "{alts:?}");
+    let sizes = cardfill_testkit::lfs_sizes("sd-v1-5-diffusers").unwrap();
+    // The real files were written without the 8-byte header padding of today's writer.
+    let real = sizes["text_encoder/model.safetensors"];
+    assert!(real.abs_diff(te_len) < 8, "{real} vs {te_len}");
+    assert_eq!(
+        alts[0]["bytes"],
+        sizes["unet/diffusion_pytorch_model.fp16.safetensors"]
+    );
+}

@@ -89,8 +89,9 @@ fn an_other_licence_comes_with_its_name_and_a_link_to_the_base_repo() {
     let out = cardfill()
         .args(["inspect", "--format", "json"])
         .arg(run.path())
-        .env("HF_HOME", cache.path().parent().expect("parent"))
-        .env("HF_HUB_CACHE", cache.path())
+        .env("HF_HOME", cache.home())
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("HUGGINGFACE_HUB_CACHE")
         .env_remove("HF_ENDPOINT")
         .output()
         .expect("run cardfill");
@@ -549,4 +550,65 @@ fn online_a_valid_card_passes() {
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(hub.requests().len(), 1);
+}
+
+#[test]
+fn fill_writes_metadata_the_hub_accepts_for_every_shared_case() {
+    let cases = fixtures().join("cases");
+    let mut names: Vec<String> = std::fs::read_dir(&cases)
+        .expect("cases")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in names {
+        let run = RunDir::new();
+        cardfill_testkit::materialize_case(&name, run.path()).expect("materialize case");
+        let cache = FakeCache::new();
+        let out = cardfill()
+            .args(["fill", "--dry-run"])
+            .arg(run.path())
+            .env("HF_HUB_CACHE", cache.path())
+            .output()
+            .expect("run fill");
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let card = run.path().join("filled.md");
+        std::fs::write(&card, &out.stdout).expect("write filled card");
+        let check = cardfill()
+            .arg("validate")
+            .arg(&card)
+            .output()
+            .expect("run validate");
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "{name}: {}{}",
+            stdout(&check),
+            stderr(&check)
+        );
+    }
+}
+
+#[test]
+fn the_token_file_of_hf_home_is_used_when_hf_token_is_unset() {
+    let hub = FakeHub::start().validate(200, r#"{"warnings": []}"#);
+    let cache = FakeCache::new();
+    std::fs::write(cache.home().join("token"), format!("{TOKEN}\n")).expect("token file");
+    let run = RunDir::new().file("README.md", "---\nlicense: mit\n---\n");
+    let out = cardfill()
+        .args(["validate", "--online", "README.md"])
+        .current_dir(run.path())
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_TOKEN_PATH")
+        .env("HF_HOME", cache.home())
+        .env("HF_ENDPOINT", &hub.url)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let auth = hub.requests()[0].header("authorization").map(str::to_owned);
+    assert_eq!(auth, Some(format!("Bearer {TOKEN}")));
+    assert!(!(stdout(&out) + &stderr(&out)).contains(TOKEN));
 }

@@ -117,6 +117,8 @@ const SAVE_STEPS: usize = 250;
 pub enum Kind {
     /// Sharded safetensors with an index: the Python baselines apply.
     ShardedSafetensors,
+    /// The 405B checkpoint again in F32: twice the weight bytes, the same files and tensors.
+    WeightBytesControl,
     /// Sharded PyTorch `.bin` with an index.
     TorchBin,
     /// A Trainer output directory of `checkpoint-N/` folders.
@@ -160,6 +162,18 @@ pub fn generate(root: &Path) -> (Vec<Checkpoint>, Vec<String>) {
                 "Llama-3.1-405B",
                 LLAMA31_405B,
                 191,
+                None,
+            ),
+        ),
+        (
+            "405B F32",
+            sharded_safetensors(
+                &root.join("llama-3.1-405b-f32"),
+                "405B F32",
+                "Llama-3.1-405B",
+                LLAMA31_405B,
+                191,
+                Some("float32"),
             ),
         ),
         (
@@ -170,6 +184,7 @@ pub fn generate(root: &Path) -> (Vec<Checkpoint>, Vec<String>) {
                 "Llama-3-70B",
                 LLAMA3_70B,
                 30,
+                None,
             ),
         ),
         ("7B .bin", torch_bin(&root.join("llama-2-7b-bin"))),
@@ -218,24 +233,36 @@ fn config_only(dir: &Path) -> anyhow::Result<Checkpoint> {
     })
 }
 
+/// A sharded safetensors checkpoint of `config`; with `torch_dtype`, the config's dtype is
+/// replaced (same tensors, other weight bytes: the control for "cost follows headers").
 fn sharded_safetensors(
     dir: &Path,
     key: &'static str,
     model: &str,
     config: &str,
     shards: usize,
+    torch_dtype: Option<&str>,
 ) -> anyhow::Result<Checkpoint> {
-    write_config(dir, config)?;
-    let specs = tensors(&parse(config)?)?;
+    let mut config = parse(config)?;
+    if let Some(dtype) = torch_dtype {
+        config["torch_dtype"] = dtype.into();
+    }
+    write_config(dir, &serde_json::to_string_pretty(&config)?)?;
+    let specs = tensors(&config)?;
     cardfill_testkit::write_sharded_safetensors(dir, &specs, None, shards)?;
+    let dtype = specs.first().map_or("?", |t| t.dtype.as_str());
     finish(Checkpoint {
         key,
         what: format!(
-            "{model} dims, BF16, {} tensors in {shards} safetensors shards + index",
+            "{model} dims, {dtype}, {} tensors in {shards} safetensors shards + index",
             specs.len()
         ),
         dir: dir.to_owned(),
-        kind: Kind::ShardedSafetensors,
+        kind: if torch_dtype.is_some() {
+            Kind::WeightBytesControl
+        } else {
+            Kind::ShardedSafetensors
+        },
         expected_total: Some(total(&specs)),
         weight_files: shards,
         apparent_bytes: 0,
@@ -346,7 +373,7 @@ fn finish(mut c: Checkpoint) -> anyhow::Result<Checkpoint> {
         Ok(())
     })?;
     c.apparent_bytes = apparent;
-    if any_header && c.kind == Kind::ShardedSafetensors {
+    if any_header && matches!(c.kind, Kind::ShardedSafetensors | Kind::WeightBytesControl) {
         c.header_bytes = Some(headers);
     }
     Ok(c)

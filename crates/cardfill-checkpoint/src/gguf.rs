@@ -300,7 +300,10 @@ pub fn parse<R: Read + Seek>(r: R, len: u64) -> Result<Header, GgufError> {
         let name = c.string(65_535)?;
         let n_dims = c.u32()?;
         if n_dims > 4 {
-            return c.err(format!("tensor `{name}` has {n_dims} dimensions (limit 4)"));
+            return c.err(format!(
+                "tensor `{}` has {n_dims} dimensions (limit 4)",
+                name.escape_debug()
+            ));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for _ in 0..n_dims {
@@ -313,7 +316,7 @@ pub fn parse<R: Read + Seek>(r: R, len: u64) -> Result<Header, GgufError> {
             .try_fold(1u64, |a, &d| a.checked_mul(d))
             .ok_or_else(|| GgufError {
                 offset: c.pos,
-                message: format!("tensor `{name}` element count overflows"),
+                message: format!("tensor `{}` element count overflows", name.escape_debug()),
             })?;
         let (ggml_type, nbytes) = match ggml_type(ty) {
             Some((n, block, bytes)) => (n.to_owned(), Some(numel / block * bytes)),

@@ -597,7 +597,9 @@ impl<'a> Walker<'a> {
                             Err(_) if t.bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
                                 Node::BigInt(t.len())
                             }
-                            Err(_) => return self.err(format!("bad integer `{t}`")),
+                            Err(_) => {
+                                return self.err(format!("bad integer `{}`", t.escape_debug()));
+                            }
                         },
                     };
                     self.push(node)?
@@ -612,7 +614,7 @@ impl<'a> Walker<'a> {
                     let line = self.line()?;
                     match line.trim().parse::<f64>() {
                         Ok(v) => self.push(Node::Float(v))?,
-                        Err(_) => return self.err(format!("bad float `{line}`")),
+                        Err(_) => return self.err(format!("bad float `{}`", line.escape_debug())),
                     }
                 }
                 // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
@@ -722,7 +724,9 @@ impl<'a> Walker<'a> {
                     let line = self.line()?;
                     match line.parse::<u64>() {
                         Ok(k) => self.memo_put(k)?,
-                        Err(_) => return self.err(format!("bad memo key `{line}`")),
+                        Err(_) => {
+                            return self.err(format!("bad memo key `{}`", line.escape_debug()));
+                        }
                     }
                 }
                 b'q' => {
@@ -742,7 +746,9 @@ impl<'a> Walker<'a> {
                     let line = self.line()?;
                     match line.parse::<u64>() {
                         Ok(k) => self.memo_get(k)?,
-                        Err(_) => return self.err(format!("bad memo key `{line}`")),
+                        Err(_) => {
+                            return self.err(format!("bad memo key `{}`", line.escape_debug()));
+                        }
                     }
                 }
                 b'h' => {

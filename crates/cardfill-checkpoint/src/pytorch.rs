@@ -15,8 +15,11 @@ use crate::pickle::{self, Id, Node, Pickle, TensorRef};
 use crate::zipdir;
 use crate::{CheckpointError, Tensor, WeightSet};
 
-/// Largest pickle read from a zip member or a legacy file's head.
+/// Largest pickle read from a stored zip member or a legacy file's head.
 const MAX_PICKLE_BYTES: u64 = 256 << 20;
+/// Largest size a compressed (deflated) `data.pkl` may inflate to: torch never compresses,
+/// so this only bounds what a hostile archive can make us allocate.
+const MAX_INFLATED_BYTES: u64 = 16 << 20;
 
 /// A torch file's pickle and what the zip says about its storages.
 #[derive(Debug)]
@@ -127,10 +130,15 @@ fn read_zip<F: Read + Seek>(
         return Err(invalid(shown, "zip archive without a `data.pkl` member"));
     };
     let prefix = pkl.name.strip_suffix("data.pkl").unwrap_or("").to_owned();
-    let data = zipdir::read(file, len, pkl, MAX_PICKLE_BYTES)
-        .map_err(|e| invalid(shown, format!("{}: {e}", pkl.name)))?;
+    let max = if pkl.method == 0 {
+        MAX_PICKLE_BYTES
+    } else {
+        MAX_INFLATED_BYTES
+    };
+    let data = zipdir::read(file, len, pkl, max)
+        .map_err(|e| invalid(shown, format!("{}: {e}", pkl.name.escape_debug())))?;
     let pickle = pickle::parse(&data, 0, &pickle::Limits::default())
-        .map_err(|e| invalid(shown, format!("{}: {e}", pkl.name)))?;
+        .map_err(|e| invalid(shown, format!("{}: {e}", pkl.name.escape_debug())))?;
     let storage_prefix = format!("{prefix}data/");
     let storage_bytes = entries
         .iter()
@@ -313,7 +321,9 @@ pub fn record_unsafe(facts: &mut Facts, rel: &Path, tf: &TorchFile) {
             "pickle-unsafe",
             format!(
                 "`{file}`: pickle offset {} names `{}` ({}); never loaded, do not torch.load it",
-                g.offset, g.global, g.why
+                g.offset,
+                g.global.escape_debug(),
+                g.why
             ),
         );
     }

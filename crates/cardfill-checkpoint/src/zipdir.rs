@@ -200,14 +200,20 @@ pub fn data_offset<F: Read + Seek>(file: &mut F, len: u64, entry: &Entry) -> Res
     if at.checked_add(30).is_none_or(|end| end > len) {
         return err(
             at,
-            format!("local header of `{}` past the file", entry.name),
+            format!(
+                "local header of `{}` past the file",
+                entry.name.escape_debug()
+            ),
         );
     }
     let h = read_at(file, at, 30)?;
     if le32(&h, 0) != 0x0403_4b50 {
         return err(
             at,
-            format!("bad local header signature for `{}`", entry.name),
+            format!(
+                "bad local header signature for `{}`",
+                entry.name.escape_debug()
+            ),
         );
     }
     let start = at + 30 + u64::from(le16(&h, 26)) + u64::from(le16(&h, 28));
@@ -219,7 +225,8 @@ pub fn data_offset<F: Read + Seek>(file: &mut F, len: u64, entry: &Entry) -> Res
             at,
             format!(
                 "member `{}` ({} bytes) runs past the end of the file",
-                entry.name, entry.compressed_size
+                entry.name.escape_debug(),
+                entry.compressed_size
             ),
         );
     }
@@ -239,7 +246,8 @@ pub fn read<F: Read + Seek>(
             start,
             format!(
                 "member `{}` is {} bytes (limit {max})",
-                entry.name, entry.compressed_size
+                entry.name.escape_debug(),
+                entry.compressed_size
             ),
         );
     }
@@ -251,13 +259,87 @@ pub fn read<F: Read + Seek>(
                 start,
                 format!(
                     "member `{}` does not inflate within {max} bytes: {e}",
-                    entry.name
+                    entry.name.escape_debug()
                 ),
             )
         }),
         m => err(
             start,
-            format!("member `{}` uses compression method {m}", entry.name),
+            format!(
+                "member `{}` uses compression method {m}",
+                entry.name.escape_debug()
+            ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// A one-member zip archive whose member is `data` deflated.
+    fn deflated_zip(name: &str, data: &[u8]) -> Vec<u8> {
+        let packed = miniz_oxide::deflate::compress_to_vec(data, 9);
+        let mut z = Vec::new();
+        z.extend(0x0403_4b50u32.to_le_bytes());
+        z.extend([20, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        z.extend((packed.len() as u32).to_le_bytes());
+        z.extend((data.len() as u32).to_le_bytes());
+        z.extend((name.len() as u16).to_le_bytes());
+        z.extend(0u16.to_le_bytes());
+        z.extend(name.as_bytes());
+        z.extend(&packed);
+        let dir_at = z.len() as u32;
+        z.extend(0x0201_4b50u32.to_le_bytes());
+        z.extend([20, 0, 20, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        z.extend((packed.len() as u32).to_le_bytes());
+        z.extend((data.len() as u32).to_le_bytes());
+        z.extend((name.len() as u16).to_le_bytes());
+        z.extend([0u8; 12]);
+        z.extend(0u32.to_le_bytes());
+        z.extend(name.as_bytes());
+        let dir_len = z.len() as u32 - dir_at;
+        z.extend(0x0605_4b50u32.to_le_bytes());
+        z.extend([0, 0, 0, 0, 1, 0, 1, 0]);
+        z.extend(dir_len.to_le_bytes());
+        z.extend(dir_at.to_le_bytes());
+        z.extend(0u16.to_le_bytes());
+        z
+    }
+
+    #[test]
+    fn deflated_members_inflate_only_within_the_bound() {
+        let small = deflated_zip("archive/data.pkl", b"\x80\x02}.");
+        let mut c = Cursor::new(&small);
+        let e = entries(&mut c, small.len() as u64).unwrap();
+        assert_eq!(e[0].method, 8);
+        assert_eq!(
+            read(&mut c, small.len() as u64, &e[0], 1024).unwrap(),
+            b"\x80\x02}."
+        );
+        // A zip bomb: 64 MiB of zeros in about 64 KiB.
+        let bomb = deflated_zip("archive/data.pkl", &vec![0u8; 64 << 20]);
+        assert!(bomb.len() < 200_000);
+        let mut c = Cursor::new(&bomb);
+        let e = entries(&mut c, bomb.len() as u64).unwrap();
+        let err = read(&mut c, bomb.len() as u64, &e[0], 1 << 20).unwrap_err();
+        assert!(
+            err.message
+                .contains("does not inflate within 1048576 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn directory_pointing_past_the_file_is_an_error_with_offset() {
+        let mut z = deflated_zip("a", b"x");
+        let n = z.len();
+        // Central directory offset beyond the end.
+        z[n - 6..n - 2].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        let mut c = Cursor::new(&z);
+        let err = entries(&mut c, z.len() as u64).unwrap_err();
+        assert!(err.to_string().contains("runs past the file"), "{err}");
+        assert!(err.offset.is_some());
     }
 }

@@ -1,6 +1,8 @@
 //! The base model: found in the local cache (or on the Hub when online), its card's licence,
 //! language and pipeline tag inherited where this model's facts lack them.
 
+use std::path::{Path, PathBuf};
+
 use cardfill_facts::{Facts, Source, Value, paths};
 use serde_json::Map;
 
@@ -29,6 +31,8 @@ impl Origin {
 
 /// A base model's card metadata and config, as far as found.
 struct BaseModel {
+    /// Whether a README.md was found at all (it may have no metadata).
+    readme_found: bool,
     card: Option<(Map<String, Value>, Origin)>,
     config: Option<(Value, Origin)>,
 }
@@ -37,15 +41,20 @@ struct BaseModel {
 fn read(
     hub: &Hub,
     id: &str,
+    snapshot: Option<&Path>,
     file: &str,
     online: bool,
     facts: &mut Facts,
 ) -> Option<(String, Origin)> {
-    if let Some(path) = hub.cached_file(id, file) {
-        return match fs_err::read_to_string(&path) {
+    let named = snapshot.map(|s| s.join(file)).filter(|p| p.is_file());
+    if let Some(path) = named.or_else(|| hub.cached_file(id, file)) {
+        return match std::fs::read_to_string(&path) {
             Ok(text) => Some((text, Origin::Cache(path.display().to_string()))),
             Err(e) => {
-                facts.warn("base-model-cache-unreadable", e.to_string());
+                facts.warn(
+                    "base-model-cache-unreadable",
+                    format!("cannot read `{}`: {e}", path.display()),
+                );
                 None
             }
         };
@@ -63,7 +72,7 @@ fn read(
             facts.warn(
                 "base-model-download-failed",
                 format!(
-                    "cannot download `{file}` of base model {id} from {}: {message}",
+                    "cannot download `{file}` of base model `{id}` from `{}`: {message}",
                     hub.endpoint()
                 ),
             );
@@ -72,30 +81,41 @@ fn read(
     }
 }
 
-fn find_base(hub: &Hub, id: &str, online: bool, facts: &mut Facts) -> BaseModel {
-    let card = read(hub, id, "README.md", online, facts).and_then(|(text, origin)| {
-        match card_metadata(&text) {
-            Ok(Some(meta)) => Some((meta, origin)),
-            Ok(None) => None,
-            Err(problem) => {
-                facts.warn(
-                    "base-model-card-malformed",
-                    format!(
-                        "the card of base model {id} ({}) has unusable metadata: {}",
-                        origin_text(&origin),
-                        problem.message
-                    ),
-                );
-                None
-            }
+fn find_base(
+    hub: &Hub,
+    id: &str,
+    snapshot: Option<&Path>,
+    online: bool,
+    facts: &mut Facts,
+) -> BaseModel {
+    let readme = read(hub, id, snapshot, "README.md", online, facts);
+    let readme_found = readme.is_some();
+    let card = readme.and_then(|(text, origin)| match card_metadata(&text) {
+        Ok(Some(meta)) => Some((meta, origin)),
+        Ok(None) => None,
+        Err(problem) => {
+            facts.warn(
+                "base-model-card-malformed",
+                format!(
+                    "the card of base model `{id}` (`{}`) has unusable metadata: {}",
+                    origin_text(&origin),
+                    problem.message
+                ),
+            );
+            None
         }
     });
-    let config = read(hub, id, "config.json", online, facts).and_then(|(text, origin)| {
-        serde_json::from_str::<Value>(&text)
-            .ok()
-            .map(|v| (v, origin))
-    });
-    BaseModel { card, config }
+    let config =
+        read(hub, id, snapshot, "config.json", online, facts).and_then(|(text, origin)| {
+            serde_json::from_str::<Value>(&text)
+                .ok()
+                .map(|v| (v, origin))
+        });
+    BaseModel {
+        readme_found,
+        card,
+        config,
+    }
 }
 
 fn origin_text(origin: &Origin) -> &str {
@@ -104,9 +124,32 @@ fn origin_text(origin: &Origin) -> &str {
     }
 }
 
-/// Resolves the base model named in `known` and inherits its licence, language and pipeline
-/// tag into `out` where `known` lacks them.
-pub(crate) fn inherit(hub: &Hub, known: &Facts, online: bool, out: &mut Facts) {
+/// The cache snapshot of `id` that the checkpoint's own config names (`_name_or_path` or
+/// `base_model_name_or_path` = `…/models--org--name/snapshots/<sha>`), when it exists on this
+/// machine: the cache the run used, wherever `HF_HUB_CACHE` points now.
+fn named_snapshot(dirs: &[PathBuf], id: &str) -> Option<PathBuf> {
+    let marker = format!("models--{}/snapshots/", id.replace('/', "--"));
+    dirs.iter()
+        .flat_map(|d| {
+            [
+                (d.join("config.json"), "_name_or_path"),
+                (d.join("adapter_config.json"), "base_model_name_or_path"),
+            ]
+        })
+        .filter_map(|(file, key)| {
+            let text = fs_err::read_to_string(file).ok()?;
+            let json: Value = serde_json::from_str(&text).ok()?;
+            json.get(key)?.as_str().map(str::to_owned)
+        })
+        .filter(|value| value.contains(&marker))
+        .map(PathBuf::from)
+        .find(|path| path.is_dir())
+}
+
+/// Resolves the base model named in `known` (through the snapshot the configs in `dirs` name,
+/// the cache, then the Hub when `online`) and inherits its licence, language and pipeline tag
+/// into `out` where `known` lacks them.
+pub(crate) fn inherit(hub: &Hub, known: &Facts, dirs: &[PathBuf], online: bool, out: &mut Facts) {
     let Some(id) = known.str(paths::MODEL_BASE_MODEL).map(str::to_owned) else {
         return;
     };
@@ -119,7 +162,7 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, online: bool, out: &mut Facts) {
                 out.warn(
                     "base-model-not-on-hub",
                     format!(
-                        "base model {id} does not exist on {} (404): check `_name_or_path` or \
+                        "base model `{id}` does not exist on `{}` (404): check `_name_or_path` or \
                          `base_model_name_or_path`",
                         hub.endpoint()
                     ),
@@ -130,7 +173,7 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, online: bool, out: &mut Facts) {
                 out.warn(
                     "hub-unreachable",
                     format!(
-                        "cannot confirm base model {id} on {}: {message}",
+                        "cannot confirm base model `{id}` on `{}`: {message}",
                         hub.endpoint()
                     ),
                 );
@@ -138,13 +181,14 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, online: bool, out: &mut Facts) {
             }
         }
     }
-    let base = find_base(hub, &id, network, out);
+    let snapshot = named_snapshot(dirs, &id);
+    let base = find_base(hub, &id, snapshot.as_deref(), network, out);
     let Some((meta, origin)) = &base.card else {
-        if !online {
+        if !online && !base.readme_found {
             out.warn(
                 "base-model-not-cached",
                 format!(
-                    "base model {id} is not in the local Hugging Face cache ({}): its licence \
+                    "base model `{id}` is not in the local Hugging Face cache `{}`: its licence \
                      is not inherited (pass --online to ask the Hub)",
                     hub.cache_dir().display()
                 ),
@@ -214,7 +258,7 @@ fn inherit_license(
         out.warn(
             "base-model-license-invalid",
             format!(
-                "base model {id} states licence `{license}`, not a Hub licence id: not inherited"
+                "base model `{id}` states licence `{license}`, not a Hub licence id: not inherited"
             ),
         );
         return;
@@ -236,7 +280,7 @@ fn inherit_license(
         out.warn(
             "base-model-license-incomplete",
             format!(
-                "base model {id} states `license: other` without `license_name` and \
+                "base model `{id}` states `license: other` without `license_name` and \
                  `license_link`: not inherited"
             ),
         );

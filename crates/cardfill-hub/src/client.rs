@@ -40,13 +40,31 @@ pub(crate) fn endpoint(options: &HubOptions) -> String {
         .to_owned()
 }
 
+/// `HF_HOME`, else `XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`.
+fn hf_home() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(home) = var("HF_HOME") {
+        return PathBuf::from(home);
+    }
+    if let Some(xdg) = var("XDG_CACHE_HOME") {
+        return PathBuf::from(xdg).join("huggingface");
+    }
+    PathBuf::from(var("HOME").unwrap_or_else(|| "/tmp".into()))
+        .join(".cache")
+        .join("huggingface")
+}
+
 /// The Hub cache: the option, `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `HF_HOME/hub`,
-/// `XDG_CACHE_HOME/huggingface/hub` or `~/.cache/huggingface/hub` (hf-hub's order).
+/// `XDG_CACHE_HOME/huggingface/hub` or `~/.cache/huggingface/hub` (huggingface_hub's order).
 pub(crate) fn cache_dir(options: &HubOptions) -> PathBuf {
-    options
-        .cache_dir
-        .clone()
-        .unwrap_or_else(hf_hub::resolve_cache_dir)
+    if let Some(dir) = &options.cache_dir {
+        return dir.clone();
+    }
+    ["HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"]
+        .iter()
+        .find_map(|v| std::env::var_os(v).filter(|v| !v.is_empty()))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| hf_home().join("hub"))
 }
 
 /// The token as huggingface_hub finds it: `HF_TOKEN`, the file at `HF_TOKEN_PATH`, or
@@ -62,64 +80,50 @@ fn token() -> Option<String> {
     }
     let file = std::env::var("HF_TOKEN_PATH")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| hf_hub::hf_home().join("token"));
+        .unwrap_or_else(|_| hf_home().join("token"));
     std::fs::read_to_string(file)
         .ok()
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty())
 }
 
-/// A client for one collection or validation.
-pub(crate) struct Hub {
+/// The network half of [`Hub`]: an hf-hub client on a current-thread runtime.
+struct Net {
     runtime: tokio::runtime::Runtime,
     client: HFClient,
     http: reqwest::Client,
-    token: Option<String>,
-    endpoint: String,
     /// Limit for one request.
     timeout: Duration,
     /// Bound on one whole operation (a request and its retry).
     deadline: Duration,
 }
 
+/// The Hub for one collection or validation: the cache always, the network only when allowed
+/// (offline, no HTTP client is even built: the default path stays instant).
+pub(crate) struct Hub {
+    cache_dir: PathBuf,
+    token: Option<String>,
+    endpoint: String,
+    net: Option<Net>,
+}
+
 impl Hub {
-    /// Builds a client. Nothing is sent until a method is called.
+    /// Builds the Hub; the network part only when `options` allow it. Nothing is sent until a
+    /// method is called.
     pub(crate) fn new(options: &HubOptions) -> Result<Self, HubError> {
         let endpoint = endpoint(options);
-        let fail = |message: String| HubError::Client {
-            endpoint: endpoint.clone(),
-            message,
+        let cache_dir = cache_dir(options);
+        let token = options.network_allowed().then(token).flatten();
+        let net = if options.network_allowed() {
+            Some(Net::new(options, &endpoint, &cache_dir, token.as_deref())?)
+        } else {
+            None
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| fail(format!("cannot start the network runtime: {e}")))?;
-        let timeout = options.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .user_agent(concat!("cardfill/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| fail(format!("cannot build the HTTP client: {e}")))?;
-        let token = token();
-        let redact = |text: &str| redact_token(token.as_deref(), text);
-        let mut builder = HFClient::builder()
-            .endpoint(endpoint.clone())
-            .cache_dir(cache_dir(options))
-            .client(http.clone())
-            .retry_max_attempts(1);
-        if let Some(t) = &token {
-            builder = builder.token(t.clone());
-        }
-        let client = builder.build().map_err(|e| fail(redact(&e.to_string())))?;
         Ok(Self {
-            runtime,
-            client,
-            http,
+            cache_dir,
             token,
             endpoint,
-            timeout,
-            deadline: timeout * 3,
+            net,
         })
     }
 
@@ -128,40 +132,9 @@ impl Hub {
         &self.endpoint
     }
 
-    /// Runs `future` to completion, or fails after the deadline.
-    fn run<T>(
-        &self,
-        future: impl std::future::Future<Output = Result<T, String>>,
-    ) -> Result<T, String> {
-        let deadline = self.deadline;
-        self.runtime.block_on(async move {
-            tokio::time::timeout(deadline, future)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(format!(
-                        "no answer within {} s (timed out)",
-                        deadline.as_secs_f64()
-                    ))
-                })
-        })
-    }
-
-    /// One line for an hf-hub error, with its cause; a timeout says how long was waited.
-    fn describe(&self, e: &HFError) -> String {
-        let text = error_chain(e);
-        if text.contains("timed out") {
-            format!(
-                "no answer within {} s (timed out)",
-                self.timeout.as_secs_f64()
-            )
-        } else {
-            text
-        }
-    }
-
     /// The local cache directory.
     pub(crate) fn cache_dir(&self) -> &std::path::Path {
-        self.client.cache_dir()
+        &self.cache_dir
     }
 
     /// `text` with the token replaced by `***`.
@@ -169,50 +142,47 @@ impl Hub {
         redact_token(self.token.as_deref(), text)
     }
 
-    fn model(&self, id: &str) -> hf_hub::HFRepository<hf_hub::RepoTypeModel> {
-        let (owner, name) = hf_hub::split_id(id);
-        self.client.model(owner, name)
+    fn net(&self) -> Result<&Net, String> {
+        self.net
+            .as_ref()
+            .ok_or_else(|| "network use is not allowed (offline)".to_owned())
     }
 
-    /// The cached copy of `file` of model `id` at `main` (or the only snapshot when the cache
-    /// has no `refs/main`). Never touches the network.
+    /// The cached copy of `file` of model `id`, as hf-hub resolves it with
+    /// `local_files_only`: `refs/main` names the snapshot; without `refs/main`, the only
+    /// snapshot. Never touches the network.
     pub(crate) fn cached_file(&self, id: &str, file: &str) -> Option<PathBuf> {
-        let repo = self.model(id);
-        let found = self.runtime.block_on(
-            repo.download_file()
-                .filename(file)
-                .local_files_only(true)
-                .send(),
-        );
-        if let Ok(path) = found {
-            return Some(path);
-        }
-        let snapshots = self
-            .client
-            .cache_dir()
-            .join(format!("models--{}", id.replace('/', "--")))
-            .join("snapshots");
-        let mut dirs = std::fs::read_dir(snapshots)
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir());
-        let only = dirs.next()?;
-        if dirs.next().is_some() {
-            return None;
-        }
-        let path = only.join(file);
+        let repo = self
+            .cache_dir
+            .join(format!("models--{}", id.replace('/', "--")));
+        let snapshot = match std::fs::read_to_string(repo.join("refs").join("main")) {
+            Ok(sha) => repo.join("snapshots").join(sha.trim()),
+            Err(_) => {
+                let mut dirs = std::fs::read_dir(repo.join("snapshots"))
+                    .ok()?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_dir());
+                let only = dirs.next()?;
+                if dirs.next().is_some() {
+                    return None;
+                }
+                only
+            }
+        };
+        let path = snapshot.join(file);
         path.is_file().then_some(path)
     }
 
     /// Whether model `id` exists on the Hub: `Ok(Some(card_data))` when it does,
     /// `Ok(None)` on 404, `Err` with a redacted message otherwise.
     pub(crate) fn model_info(&self, id: &str) -> Result<Option<Value>, String> {
-        let repo = self.model(id);
-        let result = self.run(async {
+        let net = self.net()?;
+        let repo = net.model(id);
+        let result = net.run(async {
             match repo.info().send().await {
                 Ok(info) => Ok(Some(info.card_data.unwrap_or(Value::Null))),
                 Err(HFError::RepoNotFound { .. }) => Ok(None),
-                Err(e) => Err(self.describe(&e)),
+                Err(e) => Err(net.describe(&e)),
             }
         });
         result.map_err(|m| self.redact(&m))
@@ -220,12 +190,13 @@ impl Hub {
 
     /// `file` of model `id` at `main`, downloaded without touching the cache.
     pub(crate) fn download(&self, id: &str, file: &str) -> Result<Option<Vec<u8>>, String> {
-        let repo = self.model(id);
-        let result = self.run(async {
+        let net = self.net()?;
+        let repo = net.model(id);
+        let result = net.run(async {
             match repo.download_file_to_bytes().filename(file).send().await {
                 Ok(bytes) => Ok(Some(bytes.to_vec())),
                 Err(HFError::EntryNotFound { .. } | HFError::RepoNotFound { .. }) => Ok(None),
-                Err(e) => Err(self.describe(&e)),
+                Err(e) => Err(net.describe(&e)),
             }
         });
         result.map_err(|m| self.redact(&m))
@@ -244,14 +215,15 @@ impl Hub {
             endpoint: url.clone(),
             message: self.redact(&message),
         };
-        let mut request = self
+        let net = self.net().map_err(fail)?;
+        let mut request = net
             .http
             .post(&url)
             .json(&serde_json::json!({ "content": card, "repoType": "model" }));
         if let Some(t) = &self.token {
             request = request.bearer_auth(t);
         }
-        let (status, body) = self
+        let (status, body) = net
             .run(async {
                 let response = request.send().await.map_err(|e| error_chain(&e))?;
                 let status = response.status();
@@ -284,6 +256,83 @@ impl Hub {
             })
         } else {
             Err(fail(format!("HTTP {status}")))
+        }
+    }
+}
+
+impl Net {
+    fn new(
+        options: &HubOptions,
+        endpoint: &str,
+        cache_dir: &std::path::Path,
+        token: Option<&str>,
+    ) -> Result<Self, HubError> {
+        let fail = |message: String| HubError::Client {
+            endpoint: endpoint.to_owned(),
+            message: redact_token(token, &message),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| fail(format!("cannot start the network runtime: {e}")))?;
+        let timeout = options.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("cardfill/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| fail(format!("cannot build the HTTP client: {e}")))?;
+        let mut builder = HFClient::builder()
+            .endpoint(endpoint)
+            .cache_dir(cache_dir)
+            .client(http.clone())
+            .retry_max_attempts(1);
+        if let Some(t) = token {
+            builder = builder.token(t);
+        }
+        let client = builder.build().map_err(|e| fail(e.to_string()))?;
+        Ok(Self {
+            runtime,
+            client,
+            http,
+            timeout,
+            deadline: timeout * 3,
+        })
+    }
+
+    fn model(&self, id: &str) -> hf_hub::HFRepository<hf_hub::RepoTypeModel> {
+        let (owner, name) = hf_hub::split_id(id);
+        self.client.model(owner, name)
+    }
+
+    /// Runs `future` to completion, or fails after the deadline.
+    fn run<T>(
+        &self,
+        future: impl std::future::Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        let deadline = self.deadline;
+        self.runtime.block_on(async move {
+            tokio::time::timeout(deadline, future)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "no answer within {} s (timed out)",
+                        deadline.as_secs_f64()
+                    ))
+                })
+        })
+    }
+
+    /// One line for an hf-hub error, with its cause; a timeout says how long was waited.
+    fn describe(&self, e: &HFError) -> String {
+        let text = error_chain(e);
+        if text.contains("timed out") {
+            format!(
+                "no answer within {} s (timed out)",
+                self.timeout.as_secs_f64()
+            )
+        } else {
+            text
         }
     }
 }

@@ -146,6 +146,17 @@ pub(crate) fn set_new(
     }
 }
 
+/// Sets the library a file shows (`diffusers`, `peft`, ...): where `known` has none, or has
+/// only the generic `transformers` a `config.json` suggests.
+fn set_library(out: &mut Facts, known: &Facts, name: &str, source: Source) {
+    if known
+        .str(paths::MODEL_LIBRARY_NAME)
+        .is_none_or(|k| k == "transformers")
+    {
+        out.set(paths::MODEL_LIBRARY_NAME, name, source);
+    }
+}
+
 /// Library name and pipeline tag from the files and the architecture.
 pub(crate) fn library_and_pipeline(known: &Facts, dirs: &[PathBuf], out: &mut Facts) {
     // diffusers pipeline
@@ -155,10 +166,9 @@ pub(crate) fn library_and_pipeline(known: &Facts, dirs: &[PathBuf], out: &mut Fa
             .and_then(|v| v.get("_class_name"))
             .and_then(Value::as_str)
         {
-            set_new(
+            set_library(
                 out,
                 known,
-                paths::MODEL_LIBRARY_NAME,
                 "diffusers",
                 Source::file(&rel, "`_class_name` (a diffusers pipeline)"),
             );
@@ -178,10 +188,9 @@ pub(crate) fn library_and_pipeline(known: &Facts, dirs: &[PathBuf], out: &mut Fa
     if let Some((_, rel)) =
         find(dirs, "modules.json").or_else(|| find(dirs, "config_sentence_transformers.json"))
     {
-        set_new(
+        set_library(
             out,
             known,
-            paths::MODEL_LIBRARY_NAME,
             "sentence-transformers",
             Source::file(&rel, "a sentence-transformers model"),
         );
@@ -201,7 +210,7 @@ pub(crate) fn library_and_pipeline(known: &Facts, dirs: &[PathBuf], out: &mut Fa
             Some((_, rel)) => Source::file(rel, "a PEFT adapter"),
             None => Source::derived("model.adapter: a PEFT adapter"),
         };
-        set_new(out, known, paths::MODEL_LIBRARY_NAME, "peft", source);
+        set_library(out, known, "peft", source);
         let task = known
             .value(paths::MODEL_ADAPTER)
             .and_then(|a| a.get("task_type"))
@@ -233,10 +242,9 @@ pub(crate) fn library_and_pipeline(known: &Facts, dirs: &[PathBuf], out: &mut Fa
         if cfg.get("architecture").is_some_and(Value::is_string)
             && cfg.get("pretrained_cfg").is_some()
         {
-            set_new(
+            set_library(
                 out,
                 known,
-                paths::MODEL_LIBRARY_NAME,
                 "timm",
                 Source::file(rel, "`architecture` and `pretrained_cfg` (a timm model)"),
             );

@@ -93,8 +93,9 @@ pub enum HubError {
 /// merge, `model.base_model` as the list of merged models) where the evidence is clear, and
 /// inherits `model.license` (with `license_name`/`license_link` for `other`),
 /// `model.language` and `model.pipeline_tag` from the base model's card. Paths already in
-/// `known` are never set, except `model.base_model` for a merge, so the result is meant to be
-/// laid over `known` (`Facts::overlay`). Problems are warnings in the result; `Err` only when
+/// `known` are never set, except `model.base_model` for a merge and a specific library
+/// (`diffusers`, `peft`, ...) over the generic `transformers` a `config.json` suggests, so the
+/// result is meant to be laid over `known` (`Facts::overlay`). Problems are warnings in the result; `Err` only when
 /// the client cannot be set up at all.
 pub fn collect(known: &Facts, options: &HubOptions) -> Result<Facts, HubError> {
     let mut out = Facts::new();
@@ -103,7 +104,7 @@ pub fn collect(known: &Facts, options: &HubOptions) -> Result<Facts, HubError> {
     infer::library_and_pipeline(known, &dirs, &mut out);
     if known.str(cardfill_facts::paths::MODEL_BASE_MODEL).is_some() {
         let hub = client::Hub::new(options)?;
-        base::inherit(&hub, known, options.network_allowed(), &mut out);
+        base::inherit(&hub, known, &dirs, options.network_allowed(), &mut out);
     }
     Ok(out)
 }

@@ -29,7 +29,7 @@ fn known(base: &str, arch: &str) -> Facts {
 fn offline(cache: &FakeCache) -> HubOptions {
     HubOptions {
         online: false,
-        cache_dir: Some(cache.path().to_path_buf()),
+        cache_dir: Some(cache.path()),
         endpoint: Some("https://huggingface.co".into()),
         ..HubOptions::default()
     }
@@ -38,7 +38,7 @@ fn offline(cache: &FakeCache) -> HubOptions {
 fn online(cache: &FakeCache, hub: &FakeHub) -> HubOptions {
     HubOptions {
         online: true,
-        cache_dir: Some(cache.path().to_path_buf()),
+        cache_dir: Some(cache.path()),
         endpoint: Some(hub.url.clone()),
         timeout: Some(Duration::from_millis(500)),
         ..HubOptions::default()
@@ -218,11 +218,11 @@ fn a_slow_hub_times_out_into_a_warning() {
 }
 
 fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("temporary directory");
     for (name, contents) in files {
         let p = dir.path().join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, contents).unwrap();
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("create parent");
+        std::fs::write(p, contents).expect("write file");
     }
     dir
 }
@@ -231,7 +231,7 @@ fn infer(known: &Facts, dir: &tempfile::TempDir) -> Facts {
     let cache = FakeCache::new();
     let mut options = offline(&cache);
     options.dir = Some(dir.path().to_path_buf());
-    collect(known, &options).unwrap()
+    collect(known, &options).expect("collect")
 }
 
 #[test]
@@ -251,7 +251,14 @@ fn diffusers_and_sentence_transformers_are_recognised_by_their_files() {
         ),
         ("config.json", r#"{"architectures": ["BertModel"]}"#),
     ]);
-    let out = infer(&Facts::new(), &st);
+    // the config collector saw a transformers config.json; modules.json is more specific
+    let mut k = Facts::new();
+    k.set(
+        paths::MODEL_LIBRARY_NAME,
+        "transformers",
+        Source::file("config.json", "transformers config"),
+    );
+    let out = infer(&k, &st);
     assert_eq!(
         out.str(paths::MODEL_LIBRARY_NAME),
         Some("sentence-transformers")
@@ -354,4 +361,29 @@ fn full_weights_trained_from_a_base_are_a_finetune() {
     let copy = dir_with(&[("config.json", r#"{"architectures": ["LlamaForCausalLM"]}"#)]);
     let out = infer(&k, &copy);
     assert!(!out.contains(paths::MODEL_BASE_MODEL_RELATION));
+}
+
+#[test]
+fn the_snapshot_named_in_name_or_path_is_read_wherever_the_cache_is() {
+    // the run used a cache elsewhere; HF_HUB_CACHE now points at an empty one
+    let used = FakeCache::new().model("org/base", SHA, &[("README.md", BASE_CARD)]);
+    let snapshot = used.repo_dir("org/base").join("snapshots").join(SHA);
+    let config = serde_json::json!({
+        "_name_or_path": snapshot.display().to_string(),
+        "architectures": ["LlamaForCausalLM"],
+    });
+    let dir = dir_with(&[("config.json", &config.to_string())]);
+    let k = known("org/base", "LlamaForCausalLM");
+    let out = infer(&k, &dir);
+    assert_eq!(out.str(paths::MODEL_LICENSE), Some("other"));
+    let source = out
+        .get(paths::MODEL_LICENSE)
+        .expect("licence")
+        .source
+        .to_string();
+    assert!(
+        source.starts_with(&snapshot.join("README.md").display().to_string()),
+        "{source}"
+    );
+    assert!(out.warnings().is_empty(), "{:?}", out.warnings());
 }

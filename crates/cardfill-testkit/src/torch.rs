@@ -3,9 +3,9 @@
 //! of `torch._utils._rebuild_tensor_v2` tensors), the legacy pre-1.6 layout, and sharded
 //! `pytorch_model-0000i-of-0000n.bin` checkpoints with `pytorch_model.bin.index.json`.
 //!
-//! Storage data is left as sparse holes (zeros), so a 7B checkpoint costs kilobytes of disk.
-//! CRCs of storage members are written as 0 (cardfill never reads data; torch's reader does
-//! not check them).
+//! Storage data is left as sparse holes (zeros), so a 7B checkpoint costs kilobytes of disk;
+//! their CRC-32 (of zeros) is computed without reading them, so Python's `zipfile` and torch
+//! accept the archives.
 
 use std::collections::BTreeMap;
 use std::io::{Seek, SeekFrom, Write};
@@ -188,6 +188,52 @@ struct Member {
     header_offset: u64,
 }
 
+/// Applies the 32×32 GF(2) matrix `mat` (one column per bit) to `vec`.
+fn gf2_times(mat: &[u32; 32], mut vec: u32) -> u32 {
+    let mut sum = 0;
+    let mut i = 0;
+    while vec != 0 {
+        if vec & 1 != 0 {
+            sum ^= mat[i];
+        }
+        vec >>= 1;
+        i += 1;
+    }
+    sum
+}
+
+/// CRC-32 of `n` zero bytes in O(log n): the zero-byte operator raised to the n-th power
+/// (zlib's `crc32_combine` method), so sparse members of any size get a true CRC.
+fn crc32_zeros(mut n: u64) -> u32 {
+    // Operator for one zero bit on the reflected register.
+    let mut op = [0u32; 32];
+    op[0] = 0xedb8_8320;
+    for (i, col) in op.iter_mut().enumerate().skip(1) {
+        *col = 1 << (i - 1);
+    }
+    let square = |m: &[u32; 32]| {
+        let mut out = [0u32; 32];
+        for (i, col) in out.iter_mut().enumerate() {
+            *col = gf2_times(m, m[i]);
+        }
+        out
+    };
+    // One zero byte = eight zero bits.
+    let mut byte_op = op;
+    for _ in 0..3 {
+        byte_op = square(&byte_op);
+    }
+    let mut state = 0xffff_ffffu32;
+    while n > 0 {
+        if n & 1 != 0 {
+            state = gf2_times(&byte_op, state);
+        }
+        byte_op = square(&byte_op);
+        n >>= 1;
+    }
+    !state
+}
+
 fn crc32(data: &[u8]) -> u32 {
     let mut crc = 0xffff_ffffu32;
     for &b in data {
@@ -230,7 +276,7 @@ impl ZipWriter {
         let fixed = 30 + name.len() as u64 + if zip64 { 20 } else { 0 };
         // Padding extra field ("FB", as torch's writer) so that the data is 64-byte aligned.
         let pad = (64 - (self.pos + fixed + 4) % 64) % 64;
-        let crc = data.map_or(0, crc32);
+        let crc = data.map_or_else(|| crc32_zeros(size), crc32);
         let mut h = Vec::new();
         h.extend(0x0403_4b50u32.to_le_bytes());
         h.extend(if zip64 { 45u16 } else { 20u16 }.to_le_bytes());
@@ -675,4 +721,16 @@ pub fn write_deepspeed(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_of_zeros_matches_the_bytewise_crc() {
+        for n in [0usize, 1, 7, 64, 1000, 4096] {
+            assert_eq!(crc32_zeros(n as u64), crc32(&vec![0u8; n]), "{n}");
+        }
+    }
 }

@@ -342,20 +342,25 @@ fn card_data(readme: &str) -> Option<serde_json::Value> {
 /// A Hub cache directory (`HF_HUB_CACHE`) as huggingface_hub lays it out:
 /// `models--org--name/{blobs/<etag>, refs/main, snapshots/<sha>/<file> → ../../blobs/<etag>}`.
 pub struct FakeCache {
-    dir: tempfile::TempDir,
+    home: tempfile::TempDir,
 }
 
 impl FakeCache {
-    /// An empty cache.
+    /// An empty cache at `HF_HOME/hub`.
     pub fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("temporary cache"),
-        }
+        let home = tempfile::tempdir().expect("temporary HF_HOME");
+        std::fs::create_dir_all(home.path().join("hub")).expect("hub cache");
+        Self { home }
     }
 
-    /// The cache directory.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
+    /// The cache directory (`HF_HUB_CACHE`).
+    pub fn path(&self) -> PathBuf {
+        self.home.path().join("hub")
+    }
+
+    /// The directory it lies in (`HF_HOME`).
+    pub fn home(&self) -> &Path {
+        self.home.path()
     }
 
     /// Adds model `id` at commit `sha` with `files` (name, contents); `refs/main` points at it.
