@@ -29,8 +29,17 @@ pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
     }
 
     let mut facts = Facts::new();
-    absorb(&mut facts, "checkpoint", cardfill_checkpoint::collect(dir));
+    let checkpoint = cardfill_checkpoint::collect(dir);
+    // A trainer output without root weights is inspected at its last `checkpoint-N/`.
+    let inspected = checkpoint.as_ref().ok().and_then(|f| {
+        f.str(cardfill_facts::paths::CHECKPOINT_INSPECTED_DIR)
+            .map(|s| dir.join(s))
+    });
+    absorb(&mut facts, "checkpoint", checkpoint);
     absorb(&mut facts, "config", cardfill_modelconfig::collect(dir));
+    if let Some(sub) = inspected {
+        absorb(&mut facts, "config", cardfill_modelconfig::collect(&sub));
+    }
 
     // `--hardware "8x V100"` carries its own count; `--count` wins over it.
     let (hardware_count, hardware_name) = match evidence.hardware.as_deref() {

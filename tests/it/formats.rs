@@ -273,7 +273,7 @@ fn sd_v1_5_pipeline_counts_unet_and_text_encoder_and_keeps_variants_apart() {
     )
     .unwrap();
     tk::write_torch(&d.join("unet/diffusion_pytorch_model.non_ema.bin"), &unet).unwrap();
-    let _te_len =
+    let te_len =
         cardfill_testkit::write_safetensors(&d.join("text_encoder/model.safetensors"), &clip)
             .unwrap();
     let mut whole = unet.clone();

@@ -159,6 +159,7 @@ fn run(o: &Options) -> anyhow::Result<()> {
             }
         }
     }
+    bench.measure()?;
     bench.print_table();
     if !o.no_run {
         bench.run_overhead()?;

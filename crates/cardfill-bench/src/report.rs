@@ -22,6 +22,8 @@ enum Outcome {
     Failed(String),
     /// Not run; why.
     Skipped(String),
+    /// Checked, waiting for the measured rounds: the command and its number of runs.
+    Pending { cmd: Vec<OsString>, runs: usize },
 }
 
 /// One line of the results table.
@@ -155,7 +157,7 @@ impl<'a> Bench<'a> {
 
     /// Checks then measures `cardfill inspect` and `cardfill fill --dry-run` on `c`.
     pub fn cardfill_rows(&mut self, c: &Checkpoint) -> anyhow::Result<()> {
-        eprintln!("measuring cardfill on {} …", c.key);
+        eprintln!("checking cardfill on {} …", c.key);
         let check = self.check_cardfill(c);
         let ok = check.is_ok();
         self.checks
@@ -179,7 +181,7 @@ impl<'a> Bench<'a> {
             let outcome = if !ok && label == "cardfill inspect" {
                 Outcome::Failed("see the count check below".into())
             } else {
-                self.measure_checked(&cmd, self.runs)?
+                self.checked(cmd, self.runs)?
             };
             self.rows.push(Row {
                 checkpoint: c.key,
@@ -227,9 +229,9 @@ impl<'a> Bench<'a> {
         }
     }
 
-    /// Runs `cmd` once to check it succeeds, then `runs` measured times.
-    fn measure_checked(&self, cmd: &[OsString], runs: usize) -> anyhow::Result<Outcome> {
-        let first = self.meter.once(cmd, self.cwd)?;
+    /// Runs `cmd` once to check it succeeds (and to warm the caches); pending if it does.
+    fn checked(&self, cmd: Vec<OsString>, runs: usize) -> anyhow::Result<Outcome> {
+        let first = self.meter.once(&cmd, self.cwd)?;
         if first.code != Some(0) {
             let out = Command::new(&cmd[0])
                 .args(&cmd[1..])
@@ -242,11 +244,54 @@ impl<'a> Bench<'a> {
                 first_line(&out.stderr)
             )));
         }
-        let samples = self.meter.repeat(cmd, self.cwd, runs)?;
-        Ok(Outcome::Measured {
-            summary: Summary::of(&samples),
-            ratio: None,
-        })
+        Ok(Outcome::Pending { cmd, runs })
+    }
+
+    /// Measures every pending row in interleaved rounds (each round runs each command once),
+    /// so that a change in the machine's load weighs on all of them alike; then the ratios.
+    pub fn measure(&mut self) -> anyhow::Result<()> {
+        let rounds = self
+            .rows
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                Outcome::Pending { runs, .. } => Some(*runs),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); self.rows.len()];
+        for round in 0..rounds {
+            if round == 0 {
+                eprintln!("measuring: {rounds} interleaved rounds …");
+            }
+            for (i, r) in self.rows.iter().enumerate() {
+                match &r.outcome {
+                    Outcome::Pending { cmd, runs } if round < *runs => {
+                        samples[i].push(self.meter.once(cmd, self.cwd)?);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (r, s) in self.rows.iter_mut().zip(&samples) {
+            if matches!(r.outcome, Outcome::Pending { .. }) {
+                r.outcome = Outcome::Measured {
+                    summary: Summary::of(s),
+                    ratio: None,
+                };
+            }
+        }
+        // Python rows: how many times slower than cardfill inspect on the same checkpoint.
+        for i in 0..self.rows.len() {
+            if self.rows[i].command.starts_with("cardfill") {
+                continue;
+            }
+            let base = self.inspect_median(self.rows[i].checkpoint);
+            if let Outcome::Measured { summary, ratio } = &mut self.rows[i].outcome {
+                *ratio = base.map(|ms| summary.median_ms / ms);
+            }
+        }
+        Ok(())
     }
 
     /// Checks then measures a Python baseline on `c`, with its ratio to cardfill's inspect.
@@ -264,7 +309,7 @@ impl<'a> Bench<'a> {
                 Outcome::Skipped(format!("not installed ({})", baseline.install))
             }
             Some(p) => {
-                eprintln!("measuring {} on {} …", baseline.label, c.key);
+                eprintln!("checking {} on {} …", baseline.label, c.key);
                 let cmd = p.command(baseline, &c.dir);
                 let expected = if baseline.counts {
                     c.expected_total
@@ -273,12 +318,10 @@ impl<'a> Bench<'a> {
                 };
                 match self.check_python(&cmd, expected) {
                     Err(e) => Outcome::Failed(e),
-                    Ok(()) => {
-                        let samples = self.meter.repeat(&cmd, self.cwd, self.python_runs)?;
-                        let summary = Summary::of(&samples);
-                        let ratio = self.inspect_median(c.key).map(|ms| summary.median_ms / ms);
-                        Outcome::Measured { summary, ratio }
-                    }
+                    Ok(()) => Outcome::Pending {
+                        cmd,
+                        runs: self.python_runs,
+                    },
                 }
             }
         };
@@ -346,6 +389,9 @@ impl<'a> Bench<'a> {
                 }
                 Outcome::Skipped(why) => {
                     println!("{:<9} {:<48} skipped: {why}", r.checkpoint, r.command)
+                }
+                Outcome::Pending { .. } => {
+                    println!("{:<9} {:<48} not measured", r.checkpoint, r.command)
                 }
             }
         }

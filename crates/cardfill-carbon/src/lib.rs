@@ -383,16 +383,16 @@ fn live_intensity(
 /// a warning in the facts.
 pub fn collect(known: &Facts, options: &CarbonOptions) -> Result<Facts, CarbonError> {
     validate(options)?;
-    let t = tables()?;
+    // The embedded tables are parsed on first use only: most runs never need them.
     let mut facts = Facts::new();
 
     // Region: --region, else the metadata services when asked.
     let mut region_source = Source::flag("--region");
     let row = match &options.region {
-        Some(key) => Some(t.region(key)?),
+        Some(key) => Some(tables()?.region(key)?),
         None if options.detect_cloud => {
             match live::detect_cloud(&live::MetadataEndpoints::from_env(), METADATA_TIMEOUT) {
-                Ok(found) => match t.region(&found.key()) {
+                Ok(found) => match tables()?.region(&found.key()) {
                     Ok(row) => {
                         region_source =
                             Source::network(found.url.clone(), "instance metadata region");
@@ -434,7 +434,7 @@ pub fn collect(known: &Facts, options: &CarbonOptions) -> Result<Facts, CarbonEr
             Source::derived(format!("intensity table row `{}`", row.key)),
         );
         if !row.provider.is_empty() {
-            let name = t
+            let name = tables()?
                 .provider(&row.provider)
                 .map_or(row.provider.as_str(), |p| p.provider_name.as_str());
             facts.set(paths::CARBON_PROVIDER, name, region_source.clone());
@@ -503,7 +503,7 @@ pub fn collect(known: &Facts, options: &CarbonOptions) -> Result<Facts, CarbonEr
             Source::derived(format!("published PUE of {}: {}", r.provider, r.pue_source)),
         ),
         (None, None) => {
-            let d = t
+            let d = tables()?
                 .provider("default")
                 .and_then(|d| d.pue.map(|p| (p, d)))
                 .ok_or_else(|| CarbonError::Table("`data/pue.csv` has no `default` row".into()))?;

@@ -153,7 +153,7 @@ fn dcp(dir: &Path, facts: &mut Facts) -> Result<Option<WeightSet>, CheckpointErr
 
 /// A DeepSpeed checkpoint: `latest` and its tag folder.
 fn deepspeed(dir: &Path, facts: &mut Facts) -> Result<Option<WeightSet>, CheckpointError> {
-    let Ok(tag) = std::fs::read_to_string(dir.join("latest")) else {
+    let Some(tag) = crate::quantized::read_small(&dir.join("latest")) else {
         return Ok(None);
     };
     let tag = tag.trim();

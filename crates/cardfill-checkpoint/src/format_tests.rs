@@ -335,19 +335,27 @@ fn lfs_pointers_are_weights_not_present() {
 #[test]
 fn fifos_devices_and_symlink_loops_never_hang_the_scan() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("pytorch_model.bin");
-    let status = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    for name in [
+        "pytorch_model.bin",
+        "config.json",
+        "modules.json",
+        "latest",
+        ".metadata",
+        "model_index.json",
+        "adapter_config.json",
+    ] {
+        let status = std::process::Command::new("mkfifo")
+            .arg(dir.path().join(name))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
     std::os::unix::fs::symlink("loop.pt", dir.path().join("loop.pt")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.gguf")).unwrap();
     std::os::unix::fs::symlink(".", dir.path().join("checkpoint-5")).unwrap();
     let f = collect(dir.path()).unwrap();
     assert!(!f.contains(paths::PARAMETERS_TOTAL));
     assert!(!f.contains(paths::CHECKPOINT_INSPECTED_DIR));
-    let _ = Path::new("");
 }
 
 fn llama_like() -> Vec<TensorSpec> {

@@ -68,7 +68,7 @@ pub fn active(set: &WeightSet, total: u64, e: u64, k: u64) -> Option<u64> {
 
 /// Sets `parameters.active` for a mixture-of-experts model in `dir`.
 pub fn record(dir: &Path, primary: &WeightSet, facts: &mut Facts) {
-    let Ok(text) = std::fs::read_to_string(dir.join("config.json")) else {
+    let Some(text) = crate::quantized::read_small(&dir.join("config.json")) else {
         return;
     };
     let Ok(config) = serde_json::from_str::<Value>(&text) else {

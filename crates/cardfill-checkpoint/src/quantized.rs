@@ -10,9 +10,25 @@ use cardfill_facts::{Facts, Source, Value, paths};
 
 use crate::WeightSet;
 
+/// Reads a small text file: regular files only (a FIFO never blocks the scan), at most 64 MiB.
+pub fn read_small(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(64 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
 /// The `quantization_config` of `config.json` in `dir`, if any.
 pub fn config(dir: &Path) -> Option<(Value, Value)> {
-    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let text = read_small(&dir.join("config.json"))?;
     let json: Value = serde_json::from_str(&text).ok()?;
     let q = json.get("quantization_config")?.clone();
     q.is_object().then_some((json, q))

@@ -65,6 +65,14 @@ pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointE
             continue;
         }
         covered.extend(shards.shards.iter().cloned());
+        // Shards not pulled from git-lfs are not weights: `lfs.rs` reports them.
+        if shards
+            .shards
+            .iter()
+            .any(|shard| crate::lfs::is_pointer(&dir.join(shard)))
+        {
+            continue;
+        }
         match index_set_to_weights(dir, index, &shards, &mut buf, facts)? {
             IndexOutcome::Ready(weights) => sets.push(weights),
             IndexOutcome::MissingShard { shard } => facts.warn(
@@ -196,7 +204,10 @@ fn list_files(dir: &Path, facts: &mut Facts) -> Result<Vec<String>, CheckpointEr
             _ => false,
         };
         if is_file {
-            names.push(name);
+            // A git-lfs pointer is not weights: `lfs.rs` reports it.
+            if !crate::lfs::is_pointer(&entry.path()) {
+                names.push(name);
+            }
         } else {
             facts.warn(
                 "safetensors-not-a-file",

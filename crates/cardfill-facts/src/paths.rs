@@ -148,6 +148,13 @@ pub const TRAINING_STEPS_PER_SECOND: &str = "training.steps_per_second";
 pub const TRAINING_BEST_CHECKPOINT: &str = "training.best_checkpoint";
 /// object: framework name → version found in the files (`transformers` → `4.32.1`).
 pub const TRAINING_SOFTWARE: &str = "training.software";
+/// string: distributed setup from the launch configs (`DDP`, `FSDP`, `DeepSpeed ZeRO-3 with
+/// CPU offload`, `Megatron-LM`).
+pub const TRAINING_DISTRIBUTED: &str = "training.distributed";
+/// integer: processes launched over all machines (accelerate `num_processes`).
+pub const TRAINING_PROCESSES: &str = "training.processes";
+/// integer: machines the launch config names (accelerate `num_machines`).
+pub const TRAINING_MACHINES: &str = "training.machines";
 
 // ---- carbon ----
 /// number: energy used for the estimate, kWh (before PUE).

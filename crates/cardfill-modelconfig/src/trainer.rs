@@ -41,7 +41,7 @@ pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
         state.as_ref().map(|(p, o)| (p.as_str(), o)),
         &results,
     );
-    if let Some((phrase, source)) = regime(&mut files) {
+    if let Some((phrase, source)) = regime(&mut files, &mut facts) {
         facts.set(paths::TRAINING_REGIME, phrase, source);
     }
     if let Some((versions, source)) = software(&files) {
@@ -301,13 +301,15 @@ impl Mixed {
 }
 
 /// The training regime in the template's phrasing, from the strongest evidence found.
-fn regime(files: &mut Files<'_>) -> Option<(String, Source)> {
+///
+/// The launch configs read on the way also give the distributed setup, set into `setup`.
+fn regime(files: &mut Files<'_>, setup: &mut Facts) -> Option<(String, Source)> {
     let mut evidence: Vec<(Mixed, String, String)> = Vec::new(); // (mixed, file, method)
     if let Some(found) = training_args_flags(files.dir) {
         evidence.push(found);
     }
-    accelerate_evidence(files, &mut evidence);
-    deepspeed_evidence(files, &mut evidence);
+    accelerate_evidence(files, &mut evidence, setup);
+    deepspeed_evidence(files, &mut evidence, setup);
     if let Some(text) = files.text("README.md", MAX_CONFIG_BYTES) {
         // Written by transformers' Trainer into its card when `fp16` was on.
         for line in text.lines() {
@@ -461,9 +463,13 @@ fn launch_flag(script: &str) -> Option<(Mixed, String)> {
     None
 }
 
-/// accelerate launch configs (`mixed_precision`) among the directory's YAML files, and the
-/// DeepSpeed config file they point to.
-fn accelerate_evidence(files: &mut Files<'_>, evidence: &mut Vec<(Mixed, String, String)>) {
+/// accelerate launch configs (`mixed_precision`, `distributed_type`, `num_processes`,
+/// `num_machines`) among the directory's YAML files, and the DeepSpeed config they point to.
+fn accelerate_evidence(
+    files: &mut Files<'_>,
+    evidence: &mut Vec<(Mixed, String, String)>,
+    setup: &mut Facts,
+) {
     for name in files.names_with(&["yaml", "yml"]) {
         let Some(text) = files.text(&name, MAX_CONFIG_BYTES) else {
             continue;
@@ -481,33 +487,99 @@ fn accelerate_evidence(files: &mut Files<'_>, evidence: &mut Vec<(Mixed, String,
         if !config.contains_key("distributed_type") && !config.contains_key("num_processes") {
             continue; // not an accelerate config
         }
-        if let Some(value) = config.get("mixed_precision").and_then(Value::as_str) {
-            if let Some(mixed) = Mixed::from_name(value) {
-                evidence.push((mixed, name.clone(), format!("mixed_precision: {value}")));
-                continue;
-            }
-        }
-        // DeepSpeed decides: its config file, relative to the YAML's directory.
-        let ds_file = config
+        // The DeepSpeed config file it names, relative to the directory (never outside it).
+        let ds = config
             .get("deepspeed_config")
             .and_then(|d| d.get("deepspeed_config_file"))
-            .and_then(Value::as_str);
-        if let Some(ds_file) = ds_file {
-            let rel = Path::new(ds_file);
-            if rel.is_relative() && !ds_file.contains("..") {
-                let ds_name = rel.to_string_lossy().into_owned();
-                if let Some(ds) = files.json_object(&ds_name) {
-                    if let Some((mixed, method)) = deepspeed_precision(&ds) {
-                        evidence.push((mixed, ds_name, method));
-                    }
+            .and_then(Value::as_str)
+            .filter(|f| Path::new(f).is_relative() && !f.contains(".."))
+            .and_then(|f| Some((f.to_owned(), files.json_object(f)?)));
+
+        let mixed = config
+            .get("mixed_precision")
+            .and_then(Value::as_str)
+            .and_then(|v| Some((Mixed::from_name(v)?, v)));
+        match (mixed, &ds) {
+            (Some((mixed, value)), _) => {
+                evidence.push((mixed, name.clone(), format!("mixed_precision: {value}")));
+            }
+            (None, Some((ds_name, ds))) => {
+                if let Some((mixed, method)) = deepspeed_precision(ds) {
+                    evidence.push((mixed, ds_name.clone(), method));
                 }
+            }
+            (None, None) => {}
+        }
+
+        let kind = config.get("distributed_type").and_then(Value::as_str);
+        let Some(generic) = kind.and_then(distributed_name) else {
+            continue; // a single process: no distributed setup
+        };
+        match (&ds, kind) {
+            (Some((ds_name, ds)), Some("DEEPSPEED")) => setup.set_if_absent(
+                paths::TRAINING_DISTRIBUTED,
+                deepspeed_setup(ds),
+                Source::file(ds_name.as_str(), "zero_optimization"),
+            ),
+            _ => setup.set_if_absent(
+                paths::TRAINING_DISTRIBUTED,
+                generic,
+                Source::file(name.as_str(), "distributed_type"),
+            ),
+        };
+        for (path, key) in [
+            (paths::TRAINING_PROCESSES, "num_processes"),
+            (paths::TRAINING_MACHINES, "num_machines"),
+        ] {
+            if let Some(n) = config.get(key).and_then(Value::as_u64) {
+                setup.set_if_absent(path, n, Source::file(name.as_str(), key));
             }
         }
     }
 }
 
+/// accelerate's `distributed_type` as a reader knows it; `None` for a single process.
+fn distributed_name(kind: &str) -> Option<&'static str> {
+    match kind {
+        "MULTI_GPU" | "MULTI_NPU" | "MULTI_XPU" | "MULTI_MLU" | "MULTI_MUSA" | "MULTI_HPU"
+        | "MULTI_SDAA" => Some("DDP"),
+        "MULTI_CPU" => Some("DDP (CPU)"),
+        "FSDP" => Some("FSDP"),
+        "DEEPSPEED" => Some("DeepSpeed"),
+        "MEGATRON_LM" => Some("Megatron-LM"),
+        "XLA" | "TPU" => Some("XLA"),
+        _ => None,
+    }
+}
+
+/// `DeepSpeed ZeRO-3 with CPU offload` from a DeepSpeed config.
+fn deepspeed_setup(ds: &Map<String, Value>) -> String {
+    let Some(zero) = ds.get("zero_optimization") else {
+        return "DeepSpeed".into();
+    };
+    let mut text = match zero.get("stage").and_then(Value::as_u64) {
+        Some(stage) => format!("DeepSpeed ZeRO-{stage}"),
+        None => "DeepSpeed ZeRO".into(),
+    };
+    let offload = ["offload_optimizer", "offload_param"]
+        .iter()
+        .find_map(|key| match zero.get(*key)?.get("device")?.as_str()? {
+            "cpu" => Some("CPU"),
+            "nvme" => Some("NVMe"),
+            _ => None,
+        });
+    if let Some(device) = offload {
+        text.push_str(&format!(" with {device} offload"));
+    }
+    text
+}
+
 /// DeepSpeed configs among the directory's JSON files.
-fn deepspeed_evidence(files: &mut Files<'_>, evidence: &mut Vec<(Mixed, String, String)>) {
+fn deepspeed_evidence(
+    files: &mut Files<'_>,
+    evidence: &mut Vec<(Mixed, String, String)>,
+    setup: &mut Facts,
+) {
     for name in files.names_with(&["json"]) {
         if KNOWN_JSON.contains(&name.as_str()) || evidence.iter().any(|(_, f, _)| *f == name) {
             continue;
@@ -522,6 +594,11 @@ fn deepspeed_evidence(files: &mut Files<'_>, evidence: &mut Vec<(Mixed, String, 
         let Ok(Value::Object(ds)) = serde_json::from_str::<Value>(&text) else {
             continue;
         };
+        setup.set_if_absent(
+            paths::TRAINING_DISTRIBUTED,
+            deepspeed_setup(&ds),
+            Source::file(name.as_str(), "zero_optimization"),
+        );
         if let Some((mixed, method)) = deepspeed_precision(&ds) {
             evidence.push((mixed, name, method));
         }
@@ -963,6 +1040,63 @@ mod tests {
             source(&facts, paths::TRAINING_REGIME),
             "train.sh: --bf16 on the command line"
         );
+    }
+
+    #[test]
+    fn distributed_setup_from_launch_configs() {
+        let cfg = case("accelerate-deepspeed-configs");
+        let dir = with_files(
+            &[("multi_node.yaml", &cfg.join("accelerate/multi_node.yaml"))],
+            &[],
+        );
+        let facts = collect(dir.path()).unwrap();
+        assert_eq!(facts.str(paths::TRAINING_DISTRIBUTED), Some("DDP"));
+        assert_eq!(facts.u64(paths::TRAINING_MACHINES), Some(2));
+        assert_eq!(facts.u64(paths::TRAINING_PROCESSES), Some(8));
+        assert_eq!(
+            source(&facts, paths::TRAINING_PROCESSES),
+            "multi_node.yaml: num_processes"
+        );
+        assert!(!facts.contains(paths::TRAINING_REGIME));
+
+        let dir = with_files(&[("fsdp.yaml", &cfg.join("accelerate/fsdp.yaml"))], &[]);
+        let facts = collect(dir.path()).unwrap();
+        assert_eq!(facts.str(paths::TRAINING_DISTRIBUTED), Some("FSDP"));
+        assert_eq!(facts.u64(paths::TRAINING_PROCESSES), Some(2));
+
+        let ds = cfg.join("deepspeed/zero_stage3_offload_config.json");
+        let dir = with_files(&[("ds_config.json", &ds)], &[]);
+        let facts = collect(dir.path()).unwrap();
+        assert_eq!(
+            facts.str(paths::TRAINING_DISTRIBUTED),
+            Some("DeepSpeed ZeRO-3 with CPU offload")
+        );
+
+        // accelerate naming its DeepSpeed file: the file says which ZeRO stage.
+        let yaml = "distributed_type: DEEPSPEED\ndeepspeed_config:\n  deepspeed_config_file: z2.json\nnum_processes: 4\nmixed_precision: bf16\n";
+        let dir = with_files(
+            &[("z2.json", &cfg.join("deepspeed/zero_stage2_config.json"))],
+            &[("accelerate.yaml", yaml)],
+        );
+        let facts = collect(dir.path()).unwrap();
+        assert_eq!(
+            facts.str(paths::TRAINING_DISTRIBUTED),
+            Some("DeepSpeed ZeRO-2")
+        );
+        assert_eq!(facts.u64(paths::TRAINING_PROCESSES), Some(4));
+        // accelerate's mixed_precision outranks the DeepSpeed file's fp16 (and says so).
+        assert_eq!(
+            facts.str(paths::TRAINING_REGIME),
+            Some("bf16 mixed precision")
+        );
+        assert_eq!(facts.warnings()[0].code, "training-regime-conflict");
+
+        // A single process (distributed_type NO): no setup.
+        let latest = cfg.join("accelerate/test_latest.yaml");
+        let dir = with_files(&[("default_config.yaml", &latest)], &[]);
+        let facts = collect(dir.path()).unwrap();
+        assert!(!facts.contains(paths::TRAINING_DISTRIBUTED));
+        assert!(!facts.contains(paths::TRAINING_PROCESSES));
     }
 
     #[test]
