@@ -302,3 +302,33 @@ fn sd_v1_5_pipeline_counts_unet_and_text_encoder_and_keeps_variants_apart() {
         sizes["unet/diffusion_pytorch_model.fp16.safetensors"]
     );
 }
+
+#[test]
+fn lfs_pointers_in_place_of_indexed_shards_are_weights_not_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_dir("gemma-2b-it");
+    for name in ["config.json", "model.safetensors.index.json"] {
+        std::fs::copy(case.join(name), dir.path().join(name)).unwrap();
+    }
+    for entry in std::fs::read_dir(case.join("lfs_pointers")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let out = cardfill()
+        .args(["inspect", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["checkpoint"]["weights_missing"], true);
+    assert!(json["parameters"]["total"].is_null(), "no count without weights");
+    let codes: Vec<&str> = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"weights-not-present"), "{codes:?}");
+    assert!(!codes.iter().any(|c| c.ends_with("collector-failed")), "{codes:?}");
+}
