@@ -322,7 +322,10 @@ fn lfs_pointers_in_place_of_indexed_shards_are_weights_not_present() {
     assert!(out.status.success(), "{}", stderr(&out));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["checkpoint"]["weights_missing"], true);
-    assert!(json["parameters"]["total"].is_null(), "no count without weights");
+    assert!(
+        json["parameters"]["total"].is_null(),
+        "no count without weights"
+    );
     let codes: Vec<&str> = json["warnings"]
         .as_array()
         .unwrap()
@@ -330,5 +333,8 @@ fn lfs_pointers_in_place_of_indexed_shards_are_weights_not_present() {
         .filter_map(|w| w["code"].as_str())
         .collect();
     assert!(codes.contains(&"weights-not-present"), "{codes:?}");
-    assert!(!codes.iter().any(|c| c.ends_with("collector-failed")), "{codes:?}");
+    assert!(
+        !codes.iter().any(|c| c.ends_with("collector-failed")),
+        "{codes:?}"
+    );
 }

@@ -51,7 +51,9 @@ fn every_documented_subcommand_and_flag_exists() {
         "the README shows every subcommand; found {invocations:?}"
     );
     let subs: BTreeSet<&str> = invocations.iter().map(|(s, _)| s.as_str()).collect();
-    for sub in ["inspect", "fill", "run", "probe", "co2", "regions", "validate"] {
+    for sub in [
+        "inspect", "fill", "run", "probe", "co2", "regions", "validate",
+    ] {
         assert!(subs.contains(sub), "README never shows `cardfill {sub}`");
     }
     for (sub, flags) in &invocations {
@@ -82,7 +84,11 @@ fn the_quick_start_command_fills_the_shipped_example() {
         .current_dir(root)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let card = stdout(&out);
     assert!(card.starts_with("---"), "a card with front matter:\n{card}");
     assert!(card.contains("params"), "parameter count filled:\n{card}");
@@ -92,7 +98,8 @@ fn the_quick_start_command_fills_the_shipped_example() {
 
 #[test]
 fn ci_runs_the_readme_test_command() {
-    let ci = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
+    let ci =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
     assert!(ci.contains("cargo test --workspace"));
     assert!(ci.contains("cargo fmt --check"));
     assert!(ci.contains("cargo clippy --all-targets -- -D warnings"));

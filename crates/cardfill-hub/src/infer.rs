@@ -339,6 +339,23 @@ fn mergekit_models(yaml: &Value, rel: &str, out: &mut Facts) -> Vec<String> {
     ids
 }
 
+/// Whether a weights index has `metadata.mergekit_version`. Only `metadata` is built: the
+/// `weight_map` (thousands of entries on large models) is skipped, not turned into a `Value`.
+fn has_mergekit_mark(path: &Path) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        #[serde(default)]
+        metadata: Option<serde_json::Map<String, Value>>,
+    }
+    let Ok(text) = fs_err::read_to_string(path) else {
+        return false;
+    };
+    serde_json::from_str::<Index>(&text)
+        .ok()
+        .and_then(|i| i.metadata)
+        .is_some_and(|m| m.contains_key("mergekit_version"))
+}
+
 /// `base_model_relation` (and the merged models) from the files and the facts.
 pub(crate) fn relation(known: &Facts, dirs: &[PathBuf], out: &mut Facts) {
     if known.contains(paths::MODEL_BASE_MODEL_RELATION) {
@@ -352,13 +369,7 @@ pub(crate) fn relation(known: &Facts, dirs: &[PathBuf], out: &mut Facts) {
     ]
     .iter()
     .filter_map(|n| find(dirs, n))
-    .find(|(p, _)| {
-        read_json(p)
-            .as_ref()
-            .and_then(|v| v.get("metadata"))
-            .and_then(|m| m.get("mergekit_version"))
-            .is_some()
-    });
+    .find(|(p, _)| has_mergekit_mark(p));
     if let Some((path, rel)) = &recipe {
         let parsed = fs_err::read_to_string(path)
             .map_err(|e| e.to_string())

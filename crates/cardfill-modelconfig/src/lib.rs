@@ -45,7 +45,11 @@ pub enum ConfigError {
 /// `config.json` is still read. Errors only when `dir` cannot be read at all.
 pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
     let mut facts = Facts::new();
-    for part in [config::collect(dir), adapter::collect(dir), trainer::collect(dir)] {
+    for part in [
+        config::collect(dir),
+        adapter::collect(dir),
+        trainer::collect(dir),
+    ] {
         match part {
             Ok(found) => facts.absorb(found),
             Err(err) => facts.warn("config-unreadable", err.to_string()),
