@@ -10,15 +10,10 @@ use std::thread;
 
 use serde_json::Value;
 
-use crate::util::{RunDir, cardfill, stderr, stdout};
+use crate::util::{RunDir, cardfill, json_stdout, stderr, stdout};
 
 fn run(args: &[&str]) -> Output {
     cardfill().args(args).output().expect("run cardfill")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(out.status.success(), "stderr: {}", stderr(out));
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
 }
 
 /// An HTTP server on 127.0.0.1 answering every request with `answer(request line)`; the request
@@ -95,7 +90,7 @@ fn co2_calculator_prints_energy_pue_intensity_and_sources() {
 
 #[test]
 fn co2_json_uses_the_carbon_paths_and_flags_override_the_table() {
-    let json = json_of(&run(&[
+    let json = json_stdout(&run(&[
         "co2",
         "--hardware",
         "8x A100 PCIe 40GB",
@@ -144,7 +139,7 @@ fn co2_json_uses_the_carbon_paths_and_flags_override_the_table() {
     assert!(stdout(&out).contains("11.3 kg CO2eq"), "{}", stdout(&out));
     // Without a region the PUE is the printed default, named as such.
     assert!(stdout(&out).contains("1.10"));
-    let json = json_of(&run(&[
+    let json = json_stdout(&run(&[
         "co2",
         "--energy-kwh",
         "10",
@@ -227,7 +222,7 @@ fn regions_lists_searches_and_suggests() {
     );
     assert!(text.contains("aws:ca-central-1"), "{text}");
 
-    let json = json_of(&run(&["regions", "westeurope", "--format", "json"]));
+    let json = json_stdout(&run(&["regions", "westeurope", "--format", "json"]));
     let rows = json.as_array().unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["key"], "azure:westeurope");
@@ -243,7 +238,7 @@ fn regions_lists_searches_and_suggests() {
 #[test]
 fn inspect_estimates_from_flags_and_notes_a_missing_region() {
     let dir = RunDir::new();
-    let json = json_of(&dir.run(&[
+    let json = json_stdout(&dir.run(&[
         "inspect",
         ".",
         "--format",
@@ -271,7 +266,7 @@ fn inspect_estimates_from_flags_and_notes_a_missing_region() {
     );
     assert_eq!(c["training_type"], "fine-tuning");
 
-    let json = json_of(&dir.run(&[
+    let json = json_stdout(&dir.run(&[
         "inspect",
         ".",
         "--format",
@@ -333,7 +328,7 @@ fn electricitymaps_intensity_with_fallback_to_the_table() {
             Some(v) => cmd.env("HF_HUB_OFFLINE", v),
             None => cmd.env_remove("HF_HUB_OFFLINE"),
         };
-        json_of(&cmd.output().expect("run cardfill"))
+        json_stdout(&cmd.output().expect("run cardfill"))
     };
     let json = live("FR", None);
     assert_eq!(json["carbon"]["intensity_g_per_kwh"], 21.0);
@@ -396,7 +391,7 @@ fn detect_cloud_reads_the_aws_metadata_service() {
         .env("CARDFILL_AZURE_IMDS_URL", "http://127.0.0.1:9")
         .output()
         .expect("run cardfill");
-    let json = json_of(&out);
+    let json = json_stdout(&out);
     assert_eq!(json["carbon"]["region"], "aws:eu-west-3");
     assert_eq!(json["carbon"]["provider"], "AWS");
     // 70 W × 10 h = 0.7 kWh × 1.15 × France 56 g/kWh.
@@ -471,7 +466,7 @@ fn wrapped_run_record() -> String {
 #[test]
 fn measured_energy_of_a_wrapped_run_wins_over_the_estimate_flags() {
     let dir = RunDir::new().file(".cardfill/node1_lone-1.json", wrapped_run_record());
-    let json = json_of(&dir.run(&[
+    let json = json_stdout(&dir.run(&[
         "inspect",
         ".",
         "--format",

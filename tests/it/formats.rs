@@ -2,24 +2,12 @@
 //! sharded), hostile pickles, PEFT adapters, trainer directories, GGUF, git-lfs pointers.
 //! Files are real formats written by `cardfill_testkit` (sparse where large).
 
-use std::path::Path;
-
 use cardfill_testkit::gguf::{GgufTensor, GgufValue, write_gguf};
 use cardfill_testkit::torch::{self as tk, StateDictLayout};
 use cardfill_testkit::{TensorSpec, case_dir, materialize_case, read_json};
 use serde_json::Value;
 
-use crate::util::{cardfill, stderr, stdout};
-
-fn inspect_json(dir: &Path) -> Value {
-    let out = cardfill()
-        .args(["inspect", "--format", "json"])
-        .arg(dir)
-        .output()
-        .expect("run cardfill");
-    assert!(out.status.success(), "stderr: {}", stderr(&out));
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
-}
+use crate::util::{cardfill, inspect_json, stderr, stdout};
 
 #[test]
 fn llama2_7b_sharded_bin_is_counted_exactly_and_shown_like_the_hub() {

@@ -5,12 +5,10 @@
 #[path = "../../crates/cardfill-hub/tests/support/mod.rs"]
 mod support;
 
-use std::process::Output;
-
 use serde_json::Value;
 use support::{FakeCache, FakeHub, Model, SHA};
 
-use crate::util::{RunDir, cardfill, fixtures, stderr, stdout};
+use crate::util::{RunDir, cardfill, fixtures, json_stdout, stderr, stdout};
 
 const TOKEN: &str = "hf_TESTsecretTOKENvalue0123456789";
 
@@ -33,11 +31,6 @@ fn vit_run() -> RunDir {
     run
 }
 
-fn inspect_json(out: &Output) -> Value {
-    assert!(out.status.success(), "{}", stderr(out));
-    serde_json::from_str(&stdout(out)).expect("inspect --format json prints JSON")
-}
-
 #[test]
 fn a_fine_tune_inherits_its_licence_from_the_cached_base_model_offline() {
     let cache = FakeCache::new().model(
@@ -55,7 +48,7 @@ fn a_fine_tune_inherits_its_licence_from_the_cached_base_model_offline() {
         .env("HF_HUB_CACHE", cache.path())
         .output()
         .expect("run cardfill");
-    let json = inspect_json(&out);
+    let json = json_stdout(&out);
     assert_eq!(
         json["model"]["base_model"],
         "google/vit-base-patch16-224-in21k"
@@ -95,7 +88,7 @@ fn an_other_licence_comes_with_its_name_and_a_link_to_the_base_repo() {
         .env_remove("HF_ENDPOINT")
         .output()
         .expect("run cardfill");
-    let json = inspect_json(&out);
+    let json = json_stdout(&out);
     assert_eq!(json["model"]["license"], "other");
     assert_eq!(json["model"]["license_name"], "llama3");
     assert_eq!(
@@ -121,7 +114,7 @@ fn hf_hub_offline_forbids_the_network_even_with_online() {
         .env("HF_HUB_CACHE", cache.path())
         .output()
         .expect("run cardfill");
-    inspect_json(&out);
+    json_stdout(&out);
     let card = run.path().join("README.md");
     std::fs::write(&card, "---\nlicense: mit\n---\n").expect("card");
     let out = cardfill()
@@ -152,7 +145,7 @@ fn online_a_base_model_missing_from_the_hub_is_reported() {
         .env("HF_HUB_CACHE", cache.path())
         .output()
         .expect("run cardfill");
-    let json = inspect_json(&out);
+    let json = json_stdout(&out);
     let warnings = json["warnings"].as_array().expect("warnings");
     assert!(
         warnings.iter().any(|w| w["code"] == "base-model-not-on-hub"
@@ -189,7 +182,7 @@ fn online_the_base_card_comes_from_the_hub() {
         .env("HF_TOKEN", TOKEN)
         .output()
         .expect("run cardfill");
-    let json = inspect_json(&out);
+    let json = json_stdout(&out);
     assert_eq!(json["model"]["license"], "other");
     assert_eq!(
         json["sources"]["model.license"],

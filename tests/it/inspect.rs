@@ -2,26 +2,14 @@
 //! (full-size sparse shards generated from their configs), and one-line errors for broken
 //! safetensors checkpoints.
 
-use std::path::Path;
-
 use cardfill_testkit::{
     TensorSpec, lfs_sizes, materialize_case, write_safetensors, write_sharded_safetensors,
 };
 use serde_json::{Value, json};
 
-use crate::util::{RunDir, cardfill, stderr, stdout};
+use crate::util::{RunDir, cardfill, inspect_json, stderr, stdout};
 
 /// `cardfill inspect DIR --format json`, parsed; asserts exit 0.
-fn inspect_json(dir: &Path) -> Value {
-    let out = cardfill()
-        .args(["inspect", "--format", "json"])
-        .arg(dir)
-        .output()
-        .expect("run cardfill");
-    assert!(out.status.success(), "stderr: {}", stderr(&out));
-    serde_json::from_slice(&out.stdout).expect("inspect --format json prints one JSON object")
-}
-
 fn warning_messages(json: &Value) -> Vec<String> {
     json["warnings"]
         .as_array()

@@ -66,3 +66,19 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// The JSON object a successful run printed on stdout.
+pub fn json_stdout(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "stderr: {}", stderr(out));
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+/// `cardfill inspect --format json DIR`, parsed.
+pub fn inspect_json(dir: &Path) -> serde_json::Value {
+    let out = cardfill()
+        .args(["inspect", "--format", "json"])
+        .arg(dir)
+        .output()
+        .expect("run cardfill");
+    json_stdout(&out)
+}
