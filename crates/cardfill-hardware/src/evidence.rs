@@ -135,6 +135,8 @@ struct RunSummary {
     sampled: bool,
     counter_reset: bool,
     expected_nodes: Option<u32>,
+    /// GPUs Slurm allocated on nodes whose record has no NVML GPUs, summed.
+    slurm_gpus: u32,
 }
 
 fn summarise(records: &[&FoundRecord]) -> RunSummary {
@@ -153,6 +155,7 @@ fn summarise(records: &[&FoundRecord]) -> RunSummary {
         sampled: false,
         counter_reset: false,
         expected_nodes: None,
+        slurm_gpus: 0,
     };
     for found in records {
         let r: &RunRecord = &found.record;
@@ -160,10 +163,21 @@ fn summarise(records: &[&FoundRecord]) -> RunSummary {
             (Some(a), Some(b)) => hours_between(a, b),
             _ => None,
         };
-        let n = r.gpus.len() as f64;
+        // Without NVML GPUs in the record, Slurm's allocation says how many the node had.
+        let slurm_n = if r.gpus.is_empty() {
+            r.slurm.as_ref().and_then(|j| j.gpus_per_node).unwrap_or(0)
+        } else {
+            0
+        };
+        s.slurm_gpus += slurm_n;
+        let n = if r.gpus.is_empty() {
+            f64::from(slurm_n)
+        } else {
+            r.gpus.len() as f64
+        };
         s.gpu_hours = match (s.gpu_hours, node_hours) {
             (Some(sum), Some(h)) => Some(sum + n * h),
-            (Some(sum), None) if r.gpus.is_empty() => Some(sum),
+            (Some(sum), None) if n == 0.0 => Some(sum),
             _ => None,
         };
         s.energy_j = match (s.energy_j, r.energy_j) {
@@ -370,6 +384,13 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
             paths::HARDWARE_GPU_COUNT,
             run.gpus.len() as u64,
             record_source("NVML GPUs, summed over nodes"),
+        );
+    } else if let Some(n) = runs.iter().map(|r| r.slurm_gpus).max().filter(|&n| n > 0) {
+        gpu_count = Some(n);
+        facts.set(
+            paths::HARDWARE_GPU_COUNT,
+            n,
+            record_source("Slurm GPUs per node, summed over nodes"),
         );
     }
     if let Some(first) = records.first() {
@@ -694,6 +715,17 @@ mod tests {
         dir
     }
 
+    /// The facts of a checkpoint holding `records`, with no other evidence.
+    fn facts_of(records: Vec<RunRecord>) -> Facts {
+        let dir = ckpt_with(records);
+        assemble(
+            dir.path(),
+            &Facts::new(),
+            &RunOptions::default(),
+            &Context::default(),
+        )
+    }
+
     fn runtime(seconds: f64) -> Facts {
         let mut known = Facts::new();
         known.set(
@@ -727,13 +759,7 @@ mod tests {
             4,
             1.8e6,
         );
-        let dir = ckpt_with(vec![a, b]);
-        let f = assemble(
-            dir.path(),
-            &Facts::new(),
-            &RunOptions::default(),
-            &Context::default(),
-        );
+        let f = facts_of(vec![a, b]);
         assert_eq!(f.u64(paths::RUN_NODES), Some(2));
         assert_eq!(f.u64(paths::HARDWARE_GPU_COUNT), Some(12));
         assert_eq!(f.f64(paths::RUN_HOURS), Some(2.0));
@@ -774,13 +800,7 @@ mod tests {
             nodes: Some(2),
             ..SlurmInfo::default()
         });
-        let dir = ckpt_with(vec![a]);
-        let f = assemble(
-            dir.path(),
-            &Facts::new(),
-            &RunOptions::default(),
-            &Context::default(),
-        );
+        let f = facts_of(vec![a]);
         assert_eq!(f.warnings()[0].code, "run-records-missing-nodes");
     }
 
@@ -802,13 +822,7 @@ mod tests {
             8,
             1.0,
         );
-        let dir = ckpt_with(vec![a, b]);
-        let f = assemble(
-            dir.path(),
-            &Facts::new(),
-            &RunOptions::default(),
-            &Context::default(),
-        );
+        let f = facts_of(vec![a, b]);
         assert_eq!(f.f64(paths::RUN_HOURS), Some(4.0));
         assert_eq!(f.f64(paths::RUN_GPU_HOURS), Some(32.0));
         assert_eq!(f.u64(paths::HARDWARE_GPU_COUNT), Some(8));
