@@ -47,7 +47,7 @@ pub struct Header {
 /// names a missing shard is a warning and its shards are not counted (the count would be
 /// partial); a corrupt file is an error.
 pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointError> {
-    let names = list_files(dir, facts)?;
+    let Listing { names, pointers } = list_files(dir, facts)?;
     let mut buf = Vec::new();
     let mut sets = Vec::new();
     let mut covered: HashSet<String> = HashSet::new();
@@ -66,11 +66,7 @@ pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointE
         }
         covered.extend(shards.shards.iter().cloned());
         // Shards not pulled from git-lfs are not weights: `lfs.rs` reports them.
-        if shards
-            .shards
-            .iter()
-            .any(|shard| crate::lfs::is_pointer(&dir.join(shard)))
-        {
+        if shards.shards.iter().any(|shard| pointers.contains(shard)) {
             continue;
         }
         match index_set_to_weights(dir, index, &shards, &mut buf, facts)? {
@@ -181,15 +177,24 @@ fn add_header(
     Ok(())
 }
 
-/// The names of the regular files in `dir` (symbolic links followed: the Hugging Face cache
-/// links every file), sorted. Entries that are not regular files are skipped, so a FIFO named
-/// `*.safetensors` never blocks a read.
-fn list_files(dir: &Path, facts: &mut Facts) -> Result<Vec<String>, CheckpointError> {
+/// The safetensors files of a directory.
+struct Listing {
+    /// Regular files holding weights or an index, sorted.
+    names: Vec<String>,
+    /// `*.safetensors` files that are git-lfs pointers (reported by `lfs.rs`).
+    pointers: HashSet<String>,
+}
+
+/// The regular files in `dir` (symbolic links followed: the Hugging Face cache links every
+/// file). Entries that are not regular files are skipped, so a FIFO named `*.safetensors`
+/// never blocks a read.
+fn list_files(dir: &Path, facts: &mut Facts) -> Result<Listing, CheckpointError> {
     let io = |source| CheckpointError::Io {
         path: dir.to_owned(),
         source,
     };
     let mut names = Vec::new();
+    let mut pointers = HashSet::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let Ok(name) = entry.file_name().into_string() else {
@@ -205,7 +210,9 @@ fn list_files(dir: &Path, facts: &mut Facts) -> Result<Vec<String>, CheckpointEr
         };
         if is_file {
             // A git-lfs pointer is not weights: `lfs.rs` reports it.
-            if !crate::lfs::is_pointer(&entry.path()) {
+            if name.ends_with(".safetensors") && crate::lfs::is_pointer(&entry.path()) {
+                pointers.insert(name);
+            } else {
                 names.push(name);
             }
         } else {
@@ -219,7 +226,7 @@ fn list_files(dir: &Path, facts: &mut Facts) -> Result<Vec<String>, CheckpointEr
         }
     }
     names.sort_unstable();
-    Ok(names)
+    Ok(Listing { names, pointers })
 }
 
 /// `("model", 3)` for `model-00001-of-00003.safetensors` (5 or 6 digits, as the Hub allows).
