@@ -531,6 +531,25 @@ fn compute_infrastructure(f: &Facts) -> Option<String> {
     if let Some(c) = f.str(paths::HARDWARE_CUDA_VERSION) {
         parts.push(format!("CUDA {c}"));
     }
+    // The launch configuration: "DeepSpeed ZeRO-3 with CPU offload, 2 machines × 8 processes".
+    let launch = match (
+        f.u64(paths::TRAINING_MACHINES),
+        f.u64(paths::TRAINING_PROCESSES),
+    ) {
+        (Some(m), Some(p)) => Some(format!(
+            "{m} {} × {} processes",
+            if m == 1 { "machine" } else { "machines" },
+            p / m.max(1)
+        )),
+        (None, Some(p)) => Some(format!("{p} processes")),
+        _ => None,
+    };
+    match (f.str(paths::TRAINING_DISTRIBUTED), launch) {
+        (Some(d), Some(l)) => parts.push(format!("{d}, {l}")),
+        (Some(d), None) => parts.push(d.to_owned()),
+        (None, Some(l)) => parts.push(l),
+        (None, None) => {}
+    }
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
@@ -804,5 +823,19 @@ pub(crate) mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(co2_text(999.0), "999 g CO2eq");
         assert_eq!(co2_text(2_500_000.0), "2.5 t CO2eq");
+    }
+
+    #[test]
+    fn compute_infrastructure_names_the_launch_configuration() {
+        let mut f = Facts::new();
+        f.set(paths::RUN_NODES, 2, s());
+        f.set(paths::HARDWARE_GPU_COUNT, 8, s());
+        f.set(paths::TRAINING_DISTRIBUTED, "DeepSpeed ZeRO-3", s());
+        f.set(paths::TRAINING_MACHINES, 2, s());
+        f.set(paths::TRAINING_PROCESSES, 8, s());
+        assert_eq!(
+            compute_infrastructure(&f).as_deref(),
+            Some("2 nodes, 8 GPUs, DeepSpeed ZeRO-3, 2 machines × 4 processes")
+        );
     }
 }
