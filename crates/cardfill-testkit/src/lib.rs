@@ -265,6 +265,38 @@ pub fn write_safetensors(path: &Path, tensors: &[TensorSpec]) -> anyhow::Result<
     Ok(len)
 }
 
+/// A weight map that splits `tensors`, in order, into `shards` files of about equal bytes
+/// named by `name(i, shards)`; every shard gets at least one tensor.
+pub fn split_evenly(
+    tensors: &[TensorSpec],
+    shards: usize,
+    name: impl Fn(usize, usize) -> String,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    ensure!(
+        shards > 0 && shards <= tensors.len(),
+        "cannot split {} tensors into {shards} shards",
+        tensors.len()
+    );
+    let mut total = 0u128;
+    for t in tensors {
+        total += u128::from(t.nbytes()?);
+    }
+    let mut map = BTreeMap::new();
+    let (mut shard, mut done) = (0usize, 0u128);
+    for (i, t) in tensors.iter().enumerate() {
+        map.insert(t.name.clone(), name(shard, shards));
+        done += u128::from(t.nbytes()?);
+        // Next shard once this one holds its share, or when each remaining shard needs one
+        // of the remaining tensors.
+        let (left_tensors, left_shards) = (tensors.len() - i - 1, shards - shard - 1);
+        let share = total * (shard as u128 + 1) / shards as u128;
+        if left_shards > 0 && (done >= share || left_tensors == left_shards) {
+            shard += 1;
+        }
+    }
+    Ok(map)
+}
+
 /// Writes `tensors` as a sharded safetensors checkpoint in `dir`, with
 /// `model.safetensors.index.json` (`metadata.total_size` = data bytes, `weight_map`).
 ///
@@ -288,28 +320,10 @@ pub fn write_sharded_safetensors(
             }
         }
         None => {
-            ensure!(
-                shards > 0 && shards <= tensors.len(),
-                "cannot split {} tensors into {shards} shards",
-                tensors.len()
-            );
-            let mut total = 0u128;
+            let map = split_evenly(tensors, shards, shard_name)?;
             for t in tensors {
-                total += u128::from(t.nbytes()?);
-            }
-            let (mut shard, mut done) = (0usize, 0u128);
-            for (i, t) in tensors.iter().enumerate() {
-                files
-                    .entry(shard_name(shard, shards))
-                    .or_default()
-                    .push(t.clone());
-                done += u128::from(t.nbytes()?);
-                // Next shard once this one holds its share, or when each remaining shard
-                // needs one of the remaining tensors.
-                let (left_tensors, left_shards) = (tensors.len() - i - 1, shards - shard - 1);
-                let share = total * (shard as u128 + 1) / shards as u128;
-                if left_shards > 0 && (done >= share || left_tensors == left_shards) {
-                    shard += 1;
+                if let Some(file) = map.get(&t.name) {
+                    files.entry(file.clone()).or_default().push(t.clone());
                 }
             }
         }

@@ -482,26 +482,7 @@ pub fn write_sharded_torch(
     tensors: &[TensorSpec],
     shards: usize,
 ) -> anyhow::Result<()> {
-    ensure!(
-        shards > 0 && shards <= tensors.len(),
-        "cannot split {} tensors into {shards} shards",
-        tensors.len()
-    );
-    let mut total = 0u128;
-    for t in tensors {
-        total += u128::from(t.nbytes()?);
-    }
-    let mut map = BTreeMap::new();
-    let (mut shard, mut done) = (0usize, 0u128);
-    for (i, t) in tensors.iter().enumerate() {
-        map.insert(t.name.clone(), torch_shard_name(shard, shards));
-        done += u128::from(t.nbytes()?);
-        let (left_tensors, left_shards) = (tensors.len() - i - 1, shards - shard - 1);
-        let share = total * (shard as u128 + 1) / shards as u128;
-        if left_shards > 0 && (done >= share || left_tensors == left_shards) {
-            shard += 1;
-        }
-    }
+    let map = crate::split_evenly(tensors, shards, torch_shard_name)?;
     write_sharded_torch_map(dir, tensors, &map, "pytorch_model.bin.index.json")
 }
 
