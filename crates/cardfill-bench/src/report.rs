@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
+use cardfill_facts::thousands;
 
 use crate::checkpoints::Checkpoint;
 use crate::measure::{Meter, Sample, Summary, median};
@@ -218,14 +219,19 @@ impl<'a> Bench<'a> {
         let got = json.pointer("/parameters/total").and_then(|v| v.as_u64());
         match (c.expected_total, got) {
             (None, None) => Ok(format!("no parameters, as expected{warn}")),
-            (Some(e), Some(g)) if e == g => Ok(format!("parameters.total {} OK{warn}", group(g))),
+            (Some(e), Some(g)) if e == g => {
+                Ok(format!("parameters.total {} OK{warn}", thousands(g)))
+            }
             (Some(e), Some(g)) => Err(format!(
                 "parameters.total {} but the weights hold {}{warn}",
-                group(g),
-                group(e)
+                thousands(g),
+                thousands(e)
             )),
-            (Some(e), None) => Err(format!("no parameters.total (expected {}){warn}", group(e))),
-            (None, Some(g)) => Err(format!("parameters.total {} from no weights", group(g))),
+            (Some(e), None) => Err(format!(
+                "no parameters.total (expected {}){warn}",
+                thousands(e)
+            )),
+            (None, Some(g)) => Err(format!("parameters.total {} from no weights", thousands(g))),
         }
     }
 
@@ -703,19 +709,6 @@ impl<'a> Bench<'a> {
     }
 }
 
-/// `group(1234567)` = `1,234,567`.
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 /// Bytes in B/kB/MB/GB (powers of 1000).
 fn human_bytes(n: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
@@ -754,8 +747,8 @@ mod tests {
 
     #[test]
     fn groups_and_sizes() {
-        assert_eq!(group(405_853_388_800), "405,853,388,800");
-        assert_eq!(group(999), "999");
+        assert_eq!(thousands(405_853_388_800), "405,853,388,800");
+        assert_eq!(thousands(999), "999");
         assert_eq!(human_bytes(811_706_777_600), "811.7 GB");
         assert_eq!(human_bytes(512), "512 B");
     }

@@ -69,18 +69,7 @@ pub fn variables(facts: &Facts) -> Variables {
     }
 }
 
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use cardfill_facts::thousands;
 
 /// A float with at most `decimals` decimals, trailing zeros dropped.
 fn num(v: f64, decimals: usize) -> String {

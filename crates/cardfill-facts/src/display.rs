@@ -36,6 +36,19 @@ fn three_significant(v: f64) -> String {
     }
 }
 
+/// An integer with thousands separators (`1234567` → `1,234,567`).
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A byte size in binary units with two decimals (`13476831232` → `12.55 GiB`).
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -88,6 +101,8 @@ mod tests {
     fn bytes_and_hours() {
         assert_eq!(human_bytes(13_476_831_232), "12.55 GiB");
         assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(thousands(6_738_415_616), "6,738,415,616");
+        assert_eq!(thousands(999), "999");
         assert_eq!(human_hours(12.5), "12.5");
         assert_eq!(human_hours(173.16), "173.2");
         assert_eq!(human_hours(2.0), "2");
