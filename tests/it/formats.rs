@@ -163,6 +163,18 @@ fn gguf_file_is_counted_by_ggml_type() {
     assert_eq!(json["parameters"]["by_dtype"]["F32"], 524_288);
     assert_eq!(json["parameters"]["by_dtype"]["Q8_0"], 1_048_576);
     assert_eq!(json["checkpoint"]["gguf"]["context_length"], 8192);
+
+    // The card shows the count and how the file packs it.
+    let out = cardfill()
+        .args(["fill", "--dry-run"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let card = stdout(&out);
+    assert!(card.contains("- **Parameters:** 1.57M params (1,572,864)"), "{card}");
+    assert!(card.contains("- **GGUF:** version 3"), "{card}");
+    assert!(card.contains("bytes per parameter"), "{card}");
 }
 
 #[test]

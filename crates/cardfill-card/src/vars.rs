@@ -283,6 +283,25 @@ fn model_specs(f: &Facts) -> Option<String> {
             .collect();
         lines.push(format!("- **Quantization:** {}", parts.join(", ")));
     }
+    // A GGUF file that is the checkpoint (not an alternative copy): its packing.
+    if f.str(paths::CHECKPOINT_FORMAT)
+        .is_some_and(|fmt| fmt.starts_with("gguf"))
+        && let Some(g) = f.value(paths::CHECKPOINT_GGUF).and_then(Value::as_object)
+    {
+        let mut parts = Vec::new();
+        if let Some(v) = g.get("version") {
+            parts.push(format!("version {v}"));
+        }
+        if let Some(t) = g.get("file_type") {
+            parts.push(format!("file type {t}"));
+        }
+        if let Some(b) = g.get("bytes_per_parameter").and_then(Value::as_f64) {
+            parts.push(format!("{} bytes per parameter", num(b, 3)));
+        }
+        if !parts.is_empty() {
+            lines.push(format!("- **GGUF:** {}", parts.join(", ")));
+        }
+    }
     if let Some(a) = f.value(paths::MODEL_ADAPTER).and_then(Value::as_object) {
         let mut parts = Vec::new();
         if let Some(t) = a.get("type").and_then(Value::as_str) {
