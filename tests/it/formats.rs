@@ -172,7 +172,10 @@ fn gguf_file_is_counted_by_ggml_type() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let card = stdout(&out);
-    assert!(card.contains("- **Parameters:** 1.57M params (1,572,864)"), "{card}");
+    assert!(
+        card.contains("- **Parameters:** 1.57M params (1,572,864)"),
+        "{card}"
+    );
     assert!(card.contains("- **GGUF:** version 3"), "{card}");
     assert!(card.contains("bytes per parameter"), "{card}");
 }
