@@ -224,3 +224,14 @@ fn record_alternatives(facts: &mut Facts, primary: &WeightSet, others: &[WeightS
         )),
     );
 }
+
+/// Whether a directory entry is a regular file, following a symbolic link once (the Hugging
+/// Face cache links every file). Only links cost a `stat`; FIFOs, devices and link loops are
+/// not regular files, so a scan never blocks on them.
+pub(crate) fn is_regular_file(entry: &std::fs::DirEntry) -> bool {
+    match entry.file_type() {
+        Ok(t) if t.is_file() => true,
+        Ok(t) if t.is_symlink() => std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()),
+        _ => false,
+    }
+}

@@ -412,13 +412,7 @@ pub fn regular_files(dir: &Path) -> Result<Vec<String>, CheckpointError> {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        // Only links need a stat (which follows them; a loop is an error and is skipped).
-        let is_file = match entry.file_type() {
-            Ok(t) if t.is_file() => true,
-            Ok(t) if t.is_symlink() => std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()),
-            _ => false,
-        };
-        if is_file {
+        if crate::is_regular_file(&entry) {
             names.push(name);
         }
     }

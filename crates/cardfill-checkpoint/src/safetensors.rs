@@ -203,11 +203,7 @@ fn list_files(dir: &Path, facts: &mut Facts) -> Result<Listing, CheckpointError>
         if !name.ends_with(".safetensors") && !name.ends_with(".safetensors.index.json") {
             continue;
         }
-        let is_file = match entry.file_type() {
-            Ok(t) if t.is_file() => true,
-            Ok(t) if t.is_symlink() => std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()),
-            _ => false,
-        };
+        let is_file = crate::is_regular_file(&entry);
         if is_file {
             // A git-lfs pointer is not weights: `lfs.rs` reports it.
             if name.ends_with(".safetensors") && crate::lfs::is_pointer(&entry.path()) {
