@@ -1,8 +1,9 @@
 //! git-lfs pointer files standing in for weights: detected, never parsed as weights; their
 //! declared sizes stand in for the real files' sizes.
 
+use std::collections::HashSet;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cardfill_facts::{Facts, Source, paths};
 
@@ -79,14 +80,14 @@ fn is_weight_name(name: &str) -> bool {
 
 /// Records the weight files of `dir` that are git-lfs pointers: `checkpoint.weights_missing`,
 /// and `checkpoint.files`/`checkpoint.bytes` from the pointers when no real weights were found.
-/// Returns how many pointers were found.
-pub fn record(dir: &Path, facts: &mut Facts) -> usize {
+/// Files in `read` were read as weights and are skipped. Returns how many pointers were found.
+pub fn record(dir: &Path, read: &HashSet<PathBuf>, facts: &mut Facts) -> usize {
     let Ok(names) = crate::pytorch::regular_files(dir) else {
         return 0;
     };
     let found: Vec<(String, Pointer)> = names
         .into_iter()
-        .filter(|n| is_weight_name(n))
+        .filter(|n| is_weight_name(n) && !read.contains(Path::new(n.as_str())))
         .filter_map(|n| pointer(&dir.join(&n)).map(|p| (n, p)))
         .collect();
     if found.is_empty() {

@@ -133,6 +133,9 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
     sets.extend(distributed::find(dir, &mut facts)?);
     sentence_transformers::record(dir, &mut facts);
 
+    // Files already read as weights are not git-lfs pointers: no need to look again.
+    let read: std::collections::HashSet<PathBuf> =
+        sets.iter().flat_map(|s| s.files.iter().cloned()).collect();
     // Stable sort: among equally preferred sets the finders' order decides.
     sets.sort_by_key(preference);
     let mut sets = sets.into_iter();
@@ -146,7 +149,7 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
         let inner = collect(&dir.join(&sub))?;
         facts.absorb(trainer_dirs::rebase(&sub, inner));
     }
-    lfs::record(dir, &mut facts);
+    lfs::record(dir, &read, &mut facts);
     Ok(facts)
 }
 
