@@ -14,7 +14,7 @@ use crate::cli::{Format, ProbeArgs};
 /// Runs `probe`.
 pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     let dir = record_dir(args.record.as_deref().unwrap_or(Path::new(".")));
-    let (record, _path) = cardfill_hardware::probe_node(Some(&dir))?;
+    let (record, _path) = cardfill_hardware::probe_node(&dir)?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Some(Format::Json) => {

@@ -26,6 +26,9 @@ pub struct ParentProcess {
     pub start: DateTime<Utc>,
 }
 
+/// A machine's host, NVML report and the job's GPUs on it.
+type Machine = (HostInfo, NvmlReport, Vec<GpuInfo>);
+
 /// What the machine says now, besides the files: gathered once by [`crate::collect`], given
 /// explicitly in tests.
 #[derive(Clone, Debug, Default)]
@@ -34,9 +37,9 @@ pub struct Context {
     pub slurm: Option<SlurmJob>,
     /// The training process, when it called cardfill.
     pub parent: Option<ParentProcess>,
-    /// This machine's host and GPUs, probed only inside a training context (Slurm job,
-    /// launcher variables or a training parent process) and only without run records.
-    pub live: Option<(HostInfo, NvmlReport, Vec<GpuInfo>)>,
+    /// Probes this machine's host and GPUs: set only inside a training context (Slurm job,
+    /// launcher variables or a training parent process), called only without run records.
+    pub live: Option<fn() -> Machine>,
     /// Now.
     pub now: Option<DateTime<Utc>>,
     /// Looks up a job by id in Slurm (`scontrol`, then `sacct`), for records written by
@@ -52,18 +55,20 @@ impl Context {
         let parent = training_parent();
         let launcher = Launcher::from_env(&|k: &str| std::env::var(k).ok());
         let training = slurm.is_some() || parent.is_some() || launcher.is_some();
-        let live = (probe_live && training).then(|| {
-            let probe = GpuProbe::open(&GpuSelection::from_env(|k| std::env::var(k).ok()));
-            (HostInfo::probe(), probe.report.clone(), probe.gpus.clone())
-        });
         Self {
             slurm,
             parent,
-            live,
+            live: (probe_live && training).then_some(probe_machine),
             now: Some(Utc::now()),
             lookup_job: Some(crate::slurm::job),
         }
     }
+}
+
+/// This machine's host, NVML report and the job's GPUs.
+fn probe_machine() -> Machine {
+    let probe = GpuProbe::open(&GpuSelection::from_env(|k| std::env::var(k).ok()));
+    (HostInfo::probe(), probe.report, probe.gpus)
 }
 
 /// Whether a process is a training process: Python (or a launcher) that has loaded a deep
@@ -164,13 +169,9 @@ fn summarise(records: &[&FoundRecord]) -> RunSummary {
             _ => None,
         };
         // Without NVML GPUs in the record, Slurm's allocation says how many the node had.
-        let slurm_n = if r.gpus.is_empty() {
-            r.slurm.as_ref().and_then(|j| j.gpus_per_node).unwrap_or(0)
-        } else {
-            0
-        };
-        s.slurm_gpus += slurm_n;
         let n = if r.gpus.is_empty() {
+            let slurm_n = r.slurm.as_ref().and_then(|j| j.gpus_per_node).unwrap_or(0);
+            s.slurm_gpus += slurm_n;
             f64::from(slurm_n)
         } else {
             r.gpus.len() as f64
@@ -253,12 +254,6 @@ fn set_host(facts: &mut Facts, host: &HostInfo, nvml: Option<&NvmlReport>, sourc
             facts.set(paths::HARDWARE_CUDA_VERSION, v.as_str(), s());
         }
     }
-}
-
-fn set_host_if_absent(facts: &mut Facts, host: &HostInfo, source: &Source) {
-    let mut lower = Facts::new();
-    set_host(&mut lower, host, None, source);
-    facts.absorb(lower);
 }
 
 fn slurm_method(ctx: &Context, what: &str) -> String {
@@ -403,8 +398,9 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
     match crate::wandb::read(dir) {
         Some(Ok(w)) => {
             let src = |what: &str| Source::file(w.file.as_str(), what);
+            // Without records no host fact is set yet.
             if records.is_empty() {
-                set_host_if_absent(&mut facts, &w.host, &src("wandb run metadata"));
+                set_host(&mut facts, &w.host, None, &src("wandb run metadata"));
             }
             if gpu_count.is_none() {
                 let n = w
@@ -442,8 +438,9 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
         );
     }
     if records.is_empty()
-        && let Some((host, nvml, gpus)) = &ctx.live
+        && let Some(probe) = ctx.live
     {
+        let (host, nvml, gpus) = &probe();
         let src = Source::probe("sysinfo", "this machine, inside the training job");
         set_host(&mut facts, host, Some(nvml), &src);
         if !gpus.is_empty() {
@@ -627,7 +624,7 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
     }
 
     // ---- energy ----
-    if !runs.is_empty() && runs.iter().any(|r| !r.gpus.is_empty()) {
+    if runs.iter().any(|r| !r.gpus.is_empty()) {
         let total: Option<f64> = runs
             .iter()
             .filter(|r| !r.gpus.is_empty())

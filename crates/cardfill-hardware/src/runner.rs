@@ -113,8 +113,8 @@ fn lone_key(start: chrono::DateTime<Utc>) -> String {
 }
 
 /// `cardfill probe`: writes this node's record (hardware, and the Slurm job so far) into the
-/// record folder `dir`. With `dir` `None`, only builds it.
-pub fn probe_node(dir: Option<&Path>) -> Result<(RunRecord, Option<PathBuf>), HardwareError> {
+/// record folder `dir` (unless another local rank writes it).
+pub fn probe_node(dir: &Path) -> Result<(RunRecord, Option<PathBuf>), HardwareError> {
     let now = Utc::now();
     let probe = GpuProbe::open(&GpuSelection::from_env(env_var));
     let (mut record, writes) =
@@ -124,9 +124,10 @@ pub fn probe_node(dir: Option<&Path>) -> Result<(RunRecord, Option<PathBuf>), Ha
     record.end = Some(format_time(now));
     record.slurm = job;
     record.finish();
-    let path = match dir {
-        Some(dir) if writes => Some(write_record(dir, record.clone())?),
-        _ => None,
+    let path = if writes {
+        Some(write_record(dir, record.clone())?)
+    } else {
+        None
     };
     Ok((record, path))
 }
@@ -229,19 +230,16 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
     // Probe after the command started: it must not wait for NVML.
     let probe = GpuProbe::open(&GpuSelection::from_env(env_var));
     let counters_start = probe.energy_counters();
-    let sampled: Vec<usize> = counters_start
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.is_none())
-        .map(|(i, _)| i)
-        .collect();
+    let sampled = counters_start.iter().any(Option::is_none);
 
     let (status, samples) = std::thread::scope(|scope| {
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let poller = (!sampled.is_empty()).then(|| {
+        let poller = sampled.then(|| {
             let probe = &probe;
             scope.spawn(move || {
                 let mut samples: Vec<Vec<(f64, f64)>> = vec![Vec::new(); probe.gpus.len()];
+                // One sample every interval, and a last one once the command ended.
+                let mut stopped = false;
                 loop {
                     let t = started.elapsed().as_secs_f64();
                     for (i, w) in probe.power_w().into_iter().enumerate() {
@@ -249,18 +247,14 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
                             samples[i].push((t, w));
                         }
                     }
-                    match stop_rx.recv_timeout(POWER_POLL_INTERVAL) {
-                        Err(mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => break,
+                    if stopped {
+                        return samples;
                     }
+                    stopped = !matches!(
+                        stop_rx.recv_timeout(POWER_POLL_INTERVAL),
+                        Err(mpsc::RecvTimeoutError::Timeout)
+                    );
                 }
-                let t = started.elapsed().as_secs_f64();
-                for (i, w) in probe.power_w().into_iter().enumerate() {
-                    if let Some(w) = w {
-                        samples[i].push((t, w));
-                    }
-                }
-                samples
             })
         });
         let status = wait_child(&mut child, pid, &state);

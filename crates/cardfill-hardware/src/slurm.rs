@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 /// How long one Slurm command may take before it is killed and treated as unavailable.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,6 +55,17 @@ impl SlurmJob {
             Some(state) => is_terminal(state),
             None => self.end.is_some(),
         }
+    }
+
+    /// Sets `start` and `end` with their epochs. A running job's end is a projection (start
+    /// + time limit), not an end: it is kept only in a terminal state.
+    fn with_times(mut self, start: Option<SlurmTime>, end: Option<SlurmTime>) -> Self {
+        let end = end.filter(|_| self.state.as_deref().is_some_and(is_terminal));
+        self.start = start.map(SlurmTime::rfc3339);
+        self.end = end.map(SlurmTime::rfc3339);
+        self.start_epoch = start.map(|t| t.0.timestamp());
+        self.end_epoch = end.map(|t| t.0.timestamp());
+        self
     }
 
     /// Fills the fields `self` lacks from `other` (which must describe the same job).
@@ -165,16 +176,15 @@ pub fn job_from_env(var: impl Fn(&str) -> Option<String>) -> Option<SlurmJob> {
         .or_else(|| get(&["CUDA_VISIBLE_DEVICES"]).and_then(|v| count_devices(&v)));
     // Slurm 23.02 and later export the start (22.05 does not).
     let start = get(&["SLURM_JOB_START_TIME"]).and_then(|v| parse_time(&v));
-    Some(SlurmJob {
+    let job = SlurmJob {
         job_id,
-        start: start.map(SlurmTime::rfc3339),
-        start_epoch: start.map(|t| t.0.timestamp()),
         nodes,
         node_list,
         gpus_per_node,
         method: "SLURM_* environment".to_owned(),
         ..SlurmJob::default()
-    })
+    };
+    Some(job.with_times(start, None))
 }
 
 /// Parses `scontrol show job` output (one-line `-o` form or the indented form) for `job_id`.
@@ -202,30 +212,26 @@ pub fn parse_scontrol_job(text: &str, job_id: &str) -> Option<SlurmJob> {
             .map(|&(_, v)| v)
             .filter(|v| !v.is_empty())
     };
-    let state = field("JobState").map(str::to_owned);
-    let finished = state.as_deref().is_some_and(is_terminal);
-    let start = field("StartTime").and_then(parse_time);
-    // A running job's EndTime is a projection (start + time limit), not an end.
-    let end = field("EndTime").and_then(parse_time).filter(|_| finished);
     let nodes: Option<u32> = field("NumNodes").and_then(|v| v.parse().ok());
     let gpus_total = field("TRES").map(|tres| tres_gpus(tres).unwrap_or(0));
     let gpus_per_node = field("TresPerNode")
         .and_then(tres_per_node_gpus)
         .or_else(|| even_share(gpus_total, nodes));
-    Some(SlurmJob {
+    let job = SlurmJob {
         job_id: job_id.to_owned(),
-        state,
-        start: start.map(|t| t.rfc3339()),
-        end: end.map(|t| t.rfc3339()),
-        start_epoch: start.map(|t| t.0.timestamp()),
-        end_epoch: end.map(|t| t.0.timestamp()),
+        state: field("JobState").map(str::to_owned),
         nodes,
         node_list: field("NodeList").map(expand_hostlist).unwrap_or_default(),
         gpus_per_node,
         gpus_total,
         elapsed_s: field("RunTime").and_then(parse_duration),
         method: format!("scontrol show job {job_id}"),
-    })
+        ..SlurmJob::default()
+    };
+    Some(job.with_times(
+        field("StartTime").and_then(parse_time),
+        field("EndTime").and_then(parse_time),
+    ))
 }
 
 /// Parses `sacct --parsable2` output with its header line; reads the job's allocation row
@@ -248,23 +254,14 @@ pub fn parse_sacct(text: &str, job_id: &str) -> Option<SlurmJob> {
         // `CANCELLED by 0` → `CANCELLED`.
         s.split_whitespace().next().unwrap_or_default().to_owned()
     });
-    let finished = state.as_deref().is_some_and(is_terminal);
-    let start = col(&row, "Start").and_then(|v| parse_time(&v));
-    let end = col(&row, "End")
-        .and_then(|v| parse_time(&v))
-        .filter(|_| finished);
     let nodes: Option<u32> = col(&row, "NNodes").and_then(|v| v.parse().ok());
     let gpus_total = col(&row, "AllocTRES").map(|tres| tres_gpus(&tres).unwrap_or(0));
     let elapsed_s = col(&row, "ElapsedRaw")
         .and_then(|v| v.parse::<f64>().ok())
         .or_else(|| col(&row, "Elapsed").and_then(|v| parse_duration(&v)));
-    Some(SlurmJob {
+    let job = SlurmJob {
         job_id: job_id.to_owned(),
         state,
-        start: start.map(|t| t.rfc3339()),
-        end: end.map(|t| t.rfc3339()),
-        start_epoch: start.map(|t| t.0.timestamp()),
-        end_epoch: end.map(|t| t.0.timestamp()),
         nodes,
         node_list: col(&row, "NodeList")
             .map(|v| expand_hostlist(&v))
@@ -273,7 +270,12 @@ pub fn parse_sacct(text: &str, job_id: &str) -> Option<SlurmJob> {
         gpus_total,
         elapsed_s,
         method: format!("sacct -j {job_id}"),
-    })
+        ..SlurmJob::default()
+    };
+    Some(job.with_times(
+        col(&row, "Start").and_then(|v| parse_time(&v)),
+        col(&row, "End").and_then(|v| parse_time(&v)),
+    ))
 }
 
 /// Expands a Slurm host list: `n[1-2],gpu[01-03,07],login` → `n1 n2 gpu01 gpu02 gpu03 gpu07
@@ -354,8 +356,9 @@ impl SlurmTime {
     }
 }
 
-/// Reads an epoch (`SLURM_TIME_FORMAT=%s`) or Slurm's default local `2021-08-09T14:30:18`;
-/// `Unknown`, `None`, `N/A` and 0 are no time.
+/// Reads an epoch (`SLURM_TIME_FORMAT=%s`) or Slurm's default local `2021-08-09T14:30:18`
+/// (local time of the machine that runs the command); `Unknown`, `None`, `N/A` and 0 are no
+/// time.
 fn parse_time(value: &str) -> Option<SlurmTime> {
     let value = value.trim();
     if let Ok(epoch) = value.parse::<i64>() {
@@ -364,10 +367,7 @@ fn parse_time(value: &str) -> Option<SlurmTime> {
         }
         return DateTime::from_timestamp(epoch, 0).map(SlurmTime);
     }
-    let naive = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S").ok()?;
-    // Slurm prints local time of the machine that runs the command.
-    let local = Local.from_local_datetime(&naive).earliest()?;
-    Some(SlurmTime(local.with_timezone(&Utc)))
+    crate::record::parse_time(value).map(SlurmTime)
 }
 
 /// Reads Slurm's `[D-]HH:MM:SS` (also `MM:SS` and `MM:SS.mmm`) into seconds.
@@ -517,6 +517,7 @@ fn run_slurm(program: &str, args: &[&str]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{Local, NaiveDateTime, TimeZone};
 
     fn fixture(rel: &str) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
