@@ -48,13 +48,7 @@ pub struct Resolved {
 pub fn devices() -> Result<&'static [Device], CarbonError> {
     static DEVICES: OnceLock<Result<Vec<Device>, String>> = OnceLock::new();
     DEVICES
-        .get_or_init(|| {
-            csv::Reader::from_reader(HARDWARE_CSV.as_bytes())
-                .deserialize()
-                .enumerate()
-                .map(|(i, r)| r.map_err(|e| format!("`data/hardware.csv` row {}: {e}", i + 1)))
-                .collect()
-        })
+        .get_or_init(|| crate::table::parse("hardware.csv", HARDWARE_CSV))
         .as_ref()
         .map(Vec::as_slice)
         .map_err(|e| CarbonError::Table(e.clone()))

@@ -230,16 +230,13 @@ fn estimate(
     let (watts, device, what, cite, count, count_note) = if let Some(name) = &o.hardware {
         let resolved = hardware::resolve(name)?
             .ok_or_else(|| CarbonError::UnknownHardware { name: name.clone() })?;
-        let (count, note) = match (
-            o.count,
-            resolved.count,
-            known.u64(paths::HARDWARE_GPU_COUNT),
-        ) {
-            (Some(n), _, _) => (n as f64, ""),
-            (None, Some(n), _) => (n as f64, ""),
-            (None, None, Some(n)) => (n as f64, ""),
-            (None, None, None) => (1.0, " (one device: no --count)"),
-        };
+        // --count, else the count in the name ("8x V100"), else the record's.
+        let (count, note) = o
+            .count
+            .or(resolved.count)
+            .map(f64::from)
+            .or(known.u64(paths::HARDWARE_GPU_COUNT).map(|n| n as f64))
+            .map_or((1.0, " (one device: no --count)"), |n| (n, ""));
         let d = resolved.device;
         (
             d.watts,
@@ -377,6 +374,39 @@ fn live_intensity(
     }
 }
 
+/// The table row of the region the instance metadata services name, with its source; a
+/// warning in `facts` and `None` when no service answers or the region is not in the table.
+fn detected_region(facts: &mut Facts) -> Result<Option<(&'static Region, Source)>, CarbonError> {
+    let found = match live::detect_cloud(&live::MetadataEndpoints::from_env(), METADATA_TIMEOUT) {
+        Ok(found) => found,
+        Err(errors) => {
+            let why = errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            facts.warn(
+                "carbon-cloud-not-detected",
+                format!("--detect-cloud: no metadata service answered ({why})"),
+            );
+            return Ok(None);
+        }
+    };
+    match tables()?.region(&found.key()) {
+        Ok(row) => Ok(Some((
+            row,
+            Source::network(found.url, "instance metadata region"),
+        ))),
+        Err(e) => {
+            facts.warn(
+                "carbon-cloud-region-unknown",
+                format!("--detect-cloud: {e}"),
+            );
+            Ok(None)
+        }
+    }
+}
+
 /// Collects `carbon.*` facts from the run facts in `known` and the options.
 ///
 /// Errors on an unknown region or hardware name and on out-of-range flags; missing evidence is
@@ -387,42 +417,13 @@ pub fn collect(known: &Facts, options: &CarbonOptions) -> Result<Facts, CarbonEr
     let mut facts = Facts::new();
 
     // Region: --region, else the metadata services when asked.
-    let mut region_source = Source::flag("--region");
-    let row = match &options.region {
-        Some(key) => Some(tables()?.region(key)?),
-        None if options.detect_cloud => {
-            match live::detect_cloud(&live::MetadataEndpoints::from_env(), METADATA_TIMEOUT) {
-                Ok(found) => match tables()?.region(&found.key()) {
-                    Ok(row) => {
-                        region_source =
-                            Source::network(found.url.clone(), "instance metadata region");
-                        Some(row)
-                    }
-                    Err(e) => {
-                        facts.warn(
-                            "carbon-cloud-region-unknown",
-                            format!("--detect-cloud: {e}"),
-                        );
-                        None
-                    }
-                },
-                Err(errors) => {
-                    let why = errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    facts.warn(
-                        "carbon-cloud-not-detected",
-                        format!("--detect-cloud: no metadata service answered ({why})"),
-                    );
-                    None
-                }
-            }
-        }
+    let located = match &options.region {
+        Some(key) => Some((tables()?.region(key)?, Source::flag("--region"))),
+        None if options.detect_cloud => detected_region(&mut facts)?,
         None => None,
     };
-    if let Some(row) = row {
+    let row = located.as_ref().map(|(row, _)| *row);
+    if let Some((row, region_source)) = located {
         facts.set(
             paths::CARBON_REGION,
             row.key.as_str(),
@@ -437,7 +438,7 @@ pub fn collect(known: &Facts, options: &CarbonOptions) -> Result<Facts, CarbonEr
             let name = tables()?
                 .provider(&row.provider)
                 .map_or(row.provider.as_str(), |p| p.provider_name.as_str());
-            facts.set(paths::CARBON_PROVIDER, name, region_source.clone());
+            facts.set(paths::CARBON_PROVIDER, name, region_source);
         }
     }
 

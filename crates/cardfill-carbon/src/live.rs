@@ -189,7 +189,9 @@ impl CloudPlacement {
     }
 }
 
-fn text_of(response: reqwest::blocking::Response, url: &str) -> Result<String, LiveError> {
+/// Sends a metadata request and returns its answer: one short word, or an error.
+fn text_of(request: reqwest::blocking::RequestBuilder, url: &str) -> Result<String, LiveError> {
+    let response = request.send().map_err(|e| request_error(url, &e))?;
     if !response.status().is_success() {
         return Err(LiveError::Answer {
             url: url.to_owned(),
@@ -209,18 +211,14 @@ fn text_of(response: reqwest::blocking::Response, url: &str) -> Result<String, L
 
 fn aws(client: &reqwest::blocking::Client, base: &str) -> Result<CloudPlacement, LiveError> {
     let token_url = format!("{base}/latest/api/token");
-    let token = client
-        .put(&token_url)
-        .header("X-aws-ec2-metadata-token-ttl-seconds", "60")
-        .send()
-        .map_err(|e| request_error(&token_url, &e))?;
-    let token = text_of(token, &token_url)?;
+    let token = text_of(
+        client
+            .put(&token_url)
+            .header("X-aws-ec2-metadata-token-ttl-seconds", "60"),
+        &token_url,
+    )?;
     let url = format!("{base}/latest/meta-data/placement/region");
-    let answer = client
-        .get(&url)
-        .header("X-aws-ec2-metadata-token", token)
-        .send()
-        .map_err(|e| request_error(&url, &e))?;
+    let answer = client.get(&url).header("X-aws-ec2-metadata-token", token);
     Ok(CloudPlacement {
         provider: "aws",
         region: text_of(answer, &url)?,
@@ -230,11 +228,7 @@ fn aws(client: &reqwest::blocking::Client, base: &str) -> Result<CloudPlacement,
 
 fn gcp(client: &reqwest::blocking::Client, base: &str) -> Result<CloudPlacement, LiveError> {
     let url = format!("{base}/computeMetadata/v1/instance/zone");
-    let answer = client
-        .get(&url)
-        .header("Metadata-Flavor", "Google")
-        .send()
-        .map_err(|e| request_error(&url, &e))?;
+    let answer = client.get(&url).header("Metadata-Flavor", "Google");
     // `projects/123/zones/us-central1-a` → `us-central1`.
     let zone = text_of(answer, &url)?;
     let zone = zone.rsplit('/').next().unwrap_or(&zone);
@@ -252,11 +246,7 @@ fn gcp(client: &reqwest::blocking::Client, base: &str) -> Result<CloudPlacement,
 fn azure(client: &reqwest::blocking::Client, base: &str) -> Result<CloudPlacement, LiveError> {
     let url =
         format!("{base}/metadata/instance/compute/location?api-version=2021-02-01&format=text");
-    let answer = client
-        .get(&url)
-        .header("Metadata", "true")
-        .send()
-        .map_err(|e| request_error(&url, &e))?;
+    let answer = client.get(&url).header("Metadata", "true");
     Ok(CloudPlacement {
         provider: "azure",
         region: text_of(answer, &url)?.to_ascii_lowercase(),
@@ -301,13 +291,14 @@ pub fn detect_cloud(
     timeout: Duration,
 ) -> Result<CloudPlacement, Vec<LiveError>> {
     let client = client(timeout).map_err(|e| vec![e])?;
+    type Probe = fn(&reqwest::blocking::Client, &str) -> Result<CloudPlacement, LiveError>;
+    let probes: [(Probe, &str); 3] = [
+        (aws, &endpoints.aws),
+        (gcp, &endpoints.gcp),
+        (azure, &endpoints.azure),
+    ];
     let mut errors = Vec::new();
-    for probe in [aws, gcp, azure] {
-        let base = match errors.len() {
-            0 => &endpoints.aws,
-            1 => &endpoints.gcp,
-            _ => &endpoints.azure,
-        };
+    for (probe, base) in probes {
         match probe(&client, base) {
             Ok(found) => return Ok(found),
             Err(e) => errors.push(e),

@@ -72,7 +72,11 @@ pub struct Tables {
     pub pue: Vec<ProviderPue>,
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(name: &str, text: &str) -> Result<Vec<T>, String> {
+/// Rows of an embedded CSV table; an error names the file and row.
+pub(crate) fn parse<T: for<'de> Deserialize<'de>>(
+    name: &str,
+    text: &str,
+) -> Result<Vec<T>, String> {
     csv::Reader::from_reader(text.as_bytes())
         .deserialize()
         .enumerate()
