@@ -146,16 +146,8 @@ fn gguf_file_is_counted_by_ggml_type() {
         ("gemma.context_length", GgufValue::U32(8192)),
     ];
     let tensors = [
-        GgufTensor {
-            name: "token_embd.weight".into(),
-            shape: vec![256, 2048],
-            ggml_type: 0,
-        },
-        GgufTensor {
-            name: "blk.0.ffn_up.weight".into(),
-            shape: vec![512, 2048],
-            ggml_type: 8,
-        },
+        GgufTensor::new("token_embd.weight", &[256, 2048], 0),
+        GgufTensor::new("blk.0.ffn_up.weight", &[512, 2048], 8),
     ];
     write_gguf(&dir.path().join("gemma-2b-it.gguf"), 3, &meta, &tensors).unwrap();
     let json = inspect_json(dir.path());

@@ -101,7 +101,11 @@ pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointE
             Ok(found) => sets.extend(found),
             Err(e) => facts.warn("checkpoint-file-invalid", e.to_string()),
         }
-        sets.extend(crate::pytorch::find(&sub, facts)?);
+        sets.extend(crate::pytorch::find(
+            &sub,
+            &crate::regular_files(&sub)?,
+            facts,
+        )?);
         if sets.is_empty() {
             continue;
         }

@@ -44,18 +44,16 @@ fn dtype_of(pk: &Pickle, props: Id) -> String {
     }
 }
 
-fn add(set: &mut WeightSet, t: Tensor) {
-    *set.by_dtype.entry(t.dtype.clone()).or_insert(0) += t.numel();
-    set.tensors.push(t);
-}
-
 /// A torch.distributed.checkpoint folder: the model tensors of its `.metadata`.
-fn dcp(dir: &Path, facts: &mut Facts) -> Result<Option<WeightSet>, CheckpointError> {
-    let meta_path = dir.join(".metadata");
-    if !std::fs::metadata(&meta_path).is_ok_and(|m| m.is_file()) {
+fn dcp(
+    dir: &Path,
+    names: &[String],
+    facts: &mut Facts,
+) -> Result<Option<WeightSet>, CheckpointError> {
+    if !names.iter().any(|n| n == ".metadata") {
         return Ok(None);
     }
-    let names = pytorch::regular_files(dir)?;
+    let meta_path = dir.join(".metadata");
     let shards: Vec<&String> = names.iter().filter(|n| n.ends_with(".distcp")).collect();
     let ranks: BTreeSet<&str> = shards
         .iter()
@@ -108,14 +106,11 @@ fn dcp(dir: &Path, facts: &mut Facts) -> Result<Option<WeightSet>, CheckpointErr
         let dtype = pk
             .get(*v, "properties")
             .map_or_else(|| "unknown".into(), |p| dtype_of(&pk, p));
-        add(
-            &mut set,
-            Tensor {
-                name: fqn.strip_prefix("model.").unwrap_or(fqn).to_owned(),
-                dtype,
-                shape,
-            },
-        );
+        set.push(Tensor {
+            name: fqn.strip_prefix("model.").unwrap_or(fqn).to_owned(),
+            dtype,
+            shape,
+        });
     }
     if set.tensors.is_empty() {
         return Ok(None);
@@ -153,7 +148,7 @@ fn dcp(dir: &Path, facts: &mut Facts) -> Result<Option<WeightSet>, CheckpointErr
 
 /// A DeepSpeed checkpoint: `latest` and its tag folder.
 fn deepspeed(dir: &Path, facts: &mut Facts) -> Result<Option<WeightSet>, CheckpointError> {
-    let Some(tag) = crate::quantized::read_small(&dir.join("latest")) else {
+    let Some(tag) = crate::read_small(&dir.join("latest")) else {
         return Ok(None);
     };
     let tag = tag.trim();
@@ -177,7 +172,7 @@ fn deepspeed(dir: &Path, facts: &mut Facts) -> Result<Option<WeightSet>, Checkpo
         );
         return Ok(None);
     }
-    let names = pytorch::regular_files(&tag_dir)?;
+    let names = crate::regular_files(&tag_dir)?;
     let model_states: Vec<&String> = names
         .iter()
         .filter(|n| n.ends_with("_model_states.pt"))
@@ -230,12 +225,12 @@ fn deepspeed(dir: &Path, facts: &mut Facts) -> Result<Option<WeightSet>, Checkpo
                 .iter()
                 .find(|t| t.name == name)
                 .map_or_else(|| "unknown".to_owned(), |t| t.dtype.clone());
-            add(&mut set, Tensor { name, dtype, shape });
+            set.push(Tensor { name, dtype, shape });
         }
         set.method = format!("`{tag}/{first}` param_shapes (ZeRO-3)");
     } else {
         for t in sd.tensors {
-            add(&mut set, t);
+            set.push(t);
         }
         set.method = format!("`{tag}/{first}` module state dict");
     }
@@ -259,9 +254,14 @@ fn deepspeed(dir: &Path, facts: &mut Facts) -> Result<Option<WeightSet>, Checkpo
 }
 
 /// Finds a distributed checkpoint in `dir` (and, for DeepSpeed, its `latest` tag folder).
-pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointError> {
+/// `names` are the regular files of `dir`, sorted.
+pub fn find(
+    dir: &Path,
+    names: &[String],
+    facts: &mut Facts,
+) -> Result<Vec<WeightSet>, CheckpointError> {
     let mut sets = Vec::new();
-    for found in [dcp(dir, facts), deepspeed(dir, facts)] {
+    for found in [dcp(dir, names, facts), deepspeed(dir, facts)] {
         match found {
             Ok(Some(set)) => sets.push(set),
             Ok(None) => {}

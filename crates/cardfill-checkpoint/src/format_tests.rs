@@ -137,21 +137,9 @@ fn gguf_v3_counts_logical_parameters_by_ggml_type() {
         ("split.tensors.count", GgufValue::U64(3)),
     ];
     let tensors = [
-        GgufTensor {
-            name: "token_embd.weight".into(),
-            shape: vec![1000, 512],
-            ggml_type: 12,
-        },
-        GgufTensor {
-            name: "blk.0.attn_q.weight".into(),
-            shape: vec![512, 512],
-            ggml_type: 14,
-        },
-        GgufTensor {
-            name: "output_norm.weight".into(),
-            shape: vec![512],
-            ggml_type: 0,
-        },
+        GgufTensor::new("token_embd.weight", &[1000, 512], 12),
+        GgufTensor::new("blk.0.attn_q.weight", &[512, 512], 14),
+        GgufTensor::new("output_norm.weight", &[512], 0),
     ];
     let len = write_gguf(&dir.path().join("tiny-Q4_K_M.gguf"), 3, &meta, &tensors).unwrap();
     let f = collect(dir.path()).unwrap();

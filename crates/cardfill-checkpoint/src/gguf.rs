@@ -360,8 +360,12 @@ fn meta_json(v: &MetaValue) -> Value {
 
 /// Finds the GGUF files in `dir`: one weight set per model (split files grouped), metadata
 /// under `checkpoint.gguf`. Unreadable files are warnings.
-pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointError> {
-    let names = crate::pytorch::regular_files(dir)?;
+/// `names` are the regular files of `dir`, sorted.
+pub fn find(
+    dir: &Path,
+    names: &[String],
+    facts: &mut Facts,
+) -> Result<Vec<WeightSet>, CheckpointError> {
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for n in names.iter().filter(|n| n.ends_with(".gguf")) {
         if crate::lfs::is_pointer(&dir.join(n)) {
@@ -402,8 +406,7 @@ pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointE
                             dtype: t.ggml_type.clone(),
                             shape,
                         };
-                        *set.by_dtype.entry(tensor.dtype.clone()).or_insert(0) += tensor.numel();
-                        set.tensors.push(tensor);
+                        set.push(tensor);
                     }
                     set.bytes += len;
                     set.files.push(PathBuf::from(f));

@@ -80,15 +80,13 @@ fn is_weight_name(name: &str) -> bool {
 
 /// Records the weight files of `dir` that are git-lfs pointers: `checkpoint.weights_missing`,
 /// and `checkpoint.files`/`checkpoint.bytes` from the pointers when no real weights were found.
-/// Files in `read` were read as weights and are skipped. Returns how many pointers were found.
-pub fn record(dir: &Path, read: &HashSet<PathBuf>, facts: &mut Facts) -> usize {
-    let Ok(names) = crate::pytorch::regular_files(dir) else {
-        return 0;
-    };
+/// `names` are the regular files of `dir`, sorted; files in `read` were read as weights and
+/// are skipped. Returns how many pointers were found.
+pub fn record(dir: &Path, names: &[String], read: &HashSet<PathBuf>, facts: &mut Facts) -> usize {
     let found: Vec<(String, Pointer)> = names
-        .into_iter()
+        .iter()
         .filter(|n| is_weight_name(n) && !read.contains(Path::new(n.as_str())))
-        .filter_map(|n| pointer(&dir.join(&n)).map(|p| (n, p)))
+        .filter_map(|n| pointer(&dir.join(n)).map(|p| (n.clone(), p)))
         .collect();
     if found.is_empty() {
         return 0;

@@ -71,6 +71,12 @@ pub struct WeightSet {
 }
 
 impl WeightSet {
+    /// Appends `t` and counts its elements under its dtype.
+    pub(crate) fn push(&mut self, t: Tensor) {
+        *self.by_dtype.entry(t.dtype.clone()).or_insert(0) += t.numel();
+        self.tensors.push(t);
+    }
+
     /// Total stored elements over all dtypes.
     pub fn total(&self) -> u64 {
         self.by_dtype.values().sum()
@@ -119,6 +125,24 @@ pub enum CheckpointError {
     },
 }
 
+impl CheckpointError {
+    /// An [`CheckpointError::Io`] for `path`.
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// An [`CheckpointError::Invalid`] for `path`.
+    pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Collects `checkpoint.*` and `parameters.*` facts from the weight files in `dir`.
 ///
 /// Every format finder returns the copies of the weights it recognises; the preferred one
@@ -128,9 +152,11 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
     let mut sets = diffusers::find(dir, &mut facts)?;
     sets.extend(safetensors::find(dir, &mut facts)?);
     sets.extend(peft::find(dir)?);
-    sets.extend(pytorch::find(dir, &mut facts)?);
-    sets.extend(gguf::find(dir, &mut facts)?);
-    sets.extend(distributed::find(dir, &mut facts)?);
+    // One listing for the finders that pick files by name.
+    let names = regular_files(dir)?;
+    sets.extend(pytorch::find(dir, &names, &mut facts)?);
+    sets.extend(gguf::find(dir, &names, &mut facts)?);
+    sets.extend(distributed::find(dir, &names, &mut facts)?);
     sentence_transformers::record(dir, &mut facts);
 
     // Files already read as weights are not git-lfs pointers: no need to look again.
@@ -142,14 +168,18 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
     if let Some(primary) = sets.next() {
         record(&mut facts, &primary);
         peft::record(dir, &primary, &mut facts);
-        quantized::record(dir, &primary, &mut facts);
-        moe::record(dir, &primary, &mut facts);
+        let config = read_small(&dir.join("config.json"))
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+        if let Some(config) = &config {
+            quantized::record(config, &primary, &mut facts);
+            moe::record(config, &primary, &mut facts);
+        }
         record_alternatives(&mut facts, &primary, sets.as_slice());
     } else if let Some(sub) = trainer_dirs::latest(dir) {
         let inner = collect(&dir.join(&sub))?;
         facts.absorb(trainer_dirs::rebase(&sub, inner));
     }
-    lfs::record(dir, &read, &mut facts);
+    lfs::record(dir, &names, &read, &mut facts);
     Ok(facts)
 }
 
@@ -237,4 +267,37 @@ pub(crate) fn is_regular_file(entry: &std::fs::DirEntry) -> bool {
         Ok(t) if t.is_symlink() => std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()),
         _ => false,
     }
+}
+
+/// Files in `dir` (not recursing), sorted, regular files only (symlinks followed once,
+/// FIFOs and devices skipped so a scan never blocks on them).
+pub(crate) fn regular_files(dir: &Path) -> Result<Vec<String>, CheckpointError> {
+    let rd = std::fs::read_dir(dir).map_err(|e| CheckpointError::io(dir, e))?;
+    let mut names = Vec::new();
+    for entry in rd.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if is_regular_file(&entry) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Reads a small text file: regular files only (a FIFO never blocks the scan), at most 64 MiB.
+pub(crate) fn read_small(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(64 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }

@@ -4,7 +4,6 @@
 //! (`num_experts_per_tok` of `num_local_experts`/`num_experts`/`n_routed_experts`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use cardfill_facts::{Facts, Source, Value, paths};
 
@@ -66,15 +65,9 @@ pub fn active(set: &WeightSet, total: u64, e: u64, k: u64) -> Option<u64> {
     total.checked_sub(inactive)
 }
 
-/// Sets `parameters.active` for a mixture-of-experts model in `dir`.
-pub fn record(dir: &Path, primary: &WeightSet, facts: &mut Facts) {
-    let Some(text) = crate::quantized::read_small(&dir.join("config.json")) else {
-        return;
-    };
-    let Ok(config) = serde_json::from_str::<Value>(&text) else {
-        return;
-    };
-    let Some((e, k, keys)) = experts(&config) else {
+/// Sets `parameters.active` for a mixture-of-experts model whose `config.json` is `config`.
+pub fn record(config: &Value, primary: &WeightSet, facts: &mut Facts) {
+    let Some((e, k, keys)) = experts(config) else {
         return;
     };
     let total = facts

@@ -36,20 +36,6 @@ pub struct TorchFile {
     pub bytes: u64,
 }
 
-fn invalid(path: &Path, message: impl Into<String>) -> CheckpointError {
-    CheckpointError::Invalid {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
-}
-
-fn io(path: &Path, source: std::io::Error) -> CheckpointError {
-    CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Legacy `torch.save` magic: protocol 2, `LONG1` of `0x1950a86a20f9469cfc6c`.
 const LEGACY_MAGIC: [u8; 14] = [
     0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
@@ -62,10 +48,10 @@ pub fn sniff(head: &[u8]) -> bool {
 
 /// Reads the pickle of the torch file at `path` (`shown` is the name used in messages).
 pub fn read(path: &Path, shown: &Path) -> Result<TorchFile, CheckpointError> {
-    let mut file = File::open(path).map_err(|e| io(shown, e))?;
-    let meta = file.metadata().map_err(|e| io(shown, e))?;
+    let mut file = File::open(path).map_err(|e| CheckpointError::io(shown, e))?;
+    let meta = file.metadata().map_err(|e| CheckpointError::io(shown, e))?;
     if !meta.is_file() {
-        return Err(invalid(shown, "not a regular file"));
+        return Err(CheckpointError::invalid(shown, "not a regular file"));
     }
     read_from(&mut file, meta.len(), shown)
 }
@@ -77,7 +63,7 @@ pub fn read_from<F: Read + Seek>(
     shown: &Path,
 ) -> Result<TorchFile, CheckpointError> {
     let mut head = [0u8; 14];
-    let n = read_up_to(file, &mut head).map_err(|e| io(shown, e))?;
+    let n = read_up_to(file, &mut head).map_err(|e| CheckpointError::io(shown, e))?;
     let head = &head[..n];
     if head.starts_with(b"PK\x03\x04") {
         read_zip(file, len, shown)
@@ -86,12 +72,12 @@ pub fn read_from<F: Read + Seek>(
     } else if head.starts_with(&[0x80]) {
         read_legacy(file, len, shown, false)
     } else if head.len() >= 8 && len >= 512 && is_tar(file) {
-        Err(invalid(
+        Err(CheckpointError::invalid(
             shown,
             "torch ≤ 0.3 tar checkpoint: not supported, re-save it with a current torch",
         ))
     } else {
-        Err(invalid(
+        Err(CheckpointError::invalid(
             shown,
             "offset 0: neither a torch zip archive nor a pickle",
         ))
@@ -121,13 +107,17 @@ fn read_zip<F: Read + Seek>(
     len: u64,
     shown: &Path,
 ) -> Result<TorchFile, CheckpointError> {
-    let entries = zipdir::entries(file, len).map_err(|e| invalid(shown, e.to_string()))?;
+    let entries =
+        zipdir::entries(file, len).map_err(|e| CheckpointError::invalid(shown, e.to_string()))?;
     let Some(pkl) = entries
         .iter()
         .filter(|e| e.name == "data.pkl" || e.name.ends_with("/data.pkl"))
         .min_by_key(|e| e.name.matches('/').count())
     else {
-        return Err(invalid(shown, "zip archive without a `data.pkl` member"));
+        return Err(CheckpointError::invalid(
+            shown,
+            "zip archive without a `data.pkl` member",
+        ));
     };
     let prefix = pkl.name.strip_suffix("data.pkl").unwrap_or("").to_owned();
     let max = if pkl.method == 0 {
@@ -135,10 +125,12 @@ fn read_zip<F: Read + Seek>(
     } else {
         MAX_INFLATED_BYTES
     };
-    let data = zipdir::read(file, len, pkl, max)
-        .map_err(|e| invalid(shown, format!("{}: {e}", pkl.name.escape_debug())))?;
-    let pickle = pickle::parse(&data, 0, &pickle::Limits::default())
-        .map_err(|e| invalid(shown, format!("{}: {e}", pkl.name.escape_debug())))?;
+    let data = zipdir::read(file, len, pkl, max).map_err(|e| {
+        CheckpointError::invalid(shown, format!("{}: {e}", pkl.name.escape_debug()))
+    })?;
+    let pickle = pickle::parse(&data, 0, &pickle::Limits::default()).map_err(|e| {
+        CheckpointError::invalid(shown, format!("{}: {e}", pkl.name.escape_debug()))
+    })?;
     let storage_prefix = format!("{prefix}data/");
     let storage_bytes = entries
         .iter()
@@ -165,11 +157,12 @@ fn read_legacy<F: Read + Seek>(
 ) -> Result<TorchFile, CheckpointError> {
     let cap = len.min(MAX_PICKLE_BYTES);
     let mut data = Vec::with_capacity(cap as usize);
-    file.seek(SeekFrom::Start(0)).map_err(|e| io(shown, e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| CheckpointError::io(shown, e))?;
     file.by_ref()
         .take(cap)
         .read_to_end(&mut data)
-        .map_err(|e| io(shown, e))?;
+        .map_err(|e| CheckpointError::io(shown, e))?;
     let limits = pickle::Limits::default();
     let parse = |start: usize| {
         pickle::parse(&data, start, &limits).map_err(|e| {
@@ -178,7 +171,7 @@ fn read_legacy<F: Read + Seek>(
             } else {
                 String::new()
             };
-            invalid(shown, format!("{e}{hint}"))
+            CheckpointError::invalid(shown, format!("{e}{hint}"))
         })
     };
     let (pickle, layout) = if magic {
@@ -380,8 +373,7 @@ fn weight_set(
         shared += sd.shared.len();
         set.bytes += tf.bytes;
         for t in sd.tensors {
-            *set.by_dtype.entry(t.dtype.clone()).or_insert(0) += t.numel();
-            set.tensors.push(t);
+            set.push(t);
         }
         set.files.push(rel.clone());
     }
@@ -403,28 +395,15 @@ fn weight_set(
     Ok(Some(set))
 }
 
-/// Files in `dir` (not recursing), sorted, regular files only (symlinks followed once,
-/// FIFOs and devices skipped so a scan never blocks on them).
-pub fn regular_files(dir: &Path) -> Result<Vec<String>, CheckpointError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
-    let mut names = Vec::new();
-    for entry in rd.flatten() {
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if crate::is_regular_file(&entry) {
-            names.push(name);
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
 /// Finds the PyTorch weights in `dir`: the sharded index first, else single weight files.
 /// Auxiliary trainer files (`training_args.bin`, `optimizer.pt`, ...) are walked for unsafe
 /// globals only. A file that cannot be read is a warning.
-pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointError> {
-    let names = regular_files(dir)?;
+/// `names` are the regular files of `dir`, sorted.
+pub fn find(
+    dir: &Path,
+    names: &[String],
+    facts: &mut Facts,
+) -> Result<Vec<WeightSet>, CheckpointError> {
     let mut sets = Vec::new();
     let mut in_index = HashSet::new();
     for index in names.iter().filter(|n| {
@@ -457,7 +436,7 @@ pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointE
             Err(e) => facts.warn("checkpoint-file-invalid", e.to_string()),
         }
     }
-    for name in &names {
+    for name in names {
         if !has_torch_extension(name) || in_index.contains(name) {
             continue;
         }
@@ -586,7 +565,11 @@ mod tests {
         }
         // The trainer files hold no model weights: nothing is counted.
         let mut facts = Facts::new();
-        assert!(find(&dir, &mut facts).unwrap().is_empty());
+        assert!(
+            find(&dir, &crate::regular_files(&dir).unwrap(), &mut facts)
+                .unwrap()
+                .is_empty()
+        );
         assert!(facts.warnings().is_empty(), "{:?}", facts.warnings());
     }
 
@@ -638,7 +621,12 @@ mod generated {
         };
         tk::write_torch_with(&dir.path().join("pytorch_model.bin"), &tiny(), &layout).unwrap();
         let mut facts = Facts::new();
-        let sets = find(dir.path(), &mut facts).unwrap();
+        let sets = find(
+            dir.path(),
+            &crate::regular_files(dir.path()).unwrap(),
+            &mut facts,
+        )
+        .unwrap();
         assert!(facts.warnings().is_empty(), "{:?}", facts.warnings());
         assert_eq!(sets.len(), 1);
         let set = &sets[0];
@@ -662,7 +650,12 @@ mod generated {
         };
         tk::write_torch_with(&dir.path().join("last.ckpt"), &tiny(), &layout).unwrap();
         let mut facts = Facts::new();
-        let sets = find(dir.path(), &mut facts).unwrap();
+        let sets = find(
+            dir.path(),
+            &crate::regular_files(dir.path()).unwrap(),
+            &mut facts,
+        )
+        .unwrap();
         assert_eq!(sets[0].total(), 392);
         assert!(
             sets[0].method.contains("under `state_dict`"),
@@ -691,7 +684,15 @@ mod generated {
         pkl.extend(b"tR.");
         tk::write_torch_zip(&dir.path().join("pytorch_model.bin"), &pkl, &[]).unwrap();
         let mut facts = Facts::new();
-        assert!(find(dir.path(), &mut facts).unwrap().is_empty());
+        assert!(
+            find(
+                dir.path(),
+                &crate::regular_files(dir.path()).unwrap(),
+                &mut facts
+            )
+            .unwrap()
+            .is_empty()
+        );
         assert!(!marker.exists());
         let unsafe_list = facts.value(paths::CHECKPOINT_UNSAFE).unwrap();
         assert_eq!(unsafe_list[0]["global"], "posix.system");

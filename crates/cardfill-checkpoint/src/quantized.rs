@@ -4,34 +4,14 @@
 //! The stored element count goes to `parameters.stored`.
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use cardfill_facts::{Facts, Source, Value, paths};
 
 use crate::WeightSet;
 
-/// Reads a small text file: regular files only (a FIFO never blocks the scan), at most 64 MiB.
-pub fn read_small(path: &Path) -> Option<String> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(64 << 20)
-        .read_to_string(&mut text)
-        .ok()?;
-    Some(text)
-}
-
-/// The `quantization_config` of `config.json` in `dir`, if any.
-pub fn config(dir: &Path) -> Option<(Value, Value)> {
-    let text = read_small(&dir.join("config.json"))?;
-    let json: Value = serde_json::from_str(&text).ok()?;
-    let q = json.get("quantization_config")?.clone();
-    q.is_object().then_some((json, q))
+/// The `quantization_config` of a parsed `config.json`, if it is an object.
+fn quantization_config(config: &Value) -> Option<&Value> {
+    config.get("quantization_config").filter(|q| q.is_object())
 }
 
 /// Suffixes of bookkeeping tensors that are not model parameters.
@@ -105,9 +85,9 @@ pub fn logical(set: &WeightSet, method: &str, bits: u64) -> (u64, String) {
 }
 
 /// Sets `parameters.total` (logical), `parameters.stored`, `checkpoint.quantization` and
-/// `model.base_model_relation` when `config.json` in `dir` declares a quantization.
-pub fn record(dir: &Path, primary: &WeightSet, facts: &mut Facts) {
-    let Some((config, q)) = config(dir) else {
+/// `model.base_model_relation` when `config` (the parsed `config.json`) declares a quantization.
+pub fn record(config: &Value, primary: &WeightSet, facts: &mut Facts) {
+    let Some(q) = quantization_config(config) else {
         return;
     };
     let load_8 = q.get("load_in_8bit").and_then(Value::as_bool) == Some(true);
@@ -218,8 +198,7 @@ mod tests {
                 dtype: (*d).into(),
                 shape: shape.to_vec(),
             };
-            *s.by_dtype.entry(t.dtype.clone()).or_insert(0) += t.numel();
-            s.tensors.push(t);
+            s.push(t);
         }
         s
     }

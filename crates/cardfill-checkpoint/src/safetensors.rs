@@ -162,9 +162,9 @@ fn add_header(
         // Overflow was ruled out by `read_file` per tensor; checked again for the sum.
         match set.by_dtype.get_mut(&t.dtype) {
             Some(n) => {
-                *n = n
-                    .checked_add(t.numel())
-                    .ok_or_else(|| invalid(&dir.join(file), "parameter count overflows"))?;
+                *n = n.checked_add(t.numel()).ok_or_else(|| {
+                    CheckpointError::invalid(&dir.join(file), "parameter count overflows")
+                })?;
             }
             None => {
                 set.by_dtype.insert(t.dtype.clone(), t.numel());
@@ -189,10 +189,7 @@ struct Listing {
 /// file). Entries that are not regular files are skipped, so a FIFO named `*.safetensors`
 /// never blocks a read.
 fn list_files(dir: &Path, facts: &mut Facts) -> Result<Listing, CheckpointError> {
-    let io = |source| CheckpointError::Io {
-        path: dir.to_owned(),
-        source,
-    };
+    let io = |source| CheckpointError::io(dir, source);
     let mut names = Vec::new();
     let mut pointers = HashSet::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
@@ -269,20 +266,17 @@ struct RawIndexMetadata {
 /// Reads `dir/index` and checks that every shard it names stays inside `dir`.
 fn read_index(dir: &Path, index: &str) -> Result<IndexSet, CheckpointError> {
     let path = dir.join(index);
-    let io = |source| CheckpointError::Io {
-        path: path.clone(),
-        source,
-    };
+    let io = |source| CheckpointError::io(&path, source);
     let len = std::fs::metadata(&path).map_err(io)?.len();
     if len > MAX_INDEX_BYTES {
-        return Err(invalid(
+        return Err(CheckpointError::invalid(
             &path,
             format!("index is {len} bytes, over the {MAX_INDEX_BYTES}-byte limit"),
         ));
     }
     let text = std::fs::read(&path).map_err(io)?;
     let raw: RawIndex = serde_json::from_slice(&text).map_err(|e| {
-        invalid(
+        CheckpointError::invalid(
             &path,
             format!(
                 "malformed index JSON at byte {}: {e}",
@@ -295,7 +289,7 @@ fn read_index(dir: &Path, index: &str) -> Result<IndexSet, CheckpointError> {
     shards.dedup();
     for shard in &shards {
         if !is_plain_relative(shard) {
-            return Err(invalid(
+            return Err(CheckpointError::invalid(
                 &path,
                 format!("weight_map names `{shard}`, which is not a file inside the directory"),
             ));
@@ -401,14 +395,11 @@ fn is_plain_relative(name: &str) -> bool {
 /// with the byte length their dtype and shape need, and the file exactly
 /// `8 + header + data` bytes long. `buf` is scratch space, reused between calls.
 pub fn read_file(path: &Path, buf: &mut Vec<u8>) -> Result<Header, CheckpointError> {
-    let io = |source| CheckpointError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = |source| CheckpointError::io(path, source);
     // Checked before opening: opening a FIFO would block.
     let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {
-        return Err(invalid(path, "is not a regular file"));
+        return Err(CheckpointError::invalid(path, "is not a regular file"));
     }
     let file_len = meta.len();
     let mut file = File::open(path).map_err(io)?;
@@ -417,20 +408,20 @@ pub fn read_file(path: &Path, buf: &mut Vec<u8>) -> Result<Header, CheckpointErr
     buf.resize(first, 0);
     file.read_exact(buf).map_err(io)?;
     if buf.starts_with(b"version https://git-lfs") {
-        return Err(invalid(
+        return Err(CheckpointError::invalid(
             path,
             "is a git-lfs pointer, not weights: the weights were not downloaded",
         ));
     }
     let Some(prefix) = buf.first_chunk::<8>() else {
-        return Err(invalid(
+        return Err(CheckpointError::invalid(
             path,
             format!("file is {file_len} bytes, too short for the 8-byte header length"),
         ));
     };
     let n = u64::from_le_bytes(*prefix);
     if n > MAX_HEADER_BYTES {
-        return Err(invalid(
+        return Err(CheckpointError::invalid(
             path,
             format!(
                 "header length {n} at offset 0 is over the {MAX_HEADER_BYTES}-byte limit (not a safetensors file?)"
@@ -438,7 +429,7 @@ pub fn read_file(path: &Path, buf: &mut Vec<u8>) -> Result<Header, CheckpointErr
         ));
     }
     if 8 + n > file_len {
-        return Err(invalid(
+        return Err(CheckpointError::invalid(
             path,
             format!(
                 "header length {n} at offset 0 runs past the end of the file ({file_len} bytes): truncated"
@@ -453,10 +444,13 @@ pub fn read_file(path: &Path, buf: &mut Vec<u8>) -> Result<Header, CheckpointErr
     }
     let json = &buf[8..end];
     if json.first() != Some(&b'{') {
-        return Err(invalid(path, "header at offset 8 does not start with `{`"));
+        return Err(CheckpointError::invalid(
+            path,
+            "header at offset 8 does not start with `{`",
+        ));
     }
     let RawHeader(entries) = serde_json::from_slice(json).map_err(|e| {
-        invalid(
+        CheckpointError::invalid(
             path,
             format!(
                 "malformed header JSON at offset {}: {e}",
@@ -465,7 +459,8 @@ pub fn read_file(path: &Path, buf: &mut Vec<u8>) -> Result<Header, CheckpointErr
         )
     })?;
     let data_start = 8 + n;
-    let data_len = check_layout(&entries, data_start).map_err(|m| invalid(path, m))?;
+    let data_len =
+        check_layout(&entries, data_start).map_err(|m| CheckpointError::invalid(path, m))?;
     let described = data_start.checked_add(data_len);
     if described != Some(file_len) {
         let what = if described.is_some_and(|d| d > file_len) {
@@ -473,7 +468,7 @@ pub fn read_file(path: &Path, buf: &mut Vec<u8>) -> Result<Header, CheckpointErr
         } else {
             "bytes after the last tensor"
         };
-        return Err(invalid(
+        return Err(CheckpointError::invalid(
             path,
             format!(
                 "file is {file_len} bytes but its header describes 8 + {n} + {data_len} bytes: {what}"
@@ -586,13 +581,6 @@ fn json_offset(text: &[u8], err: &serde_json::Error) -> usize {
         .map(<[u8]>::len)
         .sum();
     (line_start + err.column().saturating_sub(1)).min(text.len())
-}
-
-fn invalid(path: &Path, message: impl Into<String>) -> CheckpointError {
-    CheckpointError::Invalid {
-        path: path.to_owned(),
-        message: message.into(),
-    }
 }
 
 /// One header entry: the tensor and its `data_offsets`.

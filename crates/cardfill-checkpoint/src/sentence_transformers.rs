@@ -9,7 +9,7 @@ use cardfill_facts::{Facts, Source, Value, paths};
 /// Records the sentence-transformers modules of `dir`, if it has `modules.json`.
 pub fn record(dir: &Path, facts: &mut Facts) {
     let file = "modules.json";
-    let Some(text) = crate::quantized::read_small(&dir.join(file)) else {
+    let Some(text) = crate::read_small(&dir.join(file)) else {
         return;
     };
     let modules = match serde_json::from_str::<Value>(&text) {
@@ -53,7 +53,7 @@ pub fn record(dir: &Path, facts: &mut Facts) {
     }
     let mut obj = serde_json::Map::new();
     obj.insert("modules".into(), Value::Array(list));
-    if let Some(v) = crate::quantized::read_small(&dir.join("sentence_bert_config.json"))
+    if let Some(v) = crate::read_small(&dir.join("sentence_bert_config.json"))
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .and_then(|j| j.get("max_seq_length").cloned())
     {
@@ -73,7 +73,7 @@ pub fn record(dir: &Path, facts: &mut Facts) {
 
 /// The pooling mode set to true in a `1_Pooling/config.json` (`mean_tokens`, `cls_token`).
 fn pooling_mode(path: &Path) -> Option<String> {
-    let json: Value = serde_json::from_str(&crate::quantized::read_small(path)?).ok()?;
+    let json: Value = serde_json::from_str(&crate::read_small(path)?).ok()?;
     json.as_object()?.iter().find_map(|(k, v)| {
         (v.as_bool() == Some(true))
             .then(|| k.strip_prefix("pooling_mode_").map(str::to_owned))

@@ -34,6 +34,17 @@ pub struct GgufTensor {
     pub ggml_type: u32,
 }
 
+impl GgufTensor {
+    /// A tensor from its parts.
+    pub fn new(name: impl Into<String>, shape: &[u64], ggml_type: u32) -> Self {
+        Self {
+            name: name.into(),
+            shape: shape.to_vec(),
+            ggml_type,
+        }
+    }
+}
+
 /// `(block elements, bytes per block)` of the ggml types the writer knows.
 fn block(ty: u32) -> Option<(u64, u64)> {
     Some(match ty {

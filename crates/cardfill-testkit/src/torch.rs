@@ -88,6 +88,13 @@ impl PickleWriter {
         self.op(b')');
         self.op(b'R');
     }
+    /// `cls.__new__(cls)` for `module.name` (`NEWOBJ` with no arguments), the way a
+    /// dataclass instance starts; its state follows as a dict and `BUILD`.
+    pub fn new_object(&mut self, module: &str, name: &str) {
+        self.global(module, name);
+        self.op(b')');
+        self.op(0x81);
+    }
     /// A tensor over storage `key` holding `numel` elements of class `class`, the way
     /// `torch.save` pickles it.
     pub fn tensor(&mut self, class: &str, key: &str, storage_numel: u64, shape: &[u64]) {
@@ -561,9 +568,7 @@ pub fn materialize_torch_shards(name: &str, dest: &Path) -> anyhow::Result<()> {
 pub fn write_dcp(dir: &Path, tensors: &[TensorSpec], ranks: usize) -> anyhow::Result<()> {
     const M: &str = "torch.distributed.checkpoint.metadata";
     let mut w = PickleWriter::new();
-    w.global(M, "Metadata");
-    w.op(b')');
-    w.op(0x81);
+    w.new_object(M, "Metadata");
     w.op(b'}');
     w.op(b'(');
     w.str("state_dict_metadata");
@@ -585,15 +590,11 @@ pub fn write_dcp(dir: &Path, tensors: &[TensorSpec], ranks: usize) -> anyhow::Re
             _ => "float32",
         };
         w.str(&fqn);
-        w.global(M, "TensorStorageMetadata");
-        w.op(b')');
-        w.op(0x81);
+        w.new_object(M, "TensorStorageMetadata");
         w.op(b'}');
         w.op(b'(');
         w.str("properties");
-        w.global(M, "TensorProperties");
-        w.op(b')');
-        w.op(0x81);
+        w.new_object(M, "TensorProperties");
         w.op(b'(');
         w.global("torch", dtype);
         w.global("torch", "strided");
