@@ -22,6 +22,7 @@ mod vars;
 
 use cardfill_facts::{Facts, Value};
 
+pub use frontmatter::{Span as FrontMatterSpan, find as find_front_matter};
 pub use markdown::PLACEHOLDER;
 pub use vars::{FrontKey, Variables, variables};
 

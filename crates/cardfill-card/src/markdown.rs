@@ -76,6 +76,13 @@ pub struct LineInfo {
     pub heading: Option<(usize, String)>,
 }
 
+/// A line of a fenced code block (the fences included).
+const CODE: LineInfo = LineInfo {
+    quoted: true,
+    comment: false,
+    heading: None,
+};
+
 /// Classifies every line: fences and multi-line comments are skipped, headings found.
 pub fn scan(lines: &[String]) -> Vec<LineInfo> {
     let mut out = Vec::with_capacity(lines.len());
@@ -90,11 +97,7 @@ pub fn scan(lines: &[String]) -> Vec<LineInfo> {
             if indent_ok && run >= n && trimmed[run * ch.len_utf8()..].trim().is_empty() {
                 fence = None;
             }
-            out.push(LineInfo {
-                quoted: true,
-                comment: false,
-                heading: None,
-            });
+            out.push(CODE);
             continue;
         }
         if in_comment {
@@ -116,11 +119,7 @@ pub fn scan(lines: &[String]) -> Vec<LineInfo> {
                 }
             }
             if fence.is_some() {
-                out.push(LineInfo {
-                    quoted: true,
-                    comment: false,
-                    heading: None,
-                });
+                out.push(CODE);
                 continue;
             }
         }

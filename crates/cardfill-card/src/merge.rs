@@ -113,16 +113,29 @@ impl Skeleton {
 struct Doc {
     lines: Vec<String>,
     le: String,
+    /// `scan(&lines)`: each step reads it before it edits `lines`, and `merge` rescans
+    /// after each step, so the card is scanned once per edit rather than once per lookup.
+    info: Vec<LineInfo>,
 }
 
 impl Doc {
-    fn info(&self) -> Vec<LineInfo> {
-        scan(&self.lines)
+    fn new(body: &str, le: &str) -> Self {
+        let lines = split_lines(body);
+        let info = scan(&lines);
+        Self {
+            lines,
+            le: le.to_owned(),
+            info,
+        }
+    }
+
+    fn rescan(&mut self) {
+        self.info = scan(&self.lines);
     }
 
     /// The first heading with this normalised title: its line and level.
     fn heading(&self, title: &str) -> Option<(usize, usize)> {
-        self.info()
+        self.info
             .iter()
             .enumerate()
             .find_map(|(i, inf)| match &inf.heading {
@@ -133,9 +146,8 @@ impl Doc {
 
     /// The line after a heading's own body (the next heading of any level, or the end).
     fn own_end(&self, h: usize) -> usize {
-        let info = self.info();
         (h + 1..self.lines.len())
-            .find(|&j| info[j].heading.is_some())
+            .find(|&j| self.info[j].heading.is_some())
             .unwrap_or(self.lines.len())
     }
 
@@ -149,8 +161,7 @@ impl Doc {
 
     /// Whether a `**Label:**` field with this normalised label exists.
     fn has_label(&self, want: &str) -> bool {
-        let info = self.info();
-        self.lines.iter().zip(&info).any(|(l, inf)| {
+        self.lines.iter().zip(&self.info).any(|(l, inf)| {
             !inf.quoted
                 && inf.heading.is_none()
                 && label(content(l)).is_some_and(|(x, _)| x == want)
@@ -165,6 +176,17 @@ impl Doc {
         self.lines
             .get(i)
             .is_some_and(|l| content(l).trim().is_empty())
+    }
+
+    /// Replaces lines `first..=last` with `new` (lines without endings); the last new line
+    /// keeps the ending the replaced last line had.
+    fn replace(&mut self, first: usize, last: usize, new: &[String]) {
+        let ending = self.lines[last][content(&self.lines[last]).len()..].to_owned();
+        let mut repl: Vec<String> = new.iter().map(|l| self.line(l)).collect();
+        if let Some(l) = repl.last_mut() {
+            *l = format!("{}{ending}", content(l));
+        }
+        self.lines.splice(first..=last, repl);
     }
 
     /// Inserts `new` (lines without endings) at `pos`, with blank lines around as Markdown
@@ -209,11 +231,9 @@ pub fn merge(
     force: bool,
     changes: &mut Vec<Change>,
 ) -> String {
-    let mut doc = Doc {
-        lines: split_lines(body),
-        le: le.to_owned(),
-    };
+    let mut doc = Doc::new(body, le);
     refresh(&mut doc, values, changes);
+    doc.rescan();
     for slot in &sk.slots {
         let Some(value) = values.get(slot.var.as_str()) else {
             continue;
@@ -228,13 +248,14 @@ pub fn merge(
         if !done {
             add_section(&mut doc, sk, slot, values, changes);
         }
+        doc.rescan();
     }
     doc.lines.concat()
 }
 
 /// Refreshes every value cardfill marked before.
 fn refresh(doc: &mut Doc, values: &BTreeMap<&'static str, String>, changes: &mut Vec<Change>) {
-    let info = doc.info();
+    let info = &doc.info;
     let mut edits: Vec<(usize, usize, Vec<String>)> = Vec::new();
     let mut i = 0;
     while i < doc.lines.len() {
@@ -310,7 +331,7 @@ fn fill_field(
     force: bool,
     changes: &mut Vec<Change>,
 ) -> bool {
-    let info = doc.info();
+    let info = &doc.info;
     let found = (0..doc.lines.len()).find_map(|i| {
         if info[i].quoted || info[i].heading.is_some() {
             return None;
@@ -415,7 +436,7 @@ fn fill_block(
         return false;
     };
     let end = doc.own_end(hl);
-    let info = doc.info();
+    let info = &doc.info;
     let body: Vec<usize> = (hl + 1..end)
         .filter(|&j| {
             let c = content(&doc.lines[j]).trim();
@@ -438,12 +459,7 @@ fn fill_block(
             ));
         }
         [only] if is_placeholder(content(&doc.lines[*only])) => {
-            let ending = doc.lines[*only][content(&doc.lines[*only]).len()..].to_owned();
-            let mut repl: Vec<String> = new.iter().map(|l| doc.line(l)).collect();
-            if let Some(last) = repl.last_mut() {
-                *last = format!("{}{ending}", content(last));
-            }
-            doc.lines.splice(*only..=*only, repl);
+            doc.replace(*only, *only, &new);
             changes.push(Change::new(
                 ChangeKind::Filled,
                 &slot.var,
@@ -459,12 +475,7 @@ fn fill_block(
                 return true;
             }
             if force {
-                let ending = doc.lines[last][content(&doc.lines[last]).len()..].to_owned();
-                let mut repl: Vec<String> = new.iter().map(|l| doc.line(l)).collect();
-                if let Some(l) = repl.last_mut() {
-                    *l = format!("{}{ending}", content(l));
-                }
-                doc.lines.splice(first..=last, repl);
+                doc.replace(first, last, &new);
                 changes.push(Change::new(
                     ChangeKind::Replaced,
                     &slot.var,
@@ -576,7 +587,7 @@ fn add_section(
     }
     // Where: after the nearest earlier skeleton section the card has, else before the
     // nearest later one, else at the end.
-    let info = doc.info();
+    let info = &doc.info;
     let prev = (0..a)
         .rev()
         .filter(|&k| Some(k) != sk.root)

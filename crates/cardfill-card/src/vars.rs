@@ -5,7 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use cardfill_facts::{Facts, Value, human_bytes, human_count, human_hours, paths};
+use cardfill_facts::{
+    Facts, Value, human_bytes, human_count, human_hours, paths, thousands, three_significant,
+    trimmed,
+};
 use serde_json::{Map, json};
 
 /// What the facts give the card.
@@ -69,34 +72,10 @@ pub fn variables(facts: &Facts) -> Variables {
     }
 }
 
-pub use cardfill_facts::thousands;
-
-/// A float with at most `decimals` decimals, trailing zeros dropped.
-fn num(v: f64, decimals: usize) -> String {
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    }
-}
-
 /// A non-negative float rounded to a whole number.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 fn whole(v: f64) -> u64 {
     v.round().max(0.0) as u64
-}
-
-/// Three significant digits.
-fn sig3(v: f64) -> String {
-    let d = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
-        1
-    } else {
-        2
-    };
-    num(v, d)
 }
 
 fn joined(v: &Value) -> Option<String> {
@@ -195,26 +174,18 @@ fn model_specs(f: &Facts) -> Option<String> {
         (None, Some(m)) => lines.push(format!("- **Architecture:** `{m}`")),
         (None, None) => {}
     }
-    if let Some(total) = f.u64(paths::PARAMETERS_TOTAL) {
-        lines.push(format!(
-            "- **Parameters:** {} params ({})",
-            human_count(total),
-            thousands(total)
-        ));
-    }
-    if let Some(active) = f.u64(paths::PARAMETERS_ACTIVE) {
-        lines.push(format!(
-            "- **Active parameters per token:** {} ({})",
-            human_count(active),
-            thousands(active)
-        ));
-    }
-    if let Some(tr) = f.u64(paths::PARAMETERS_TRAINABLE) {
-        lines.push(format!(
-            "- **Trainable parameters:** {} ({})",
-            human_count(tr),
-            thousands(tr)
-        ));
+    for (path, label, unit) in [
+        (paths::PARAMETERS_TOTAL, "Parameters", " params"),
+        (paths::PARAMETERS_ACTIVE, "Active parameters per token", ""),
+        (paths::PARAMETERS_TRAINABLE, "Trainable parameters", ""),
+    ] {
+        if let Some(n) = f.u64(path) {
+            lines.push(format!(
+                "- **{label}:** {}{unit} ({})",
+                human_count(n),
+                thousands(n)
+            ));
+        }
     }
     if let Some(by) = f.value(paths::PARAMETERS_BY_DTYPE) {
         let parts: Vec<_> = counts(by)
@@ -296,7 +267,7 @@ fn model_specs(f: &Facts) -> Option<String> {
             parts.push(format!("file type {t}"));
         }
         if let Some(b) = g.get("bytes_per_parameter").and_then(Value::as_f64) {
-            parts.push(format!("{} bytes per parameter", num(b, 3)));
+            parts.push(format!("{} bytes per parameter", trimmed(b, 3)));
         }
         if !parts.is_empty() {
             lines.push(format!("- **GGUF:** {}", parts.join(", ")));
@@ -366,10 +337,10 @@ fn speeds_sizes_times(f: &Facts) -> Option<String> {
     }
     let mut tp = Vec::new();
     if let Some(v) = f.f64(paths::TRAINING_SAMPLES_PER_SECOND) {
-        tp.push(format!("{} samples/s", sig3(v)));
+        tp.push(format!("{} samples/s", three_significant(v)));
     }
     if let Some(v) = f.f64(paths::TRAINING_STEPS_PER_SECOND) {
-        tp.push(format!("{} steps/s", sig3(v)));
+        tp.push(format!("{} steps/s", three_significant(v)));
     }
     if !tp.is_empty() {
         lines.push(format!("- **Throughput:** {}", tp.join(", ")));
@@ -379,7 +350,7 @@ fn speeds_sizes_times(f: &Facts) -> Option<String> {
         progress.push(format!("{} steps", thousands(s)));
     }
     if let Some(e) = f.f64(paths::TRAINING_EPOCHS) {
-        progress.push(format!("{} epochs", num(e, 2)));
+        progress.push(format!("{} epochs", trimmed(e, 2)));
     }
     if !progress.is_empty() {
         lines.push(format!("- **Training length:** {}", progress.join(", ")));
@@ -472,11 +443,11 @@ fn cloud_region(f: &Facts) -> Option<String> {
 /// Grams of CO2eq, readable: `11.3 kg CO2eq`.
 pub fn co2_text(grams: f64) -> String {
     if grams >= 1e6 {
-        format!("{} t CO2eq", sig3(grams / 1e6))
+        format!("{} t CO2eq", three_significant(grams / 1e6))
     } else if grams >= 1e3 {
-        format!("{} kg CO2eq", sig3(grams / 1e3))
+        format!("{} kg CO2eq", three_significant(grams / 1e3))
     } else {
-        format!("{} g CO2eq", sig3(grams))
+        format!("{} g CO2eq", three_significant(grams))
     }
 }
 
@@ -492,7 +463,11 @@ fn co2_emitted(f: &Facts) -> Option<String> {
             .f64(paths::CARBON_PUE)
             .map(|p| format!(" × PUE {p:.2}"))
             .unwrap_or_default();
-        working.push(format!("{} kWh{pue} × {} g/kWh", sig3(e), num(i, 0)));
+        working.push(format!(
+            "{} kWh{pue} × {} g/kWh",
+            three_significant(e),
+            trimmed(i, 0)
+        ));
     }
     let mut place = Vec::new();
     if let Some(p) = f.str(paths::CARBON_PROVIDER) {
@@ -569,7 +544,7 @@ fn hardware_requirements(f: &Facts) -> Option<String> {
             details.push(human_bytes(m));
         }
         if let Some(p) = g.get("power_limit_w").and_then(Value::as_f64) {
-            details.push(format!("{} W power limit", num(p, 0)));
+            details.push(format!("{} W power limit", trimmed(p, 0)));
         }
         let d = if details.is_empty() {
             String::new()

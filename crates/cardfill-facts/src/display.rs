@@ -20,7 +20,8 @@ pub fn human_count(n: u64) -> String {
     n.to_string()
 }
 
-fn three_significant(v: f64) -> String {
+/// Three significant digits for a value under 1000 (`41.06` → `41.1`, `2.5` → `2.5`).
+pub fn three_significant(v: f64) -> String {
     let decimals = if v >= 100.0 {
         0
     } else if v >= 10.0 {
@@ -28,6 +29,11 @@ fn three_significant(v: f64) -> String {
     } else {
         2
     };
+    trimmed(v, decimals)
+}
+
+/// A float with at most `decimals` decimals, trailing zeros dropped (`2.50` → `2.5`).
+pub fn trimmed(v: f64, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_owned()
@@ -68,16 +74,7 @@ pub fn human_bytes(n: u64) -> String {
 
 /// Hours with sensible precision (`12.5` → `12.5`, `0.0833` → `0.08`, `173.16` → `173.2`).
 pub fn human_hours(h: f64) -> String {
-    let s = if h >= 100.0 {
-        format!("{h:.1}")
-    } else {
-        format!("{h:.2}")
-    };
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    }
+    trimmed(h, if h >= 100.0 { 1 } else { 2 })
 }
 
 #[cfg(test)]

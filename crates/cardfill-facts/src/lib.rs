@@ -17,7 +17,7 @@ mod source;
 
 use std::collections::BTreeMap;
 
-pub use display::{human_bytes, human_count, human_hours, thousands};
+pub use display::{human_bytes, human_count, human_hours, thousands, three_significant, trimmed};
 use serde::Serialize;
 use serde_json::Map;
 pub use serde_json::Value;
