@@ -35,7 +35,8 @@ fn cache_path_id(value: &str) -> Option<String> {
 }
 
 /// Whether `value` has the shape of a Hub model id `org/name`, each part of ASCII
-/// letters, digits, `-`, `_`, `.`, not starting or ending with `-` or `.`, at most 96 characters.
+/// letters, digits, `-`, `_`, `.`, not starting or ending with `-` or `.`, without `--` or `..`
+/// (the Hub bans both), at most 96 characters.
 fn is_hub_id(value: &str) -> bool {
     if value.is_empty() || value.len() > 96 {
         return false;
@@ -51,6 +52,7 @@ fn is_hub_id(value: &str) -> bool {
             && !p.starts_with(['-', '.'])
             && !p.ends_with(['-', '.'])
             && !p.contains("..")
+            && !p.contains("--")
     })
 }
 
@@ -74,5 +76,6 @@ mod tests {
         assert_eq!(hub_id("../x/y"), HubId::LocalPath);
         assert_eq!(hub_id("C:\\models\\x"), HubId::LocalPath);
         assert_eq!(hub_id("output_dir"), HubId::LocalPath);
+        assert_eq!(hub_id("a--b/c"), HubId::LocalPath);
     }
 }
