@@ -2,21 +2,11 @@
 //!
 //! huggingface_hub's `REGEX_YAML_BLOCK` (commented "exact same regex as in the Hub server"):
 //! `^(\s*---(?:\r\n|\r|\n))([\S\s]*?)((?:\r\n|\r|\n)---[ \t]*(\r\n|\n|$))`, no MULTILINE.
-//! Python's `\s` also matches `\x1c`–`\x1f`, which Rust's Unicode `\s` does not; the class
-//! below adds them. Python's `$` also matches before a final `\n`, which the `\n` branch
-//! already covers, so `\z` is the same here.
-
-use std::sync::LazyLock;
-
-use regex::Regex;
-
-#[allow(clippy::expect_used)] // a constant pattern, covered by tests
-static YAML_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"\A([\s\x1c-\x1f]*---(?:\r\n|\r|\n))([\s\S]*?)((?:\r\n|\r|\n)---[ \t]*(?:\r\n|\n|\z))",
-    )
-    .expect("front matter pattern compiles")
-});
+//! Python's `\s` also matches `\x1c`–`\x1f` (beyond Unicode white space), and its `$` also
+//! matches before a final `\n`, which the `\n` branch already covers.
+//!
+//! The detection itself is cardfill-card's `find_front_matter` (the merge uses it too); this
+//! is the Hub-side view of it, and the tests below pin it to the regex.
 
 /// A card split at its metadata block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,13 +22,11 @@ pub struct FrontMatter<'a> {
 /// Finds the metadata block the Hub would find in `card`, or `None` when the Hub sees none
 /// (the whole card is then text).
 pub fn front_matter(card: &str) -> Option<FrontMatter<'_>> {
-    let caps = YAML_BLOCK.captures(card)?;
-    let yaml = caps.get(2)?;
-    let whole = caps.get(0)?;
+    let span = cardfill_card::find_front_matter(card)?;
     Some(FrontMatter {
-        yaml: yaml.as_str(),
-        yaml_start: yaml.start(),
-        body: &card[whole.end()..],
+        yaml: &card[span.body_start..span.body_end],
+        yaml_start: span.body_start,
+        body: &card[span.end..],
     })
 }
 

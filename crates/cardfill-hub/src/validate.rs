@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::front_matter::{FrontMatter, front_matter};
+use crate::front_matter::front_matter;
 use crate::rules::{self, Problem};
 
 /// Parses YAML text into JSON values (keys kept in order). `None` for an empty document.
@@ -16,12 +16,16 @@ pub(crate) fn parse_yaml(text: &str) -> Result<Value, String> {
 /// Reads the metadata mapping of a card the way the Hub does: `Ok(None)` when the card has no
 /// block, an empty map for an empty block, `Err` with the problem otherwise.
 pub fn card_metadata(card: &str) -> Result<Option<Map<String, Value>>, Problem> {
-    let Some(FrontMatter { yaml, .. }) = front_matter(card) else {
-        return Ok(None);
-    };
+    front_matter(card)
+        .map(|fm| block_metadata(fm.yaml))
+        .transpose()
+}
+
+/// The mapping of a metadata block's YAML, or the problem with it.
+fn block_metadata(yaml: &str) -> Result<Map<String, Value>, Problem> {
     match parse_yaml(yaml) {
-        Ok(Value::Object(map)) => Ok(Some(map)),
-        Ok(Value::Null) => Ok(Some(Map::new())),
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Null) => Ok(Map::new()),
         Ok(other) => Err(Problem::error(
             "metadata",
             format!(
@@ -53,22 +57,21 @@ fn kind(value: &Value) -> &'static str {
 /// Every problem the Hub would find in `card` (a whole README.md), in order. Errors mean the
 /// Hub rejects the card; warnings mean it accepts it but likely not as meant.
 pub fn validate_card(card: &str) -> Vec<Problem> {
-    let meta = match card_metadata(card) {
-        Ok(Some(meta)) => meta,
-        Ok(None) => return vec![missing_block(card)],
-        Err(problem) => {
-            let mut problem = problem;
+    let Some(fm) = front_matter(card) else {
+        return vec![missing_block(card)];
+    };
+    let meta = match block_metadata(fm.yaml) {
+        Ok(meta) => meta,
+        Err(mut problem) => {
             problem.line = Some(1);
             return vec![problem];
         }
     };
     let mut problems = rules::check_metadata(&meta);
-    if let Some(fm) = front_matter(card) {
-        let first_line = card[..fm.yaml_start].matches('\n').count() + 1;
-        for p in &mut problems {
-            let top = p.key.split(['.', '[']).next().unwrap_or_default();
-            p.line = key_line(fm.yaml, top).map(|l| first_line + l);
-        }
+    let first_line = card[..fm.yaml_start].matches('\n').count() + 1;
+    for p in &mut problems {
+        let top = p.key.split(['.', '[']).next().unwrap_or_default();
+        p.line = key_line(fm.yaml, top).map(|l| first_line + l);
     }
     problems
 }

@@ -81,12 +81,7 @@ impl Files<'_> {
 
     /// The text of `name` (relative to the directory), if it is a file of at most `limit` bytes.
     fn text(&mut self, name: &str, limit: u64) -> Option<String> {
-        let path = self.dir.join(name);
-        let meta = std::fs::metadata(&path).ok()?;
-        if !meta.is_file() || meta.len() > limit {
-            return None;
-        }
-        match std::fs::read_to_string(&path) {
+        match small_text(&self.dir.join(name), limit)? {
             Ok(text) => Some(text),
             Err(source) => {
                 let err = ConfigError::Read {
@@ -668,8 +663,17 @@ fn software(files: &Files<'_>) -> Option<(Map<String, Value>, Source)> {
         ("config.json", "_diffusers_version", "diffusers"),
         ("adapter_config.json", "peft_version", "peft"),
     ];
+    // config.json is keyed twice: parse it once.
+    let config = files.json_object_quiet("config.json");
     for (file, key, name) in keyed {
-        let Some(obj) = files.json_object_quiet(file) else {
+        let other;
+        let obj = if file == "config.json" {
+            config.as_ref()
+        } else {
+            other = files.json_object_quiet(file);
+            other.as_ref()
+        };
+        let Some(obj) = obj else {
             continue;
         };
         if let Some(v) = obj.get(key).and_then(Value::as_str) {
@@ -720,13 +724,17 @@ impl Files<'_> {
 
     /// The text of a small file, without warnings.
     fn text_quiet(&self, name: &str) -> Option<String> {
-        let path = self.dir.join(name);
-        let meta = std::fs::metadata(&path).ok()?;
-        if !meta.is_file() || meta.len() > MAX_CONFIG_BYTES {
-            return None;
-        }
-        std::fs::read_to_string(&path).ok()
+        small_text(&self.dir.join(name), MAX_CONFIG_BYTES)?.ok()
     }
+}
+
+/// Reads `path` if it is a file of at most `limit` bytes (`None` otherwise).
+fn small_text(path: &Path, limit: u64) -> Option<std::io::Result<String>> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > limit {
+        return None;
+    }
+    Some(std::fs::read_to_string(path))
 }
 
 /// The `- Name 1.2.3` lines under a `### Framework versions` heading.
