@@ -1,11 +1,11 @@
-//! `cardfill fill`: collect the facts, render or merge the card, and write it atomically.
+//! `cardfill fill`: collect the facts, render or merge the card, and write it safely
+//! (`cardfill_card::write`).
 #![allow(clippy::print_stdout)]
 
-use std::io::{ErrorKind, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use cardfill_card::write::CardFile;
 use cardfill_card::{ChangeKind, FillOptions};
 
 use super::{EXIT_OK, EXIT_WARNINGS};
@@ -24,15 +24,21 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         .card
         .clone()
         .unwrap_or_else(|| args.dir.join("README.md"));
-    let existing = read_card(&card_path)?;
+    let writes = !args.dry_run && !args.check;
+    let card = CardFile::open(&card_path, &args.dir, args.card.is_some(), writes)?;
+    let existing = card.text().map(str::to_owned);
     let template = match &args.template {
-        Some(path) => Some(fs_err::read_to_string(path).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot read template `{}`: {}: pass an existing UTF-8 Jinja file to --template",
-                path.display(),
-                e.kind()
-            )
-        })?),
+        Some(path) => Some(
+            cardfill_facts::read::read_to_string(path, cardfill_facts::read::CARD_CAP).map_err(
+                |e| {
+                    anyhow::anyhow!(
+                        "cannot read template `{}`: {}: pass an existing UTF-8 Jinja file to --template",
+                        path.display(),
+                        e.reason()
+                    )
+                },
+            )?,
+        ),
         None => None,
     };
     let options = FillOptions {
@@ -74,74 +80,22 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         }
     } else if up_to_date {
         report::note(&format!("`{}` is up to date", card_path.display()));
+    } else if card.read_only() && !args.force {
+        report::warning(&cardfill_facts::Warning {
+            code: "card-read-only".into(),
+            message: format!(
+                "`{}` is read-only: left alone; make it writable or pass --force",
+                card_path.display()
+            ),
+        });
+        return Ok(ExitCode::from(if args.strict { EXIT_WARNINGS } else { EXIT_OK }));
     } else {
-        if let Some(old) = &existing
-            && !args.no_backup
-        {
-            let bak = backup_path(&card_path);
-            fs_err::write(&bak, old).with_context(|| {
-                format!(
-                    "the card was not changed; cannot back it up as `{}`",
-                    bak.display()
-                )
-            })?;
-        }
-        write_atomic(&card_path, filled.text.as_bytes())?;
+        card.write(filled.text, !args.no_backup, |fresh| {
+            cardfill_card::fill(fresh, template.as_deref(), &facts, &options).map(|f| f.text)
+        })?;
         report::note(&format!("wrote `{}`", card_path.display()));
     }
     Ok(ExitCode::from(if warned { EXIT_WARNINGS } else { EXIT_OK }))
-}
-
-/// The card's text, or `None` when there is no card yet.
-fn read_card(path: &Path) -> anyhow::Result<Option<String>> {
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) => bail!(
-                "`{}` is not UTF-8 text (invalid byte at offset {}): save it as UTF-8 or pass another --card",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            ),
-        },
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => bail!(
-            "cannot read `{}`: {e}: check the path given to --card",
-            path.display()
-        ),
-    }
-}
-
-fn backup_path(card: &Path) -> PathBuf {
-    let mut name = card.file_name().unwrap_or_default().to_os_string();
-    name.push(".bak");
-    card.with_file_name(name)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
-/// the card is never half-written. The old card's permissions are kept.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let fail = |e: &dyn std::fmt::Display| {
-        anyhow::anyhow!(
-            "cannot write `{}`: {e}: check that its directory exists and is writable",
-            path.display()
-        )
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".cardfill-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| fail(&e))?;
-    tmp.write_all(bytes).map_err(|e| fail(&e))?;
-    tmp.as_file().sync_all().map_err(|e| fail(&e))?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(tmp.path(), meta.permissions()).map_err(|e| fail(&e))?;
-    }
-    tmp.persist(path).map_err(|e| fail(&e.error))?;
-    Ok(())
 }
 
 /// Notes on stderr: what was kept or replaced one line each, the rest counted.

@@ -10,7 +10,8 @@
 //!
 //! A value a person wrote is kept and reported ([`ChangeKind::Kept`]) unless
 //! [`FillOptions::force`]. Sections the card lacks are added where the template puts them.
-//! Lines cardfill adds follow the card's line endings. This crate does no I/O.
+//! Lines cardfill adds follow the card's line endings. Only [`write`] does I/O: it reads and
+//! writes the card file safely (locks, compare before replace, owner and mode, no links).
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -19,6 +20,7 @@ mod markdown;
 mod merge;
 mod render;
 mod vars;
+pub mod write;
 
 use cardfill_facts::{Facts, Value};
 

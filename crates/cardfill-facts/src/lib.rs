@@ -13,6 +13,7 @@
 
 mod display;
 pub mod paths;
+pub mod read;
 mod source;
 
 use std::collections::BTreeMap;

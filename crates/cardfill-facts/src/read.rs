@@ -1,0 +1,268 @@
+//! Bounded reads of evidence files: the one way every collector opens an input.
+//!
+//! A file is opened without blocking (a FIFO never hangs), must be a regular file (checked on
+//! the open descriptor, so a swapped path cannot slip through), and must be no larger than the
+//! cap for its kind; at most the cap is read even if the file grows meanwhile. The caps are the
+//! table "Input limits" of the README.
+
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+const MIB: u64 = 1 << 20;
+
+/// `config.json`, `adapter_config.json`, `generation_config.json`, accelerate and DeepSpeed
+/// configs, `train_results.json` and other small JSON or YAML files.
+pub const CONFIG_CAP: u64 = 16 * MIB;
+/// A model card (`README.md`) or a `--template`.
+pub const CARD_CAP: u64 = 64 * MIB;
+/// A weight index (`*.safetensors.index.json`, `pytorch_model.bin.index.json`, diffusers
+/// `model_index.json`).
+pub const INDEX_CAP: u64 = 64 * MIB;
+/// `trainer_state.json` (streamed: `log_history` is walked, never held whole).
+pub const TRAINER_STATE_CAP: u64 = 1024 * MIB;
+/// A run record in `.cardfill/` (streamed).
+pub const RECORD_CAP: u64 = 512 * MIB;
+/// A pickle: `data.pkl` inside a PyTorch zip, or a legacy pickle's header part.
+pub const PICKLE_CAP: u64 = 256 * MIB;
+/// A git-lfs pointer, W&B metadata and other files read only when tiny.
+pub const SMALL_CAP: u64 = MIB;
+
+/// Why an input was not read. The message names the file.
+#[derive(Debug)]
+pub struct ReadError {
+    /// The file.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub kind: ReadErrorKind,
+}
+
+/// What went wrong reading an input.
+#[derive(Debug)]
+pub enum ReadErrorKind {
+    /// The file does not exist.
+    NotFound,
+    /// Not a regular file: a FIFO, a device, a socket or a directory.
+    NotRegular(&'static str),
+    /// Larger than its cap.
+    TooLarge {
+        /// The file's size in bytes.
+        size: u64,
+        /// The cap in bytes.
+        cap: u64,
+    },
+    /// Any other I/O error (permission denied, …).
+    Io(std::io::Error),
+}
+
+impl ReadError {
+    /// Whether the file is simply absent.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.kind, ReadErrorKind::NotFound)
+    }
+
+    /// What went wrong, without the file's name.
+    pub fn reason(&self) -> String {
+        match &self.kind {
+            ReadErrorKind::NotFound => "no such file".to_owned(),
+            ReadErrorKind::NotRegular(what) => format!("it is {what}, not a regular file"),
+            ReadErrorKind::TooLarge { size, cap } => {
+                format!("{size} bytes, over cardfill's limit of {cap} bytes for this kind of file")
+            }
+            ReadErrorKind::Io(e) => e.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.path.display();
+        match &self.kind {
+            ReadErrorKind::NotFound => write!(f, "`{p}` does not exist"),
+            ReadErrorKind::NotRegular(what) => write!(
+                f,
+                "`{p}` is {what}, not a regular file: skipped (replace it with the real file)"
+            ),
+            ReadErrorKind::TooLarge { size, cap } => write!(
+                f,
+                "`{p}` is {size} bytes, over cardfill's limit of {cap} bytes for this kind of file: skipped"
+            ),
+            ReadErrorKind::Io(e) => write!(f, "cannot read `{p}`: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl From<ReadError> for std::io::Error {
+    fn from(e: ReadError) -> Self {
+        match e.kind {
+            ReadErrorKind::NotFound => Self::new(std::io::ErrorKind::NotFound, e.to_string()),
+            ReadErrorKind::Io(io) => io,
+            ReadErrorKind::NotRegular(_) | ReadErrorKind::TooLarge { .. } => {
+                Self::new(std::io::ErrorKind::InvalidData, e.to_string())
+            }
+        }
+    }
+}
+
+/// The kind of a file that is not regular, in words.
+pub fn describe(ft: std::fs::FileType) -> &'static str {
+    if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Checks an already open file: regular, and no larger than `cap`. Returns its size.
+pub fn check_open(file: &File, path: &Path, cap: u64) -> Result<u64, ReadError> {
+    let err = |kind| ReadError {
+        path: path.to_path_buf(),
+        kind,
+    };
+    let meta = file.metadata().map_err(|e| err(ReadErrorKind::Io(e)))?;
+    if !meta.file_type().is_file() {
+        return Err(err(ReadErrorKind::NotRegular(describe(meta.file_type()))));
+    }
+    if meta.len() > cap {
+        return Err(err(ReadErrorKind::TooLarge {
+            size: meta.len(),
+            cap,
+        }));
+    }
+    Ok(meta.len())
+}
+
+/// Opens `path` for reading without blocking and checks it is a regular file of at most `cap`
+/// bytes. Returns the file and its size. Use [`File::take`] with `cap` when reading on.
+pub fn open(path: &Path, cap: u64) -> Result<(File, u64), ReadError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| ReadError {
+            path: path.to_path_buf(),
+            kind: if e.kind() == std::io::ErrorKind::NotFound {
+                ReadErrorKind::NotFound
+            } else {
+                ReadErrorKind::Io(e)
+            },
+        })?;
+    let size = check_open(&file, path, cap)?;
+    Ok((file, size))
+}
+
+/// Reads an open, checked file whole: at most `cap` bytes; more is an error.
+pub fn read_open(file: File, path: &Path, size: u64, cap: u64) -> Result<Vec<u8>, ReadError> {
+    let mut data = Vec::with_capacity(usize::try_from(size.min(cap)).unwrap_or(0));
+    file.take(cap.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(|e| ReadError {
+            path: path.to_path_buf(),
+            kind: ReadErrorKind::Io(e),
+        })?;
+    if data.len() as u64 > cap {
+        return Err(ReadError {
+            path: path.to_path_buf(),
+            kind: ReadErrorKind::TooLarge {
+                size: data.len() as u64,
+                cap,
+            },
+        });
+    }
+    Ok(data)
+}
+
+/// Reads `path` whole if it is a regular file of at most `cap` bytes.
+pub fn read(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+    let (file, size) = open(path, cap)?;
+    read_open(file, path, size, cap)
+}
+
+/// Reads `path` as UTF-8 text (invalid bytes are an I/O error of kind `InvalidData`).
+pub fn read_to_string(path: &Path, cap: u64) -> Result<String, ReadError> {
+    let bytes = read(path, cap)?;
+    String::from_utf8(bytes).map_err(|e| ReadError {
+        path: path.to_path_buf(),
+        kind: ReadErrorKind::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "not UTF-8 (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "cardfill-read-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn fifo_is_refused_without_blocking() {
+        let dir = tmp();
+        let fifo = dir.join("config.json");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600))
+            .unwrap();
+        let err = read(&fifo, CONFIG_CAP).unwrap_err();
+        assert!(matches!(err.kind, ReadErrorKind::NotRegular("a FIFO")), "{err}");
+        assert!(err.to_string().contains("config.json"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn dev_zero_link_is_refused() {
+        let dir = tmp();
+        let link = dir.join("config.json");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let err = read(&link, CONFIG_CAP).unwrap_err();
+        assert!(
+            matches!(err.kind, ReadErrorKind::NotRegular("a character device")),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn over_the_cap_is_refused_and_under_is_read() {
+        let dir = tmp();
+        let f = dir.join("a.json");
+        std::fs::write(&f, b"0123456789").unwrap();
+        assert_eq!(read(&f, 10).unwrap(), b"0123456789");
+        let err = read(&f, 9).unwrap_err();
+        assert!(matches!(
+            err.kind,
+            ReadErrorKind::TooLarge { size: 10, cap: 9 }
+        ));
+        assert!(read(&dir.join("missing"), 9).unwrap_err().is_not_found());
+        assert!(matches!(
+            read(&dir, 9).unwrap_err().kind,
+            ReadErrorKind::NotRegular("a directory")
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
