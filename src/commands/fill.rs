@@ -88,7 +88,11 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
                 card_path.display()
             ),
         });
-        return Ok(ExitCode::from(if args.strict { EXIT_WARNINGS } else { EXIT_OK }));
+        return Ok(ExitCode::from(if args.strict {
+            EXIT_WARNINGS
+        } else {
+            EXIT_OK
+        }));
     } else {
         card.write(filled.text, !args.no_backup, |fresh| {
             cardfill_card::fill(fresh, template.as_deref(), &facts, &options).map(|f| f.text)

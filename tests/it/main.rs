@@ -10,6 +10,7 @@
 //! - `examples`: the scripts of `examples/` against fake launchers and a fake `transformers`.
 //! - `carbon`: `co2`, `regions` and the Environmental Impact section.
 //! - `hub`: the base model from the cache and a Hub on 127.0.0.1, `validate`.
+//! - `faults`: fault injection: kill -9, racing editors, planted links, owners, full disks, FIFOs.
 //! - `readme`: the README's commands and flags stay true.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,6 +18,7 @@ mod util;
 
 mod carbon;
 mod examples;
+mod faults;
 mod fill;
 mod formats;
 mod hub;

@@ -270,10 +270,7 @@ impl CardFile {
         let started = Instant::now();
         let mut pause = Duration::from_millis(2);
         loop {
-            match rustix::fs::flock(
-                &self.dir,
-                FlockOperation::NonBlockingLockExclusive,
-            ) {
+            match rustix::fs::flock(&self.dir, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => {
                     self.locked = true;
                     return Ok(());
@@ -373,11 +370,7 @@ impl CardFile {
             let fd = match rustix::fs::openat(
                 &self.dir,
                 &name,
-                OFlags::WRONLY
-                    | OFlags::CREATE
-                    | OFlags::EXCL
-                    | OFlags::NOFOLLOW
-                    | OFlags::CLOEXEC,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::from_raw_mode(mode),
             ) {
                 Ok(fd) => fd,
@@ -446,14 +439,21 @@ impl CardFile {
             self.lock()?;
             self.remove_stale();
         }
-        // What the card path is believed to hold: the text read, later what cardfill put there.
+        // The text the card path is believed to hold: the merge started from it.
         let mut expect: Option<Vec<u8>> = self.text.take().map(String::into_bytes);
         let mut new = text;
-        // The latest text an editor saved, once swapped out, until the next swap is verified
-        // (then kept as the backup, or removed).
-        let mut held: Option<OsString> = None;
         let mut exchange = true;
         for _ in 0..MAX_RETRIES {
+            // Compare first: a save seen now costs no swap.
+            let (current, owner) = self.read_current()?;
+            let current = current.map(|(_, b)| b);
+            if current != expect {
+                self.owner = owner;
+                let fresh = current.map(|b| String::from_utf8_lossy(&b).into_owned());
+                new = remerge(fresh.as_deref())?;
+                expect = fresh.map(String::into_bytes);
+                continue;
+            }
             let tmp = self.create_temp(new.as_bytes())?;
             let flags = if expect.is_some() {
                 RenameFlags::EXCHANGE
@@ -467,9 +467,6 @@ impl CardFile {
             };
             match swapped {
                 Ok(()) if expect.is_none() => {
-                    if let Some(h) = held.take() {
-                        self.finish(&h, backup)?;
-                    }
                     self.sync_dir();
                     return Ok(());
                 }
@@ -478,75 +475,34 @@ impl CardFile {
                     let out = match self.read_entry(&tmp) {
                         Ok((t, _)) => t.map(|(_, b)| b),
                         Err(e) => {
-                            self.put_back(&tmp, Some(new.as_bytes()));
+                            self.undo(&tmp, new.as_bytes())?;
                             return Err(e);
                         }
                     };
                     if out == expect {
-                        match held.take() {
-                            // `tmp` is cardfill's own earlier text; the editor's is held.
-                            Some(h) => {
-                                let _ = rustix::fs::unlinkat(&self.dir, &tmp, AtFlags::empty());
-                                self.finish(&h, backup)?;
-                            }
-                            None => self.finish(&tmp, backup)?,
-                        }
-                        return Ok(());
+                        return self.finish(&tmp, backup);
                     }
-                    // An editor saved meanwhile: its text is in `tmp`; merge again on it.
-                    if let Some(h) = held.replace(tmp) {
-                        let _ = rustix::fs::unlinkat(&self.dir, &h, AtFlags::empty());
-                    }
-                    let placed = std::mem::take(&mut new).into_bytes();
-                    let fresh = out.map(|b| String::from_utf8_lossy(&b).into_owned());
-                    new = match remerge(fresh.as_deref()) {
-                        Ok(t) => t,
-                        Err(e) => {
-                            if let Some(h) = held.take() {
-                                self.put_back(&h, Some(&placed));
-                            }
-                            return Err(e.into());
-                        }
-                    };
-                    expect = Some(placed);
-                }
-                Err(Errno::EXIST) => {
-                    // Created meanwhile: merge into it.
-                    let _ = rustix::fs::unlinkat(&self.dir, &tmp, AtFlags::empty());
-                    let (fresh, owner) = self.read_current()?;
-                    self.owner = owner;
-                    let fresh = fresh.map(|(t, _)| t);
+                    // An editor saved in between: put its text back at once, then merge again.
+                    let fresh = self.undo(&tmp, new.as_bytes())?;
+                    let fresh = fresh.map(|b| String::from_utf8_lossy(&b).into_owned());
                     new = remerge(fresh.as_deref())?;
                     expect = fresh.map(String::into_bytes);
                 }
-                Err(Errno::NOENT) if expect.is_some() => {
-                    // Deleted meanwhile: write it as a new card.
+                Err(Errno::EXIST | Errno::NOENT) => {
+                    // Created or deleted in between: read it again.
                     let _ = rustix::fs::unlinkat(&self.dir, &tmp, AtFlags::empty());
-                    new = remerge(None)?;
-                    expect = None;
                 }
-                Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) if held.is_none() => {
+                Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
                     exchange = false;
                     if self.compare_and_rename(&tmp, expect.as_deref(), backup)? {
                         return Ok(());
                     }
-                    let (fresh, owner) = self.read_current()?;
-                    self.owner = owner;
-                    let fresh = fresh.map(|(t, _)| t);
-                    new = remerge(fresh.as_deref())?;
-                    expect = fresh.map(String::into_bytes);
                 }
                 Err(e) => {
                     let _ = rustix::fs::unlinkat(&self.dir, &tmp, AtFlags::empty());
-                    if let Some(h) = held.take() {
-                        self.put_back(&h, expect.as_deref());
-                    }
                     return Err(io("replace", &self.path, e));
                 }
             }
-        }
-        if let Some(h) = held.take() {
-            self.put_back(&h, expect.as_deref());
         }
         Err(WriteError::KeptChanging(self.path.clone()))
     }
@@ -571,25 +527,32 @@ impl CardFile {
         Ok(())
     }
 
-    /// Puts a swapped-out card back in place (an error after a swap). What comes out is
-    /// removed when it is `ours` (cardfill's own text); an editor's save stays beside the card
-    /// under the temporary name.
-    fn put_back(&self, held: &OsStr, ours: Option<&[u8]>) {
-        if rustix::fs::renameat_with(
-            &self.dir,
-            held,
-            &self.dir,
-            &self.name,
-            RenameFlags::EXCHANGE,
-        )
-        .is_ok()
-        {
-            let out = self.read_entry(held).ok().and_then(|(t, _)| t.map(|(_, b)| b));
-            if out.is_some() && out.as_deref() == ours {
-                let _ = rustix::fs::unlinkat(&self.dir, held, AtFlags::empty());
+    /// Swaps `tmp` (an editor's save that came out of the card's path) back in. What comes
+    /// out should be `ours`; if an editor saved again meanwhile, that newer save goes back in
+    /// instead. Returns the text the card's path holds afterwards.
+    fn undo(&self, tmp: &OsStr, ours: &[u8]) -> Result<Option<Vec<u8>>, WriteError> {
+        let kept = |e: Errno| WriteError::Io {
+            action: "put back the text saved meanwhile in",
+            path: self.path.clone(),
+            source: e.into(),
+            hint: "that text is kept beside the card under the temporary name",
+        };
+        let mut at_tmp = self.read_entry(tmp)?.0.map(|(_, b)| b);
+        let mut expect_out = ours.to_vec();
+        for _ in 0..MAX_RETRIES {
+            rustix::fs::renameat_with(&self.dir, tmp, &self.dir, &self.name, RenameFlags::EXCHANGE)
+                .map_err(kept)?;
+            let came = self.read_entry(tmp)?.0.map(|(_, b)| b);
+            if came.as_deref() == Some(expect_out.as_slice()) {
+                let _ = rustix::fs::unlinkat(&self.dir, tmp, AtFlags::empty());
+                self.sync_dir();
+                return Ok(at_tmp);
             }
+            // A newer save replaced ours meanwhile: it goes back in too.
+            expect_out = at_tmp.unwrap_or_default();
+            at_tmp = came;
         }
-        self.sync_dir();
+        Err(WriteError::KeptChanging(self.path.clone()))
     }
 
     /// Without an atomic exchange: compare the card with `base` just before a plain rename;

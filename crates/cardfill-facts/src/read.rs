@@ -226,10 +226,17 @@ mod tests {
     fn fifo_is_refused_without_blocking() {
         let dir = tmp();
         let fifo = dir.join("config.json");
-        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600))
-            .unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
         let err = read(&fifo, CONFIG_CAP).unwrap_err();
-        assert!(matches!(err.kind, ReadErrorKind::NotRegular("a FIFO")), "{err}");
+        assert!(
+            matches!(err.kind, ReadErrorKind::NotRegular("a FIFO")),
+            "{err}"
+        );
         assert!(err.to_string().contains("config.json"));
         std::fs::remove_dir_all(dir).unwrap();
     }
