@@ -163,6 +163,10 @@ pub struct RunArgs {
     /// `.cardfill` is used as is) [default: the current directory].
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
+    /// Seconds members of the command's process group still running when it exits get
+    /// between SIGTERM and SIGKILL.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub grace_period: f64,
     /// The command to run, after `--`.
     #[arg(
         required = true,

@@ -1,16 +1,22 @@
 //! Everything the binary says on stderr: warnings and errors, one line each.
-#![allow(clippy::print_stderr)]
+
+use std::io::Write;
 
 use cardfill_facts::Warning;
 
+/// Writes one line to stderr; a failed write (closed pipe, full disk) is ignored, never a panic.
+fn line(args: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
 /// Prints a warning line.
 pub fn warning(w: &Warning) {
-    eprintln!("warning: {w}");
+    line(format_args!("warning: {w}"));
 }
 
 /// Prints a note line (what cardfill did or kept).
 pub fn note(message: &str) {
-    eprintln!("note: {message}");
+    line(format_args!("note: {message}"));
 }
 
 /// Prints an error and its causes, one line each. A broken pipe is not reported.
@@ -21,8 +27,8 @@ pub fn error(err: &anyhow::Error) {
     }) {
         return;
     }
-    eprintln!("error: {err}");
+    line(format_args!("error: {err}"));
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        line(format_args!("  caused by: {cause}"));
     }
 }

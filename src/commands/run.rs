@@ -16,8 +16,16 @@ const EXIT_CANNOT_RUN: u8 = 127;
 /// Runs `run`: exits with the command's own exit code (128 + signal when a signal killed it).
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let dir = record_dir(args.record.as_deref().unwrap_or(Path::new(".")));
-    match cardfill_hardware::run_command(&args.command, &dir) {
+    let grace = std::time::Duration::try_from_secs_f64(args.grace_period.max(0.0))
+        .unwrap_or(std::time::Duration::from_secs(30));
+    match cardfill_hardware::run_command(&args.command, &dir, grace) {
         Ok(outcome) => {
+            for message in outcome.warnings {
+                report::warning(&Warning {
+                    code: "run-record-file-skipped".to_owned(),
+                    message,
+                });
+            }
             if let Some(problem) = outcome.problem {
                 report::warning(&Warning {
                     code: "run-record-not-written".to_owned(),

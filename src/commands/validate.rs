@@ -16,7 +16,8 @@ use crate::cli::ValidateArgs;
 
 /// Runs `validate`.
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let bytes = fs_err::read(&args.card)?;
+    let bytes = cardfill_facts::read::read(&args.card, cardfill_facts::read::CARD_CAP)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let card = String::from_utf8(bytes).with_context(|| {
         format!(
             "`{}` is not UTF-8: the Hub reads cards as UTF-8; re-save it as UTF-8",

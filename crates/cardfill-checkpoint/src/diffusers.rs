@@ -37,15 +37,15 @@ fn prefixed(component: &str, mut set: WeightSet) -> WeightSet {
 /// component (format `diffusers`) followed by the alternatives (variants, other formats).
 pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointError> {
     let index = dir.join("model_index.json");
-    if !index.is_file() {
+    if index.symlink_metadata().is_err() {
         return Ok(Vec::new());
     }
-    let text = match fs_err::read_to_string(&index) {
+    let text = match cardfill_facts::read::read_to_string(&index, cardfill_facts::read::INDEX_CAP) {
         Ok(t) => t,
         Err(e) => {
             facts.warn(
                 "diffusers-index-invalid",
-                format!("cannot read `model_index.json`: {e}"),
+                format!("cannot read `model_index.json`: {}", e.reason()),
             );
             return Ok(Vec::new());
         }

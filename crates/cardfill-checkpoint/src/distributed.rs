@@ -10,7 +10,6 @@
 //! The number of rank files is reported as a hint of the data-parallel world size.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use cardfill_facts::{Facts, Source, paths};
@@ -60,13 +59,8 @@ fn dcp(
         .filter_map(|n| n.strip_prefix("__")?.split('_').next())
         .collect();
     let shown = Path::new(".metadata");
-    let mut data = Vec::new();
-    std::fs::File::open(&meta_path)
-        .and_then(|f| f.take(MAX_METADATA_BYTES).read_to_end(&mut data))
-        .map_err(|source| CheckpointError::Io {
-            path: shown.into(),
-            source,
-        })?;
+    let data = cardfill_facts::read::read(&meta_path, MAX_METADATA_BYTES)
+        .map_err(|e| CheckpointError::invalid(shown, e.reason()))?;
     let pk = pickle::parse(&data, 0, &pickle::Limits::default()).map_err(|e| {
         CheckpointError::Invalid {
             path: shown.into(),

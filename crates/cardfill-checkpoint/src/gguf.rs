@@ -385,14 +385,13 @@ pub fn find(
         let mut failed = false;
         for f in &files {
             let path = dir.join(f);
-            let header = std::fs::File::open(&path).and_then(|file| {
-                let len = file.metadata()?.len();
-                Ok((file, len))
-            });
-            let (file, len) = match header {
+            let (file, len) = match cardfill_facts::read::open(&path, u64::MAX) {
                 Ok(x) => x,
                 Err(e) => {
-                    facts.warn("checkpoint-file-invalid", format!("cannot read `{f}`: {e}"));
+                    facts.warn(
+                        "checkpoint-file-invalid",
+                        format!("cannot read `{f}`: {}", e.reason()),
+                    );
                     failed = true;
                     break;
                 }

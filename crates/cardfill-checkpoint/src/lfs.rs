@@ -2,7 +2,6 @@
 //! declared sizes stand in for the real files' sizes.
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use cardfill_facts::{Facts, Source, paths};
@@ -23,16 +22,7 @@ pub struct Pointer {
 
 /// Reads `path` as a git-lfs pointer, if it is one.
 pub fn pointer(path: &Path) -> Option<Pointer> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > MAX_POINTER_BYTES {
-        return None;
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_POINTER_BYTES)
-        .read_to_string(&mut text)
-        .ok()?;
+    let text = cardfill_facts::read::read_to_string(path, MAX_POINTER_BYTES).ok()?;
     parse(&text)
 }
 

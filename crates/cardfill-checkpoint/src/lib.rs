@@ -154,6 +154,7 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
     sets.extend(peft::find(dir)?);
     // One listing for the finders that pick files by name.
     let names = regular_files(dir)?;
+    warn_irregular(dir, &mut facts);
     sets.extend(pytorch::find(dir, &names, &mut facts)?);
     sets.extend(gguf::find(dir, &names, &mut facts)?);
     sets.extend(distributed::find(dir, &names, &mut facts)?);
@@ -269,6 +270,43 @@ pub(crate) fn is_regular_file(entry: &std::fs::DirEntry) -> bool {
     }
 }
 
+/// Weight and index files (other than safetensors, whose finder says so itself) that are not
+/// regular files: one warning each, never skipped silently.
+fn warn_irregular(dir: &Path, facts: &mut Facts) {
+    const WEIGHTS: [&str; 8] = [
+        ".bin",
+        ".pt",
+        ".pth",
+        ".ckpt",
+        ".gguf",
+        ".distcp",
+        ".bin.index.json",
+        ".pkl",
+    ];
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut found = Vec::new();
+    for entry in rd.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !WEIGHTS.iter().any(|ext| name.ends_with(ext)) || is_regular_file(&entry) {
+            continue;
+        }
+        // A directory named like a weight file is a layout, not a weight file.
+        if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let what = std::fs::metadata(entry.path())
+            .map(|m| cardfill_facts::read::describe(m.file_type()))
+            .unwrap_or("a dangling link");
+        found.push(format!("`{name}` is {what}, not a regular file: skipped"));
+    }
+    found.sort();
+    for message in found {
+        facts.warn("weight-file-unreadable", message);
+    }
+}
+
 /// Files in `dir` (not recursing), sorted, regular files only (symlinks followed once,
 /// FIFOs and devices skipped so a scan never blocks on them).
 pub(crate) fn regular_files(dir: &Path) -> Result<Vec<String>, CheckpointError> {
@@ -286,18 +324,8 @@ pub(crate) fn regular_files(dir: &Path) -> Result<Vec<String>, CheckpointError> 
     Ok(names)
 }
 
-/// Reads a small text file: regular files only (a FIFO never blocks the scan), at most 64 MiB.
+/// Reads a small text file: regular files only (a FIFO never blocks the scan), at most
+/// [`cardfill_facts::read::CONFIG_CAP`].
 pub(crate) fn read_small(path: &Path) -> Option<String> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(64 << 20)
-        .read_to_string(&mut text)
-        .ok()?;
-    Some(text)
+    cardfill_facts::read::read_to_string(path, cardfill_facts::read::CONFIG_CAP).ok()
 }

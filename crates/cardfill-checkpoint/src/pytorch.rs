@@ -5,7 +5,6 @@
 //! (see [`crate::pickle`]), never executed. Unsafe globals go to `checkpoint.unsafe`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -48,12 +47,9 @@ pub fn sniff(head: &[u8]) -> bool {
 
 /// Reads the pickle of the torch file at `path` (`shown` is the name used in messages).
 pub fn read(path: &Path, shown: &Path) -> Result<TorchFile, CheckpointError> {
-    let mut file = File::open(path).map_err(|e| CheckpointError::io(shown, e))?;
-    let meta = file.metadata().map_err(|e| CheckpointError::io(shown, e))?;
-    if !meta.is_file() {
-        return Err(CheckpointError::invalid(shown, "not a regular file"));
-    }
-    read_from(&mut file, meta.len(), shown)
+    let (mut file, len) = cardfill_facts::read::open(path, u64::MAX)
+        .map_err(|e| CheckpointError::invalid(shown, e.reason()))?;
+    read_from(&mut file, len, shown)
 }
 
 /// Reads a torch file from `file`, `len` bytes long (`shown` names it in messages).
@@ -473,12 +469,15 @@ pub fn find(
 
 /// The shard files an index's `weight_map` names, in first-seen order.
 fn index_shards(dir: &Path, index: &str, facts: &mut Facts) -> Option<Vec<PathBuf>> {
-    let text = match fs_err::read_to_string(dir.join(index)) {
+    let text = match cardfill_facts::read::read_to_string(
+        &dir.join(index),
+        cardfill_facts::read::INDEX_CAP,
+    ) {
         Ok(t) => t,
         Err(e) => {
             facts.warn(
                 "checkpoint-file-invalid",
-                format!("cannot read `{index}`: {e}"),
+                format!("cannot read `{index}`: {}", e.reason()),
             );
             return None;
         }

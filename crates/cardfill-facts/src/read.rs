@@ -96,13 +96,14 @@ impl fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
+/// The error without the file name (callers name the file themselves).
 impl From<ReadError> for std::io::Error {
     fn from(e: ReadError) -> Self {
         match e.kind {
-            ReadErrorKind::NotFound => Self::new(std::io::ErrorKind::NotFound, e.to_string()),
+            ReadErrorKind::NotFound => Self::new(std::io::ErrorKind::NotFound, e.reason()),
             ReadErrorKind::Io(io) => io,
             ReadErrorKind::NotRegular(_) | ReadErrorKind::TooLarge { .. } => {
-                Self::new(std::io::ErrorKind::InvalidData, e.to_string())
+                Self::new(std::io::ErrorKind::InvalidData, e.reason())
             }
         }
     }

@@ -324,47 +324,216 @@ fn merge_energy(a: Option<GpuEnergy>, b: Option<GpuEnergy>) -> Option<GpuEnergy>
     }
 }
 
+/// How long a writer waits for another rank's lock before writing without it.
+pub const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Writes `record` into `dir` (the record folder, created if missing). A record already
 /// there for the same node and run, written by another rank, is merged, under a lock.
 /// Returns the path written.
 pub fn write_record(dir: &Path, record: RunRecord) -> Result<PathBuf, HardwareError> {
+    write_record_checked(dir, record).0
+}
+
+/// Opens `path` without blocking or following a link; `create`: create it if missing.
+fn open_plain(path: &Path, create: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(create)
+        .create(create)
+        .truncate(false)
+        .custom_flags(flags.bits() as i32)
+        .mode(0o644)
+        .open(path)
+}
+
+/// Creates the record folder `dir` (`<DIR>/.cardfill`): `<DIR>` itself only when its parent
+/// exists.
+fn make_record_dir(dir: &Path) -> Result<(), HardwareError> {
+    let fail = |path: &Path, message: String| HardwareError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let target = if dir.file_name().is_some_and(|n| n == RECORD_DIR) {
+        dir.parent().filter(|p| !p.as_os_str().is_empty())
+    } else {
+        None
+    };
+    if let Some(target) = target
+        && !target.is_dir()
+    {
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(fail(
+                target,
+                format!(
+                    "`{}` does not exist, so the record folder is not created: create it or pass another --record",
+                    parent.display()
+                ),
+            ));
+        }
+        std::fs::create_dir(target).or_else(|e| {
+            if target.is_dir() {
+                Ok(())
+            } else {
+                Err(fail(target, e.to_string()))
+            }
+        })?;
+    }
+    std::fs::create_dir(dir).or_else(|e| {
+        if dir.is_dir() {
+            Ok(())
+        } else {
+            Err(fail(dir, e.to_string()))
+        }
+    })
+}
+
+/// [`write_record`], also returning warnings: an odd lock or record file skipped, a lock not
+/// taken in [`LOCK_TIMEOUT`].
+pub fn write_record_checked(
+    dir: &Path,
+    record: RunRecord,
+) -> (Result<PathBuf, HardwareError>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let result = write_inner(dir, record, &mut warnings);
+    (result, warnings)
+}
+
+fn write_inner(
+    dir: &Path,
+    record: RunRecord,
+    warnings: &mut Vec<String>,
+) -> Result<PathBuf, HardwareError> {
     let io = |path: &Path, e: std::io::Error| HardwareError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    fs_err::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    make_record_dir(dir)?;
     let lock_path = dir.join(".lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| io(&lock_path, e))?;
-    // Some shared filesystems refuse locks; write without one rather than not at all.
-    let _ = rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive);
+    let lock = match open_plain(&lock_path, true) {
+        Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => Some(f),
+        Ok(f) => {
+            let what = f
+                .metadata()
+                .map(|m| cardfill_facts::read::describe(m.file_type()))
+                .unwrap_or("not a regular file");
+            warnings.push(format!(
+                "`{}` is {what}: written without the lock (remove it)",
+                lock_path.display()
+            ));
+            None
+        }
+        Err(e) => {
+            warnings.push(format!(
+                "cannot open the lock `{}`: {e}: written without it",
+                lock_path.display()
+            ));
+            None
+        }
+    };
+    if let Some(lock) = &lock {
+        let started = std::time::Instant::now();
+        loop {
+            match rustix::fs::flock(lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR)
+                    if started.elapsed() < LOCK_TIMEOUT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR) => {
+                    warnings.push(format!(
+                        "`{}` stayed locked for {} s: written without the lock",
+                        lock_path.display(),
+                        LOCK_TIMEOUT.as_secs()
+                    ));
+                    break;
+                }
+                // Some shared filesystems refuse locks; write without one rather than not at all.
+                Err(_) => break,
+            }
+        }
+    }
 
     let path = dir.join(record.file_name());
     let mut record = record;
-    if let Ok(text) = std::fs::read_to_string(&path)
-        && let Ok(earlier) = serde_json::from_str::<RunRecord>(&text)
-    {
-        let mut merged = earlier;
-        merged.merge(record);
-        record = merged;
+    match read_record(&path) {
+        Ok(earlier) => {
+            let mut merged = earlier;
+            merged.merge(record);
+            record = merged;
+        }
+        Err(RecordReadError::Read(e)) if e.is_not_found() => {}
+        Err(e) => warnings.push(format!("{e}: replaced by this run's record")),
     }
     let text = serde_json::to_string_pretty(&record).map_err(|e| HardwareError::Write {
         path: path.clone(),
         message: e.to_string(),
     })?;
     let tmp = dir.join(format!(".{}.tmp{}", record.file_name(), std::process::id()));
-    let mut file = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-    file.write_all(text.as_bytes())
+    let create = || {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .mode(0o644)
+            .open(&tmp)
+    };
+    let mut file = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // A leftover of this pid's earlier life, or planted: never written through.
+            std::fs::remove_file(&tmp).map_err(|e| io(&tmp, e))?;
+            create()
+        }
+        other => other,
+    }
+    .map_err(|e| io(&tmp, e))?;
+    let written = file
+        .write_all(text.as_bytes())
         .and_then(|()| file.write_all(b"\n"))
         .and_then(|()| file.sync_all())
-        .map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&path, e));
+    }
     drop(lock);
     Ok(path)
+}
+
+/// Why one record file was not read.
+#[derive(Debug)]
+enum RecordReadError {
+    Read(cardfill_facts::read::ReadError),
+    Json(PathBuf, String),
+}
+
+impl std::fmt::Display for RecordReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read(e) => e.fmt(f),
+            Self::Json(p, m) => write!(f, "`{}` is not a run record: {m}", p.display()),
+        }
+    }
+}
+
+/// Reads one record, streamed (regular files only, at most
+/// [`cardfill_facts::read::RECORD_CAP`] bytes; fields it does not know are skipped unread).
+fn read_record(path: &Path) -> Result<RunRecord, RecordReadError> {
+    let cap = cardfill_facts::read::RECORD_CAP;
+    let (file, _) = cardfill_facts::read::open(path, cap).map_err(RecordReadError::Read)?;
+    let reader = std::io::BufReader::with_capacity(1 << 16, std::io::Read::take(file, cap));
+    serde_json::from_reader(reader)
+        .map_err(|e| RecordReadError::Json(path.to_path_buf(), e.to_string()))
 }
 
 /// A record read from disk, with the file it came from.
@@ -392,9 +561,10 @@ pub fn read_records(dir: &Path) -> (Vec<FoundRecord>, Vec<(String, String)>) {
     names.sort();
     for name in names {
         let path = dir.join(&name);
-        let parsed = std::fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<RunRecord>(&t).map_err(|e| e.to_string()));
+        let parsed = read_record(&path).map_err(|e| match e {
+            RecordReadError::Read(e) => e.reason(),
+            RecordReadError::Json(_, m) => m,
+        });
         match parsed {
             Ok(record) if record.format == RECORD_FORMAT => {
                 found.push(FoundRecord { file: name, record })

@@ -24,7 +24,9 @@ use crate::gpu::{
     EnergyMethod, GpuEnergy, GpuProbe, GpuSelection, counter_energy, integrate_power,
 };
 use crate::host::HostInfo;
-use crate::record::{Launcher, RecordKind, RunRecord, SlurmInfo, format_time, write_record};
+use crate::record::{
+    Launcher, RecordKind, RunRecord, SlurmInfo, format_time, write_record, write_record_checked,
+};
 use crate::{HardwareError, current_job};
 
 /// How often GPUs without an energy counter are polled for power.
@@ -44,6 +46,8 @@ pub struct RunOutcome {
     pub problem: Option<HardwareError>,
     /// The record (also when it could not be written).
     pub record: RunRecord,
+    /// Odd lock or record files skipped, a lock not taken in time.
+    pub warnings: Vec<String>,
 }
 
 /// Where this process sits in the cluster: node name, run key, and whether it writes.
@@ -137,6 +141,8 @@ pub fn probe_node(dir: &Path) -> Result<(RunRecord, Option<PathBuf>), HardwareEr
 #[derive(Default)]
 struct ChildState {
     pid: Option<rustix::process::Pid>,
+    /// The command leads its own process group: signals go to the whole group.
+    group: bool,
     done: bool,
     pending: Vec<i32>,
 }
@@ -145,7 +151,14 @@ fn send(state: &mut ChildState, sig: i32) {
     match state.pid {
         Some(pid) if !state.done => {
             if let Some(sig) = rustix::process::Signal::from_named_raw(sig) {
-                let _ = rustix::process::kill_process(pid, sig);
+                let sent = if state.group {
+                    rustix::process::kill_process_group(pid, sig)
+                } else {
+                    Err(rustix::io::Errno::SRCH)
+                };
+                if sent.is_err() {
+                    let _ = rustix::process::kill_process(pid, sig);
+                }
             }
         }
         Some(_) => {}
@@ -168,14 +181,27 @@ fn ignored_signals() -> u64 {
 
 /// Runs `command` (program and arguments) and writes the node's run record into the record
 /// folder `dir` when it ends, however it ends. Fails only when the command cannot start.
-pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, HardwareError> {
+///
+/// Without a terminal on stdin the command leads its own process group: forwarded signals
+/// reach its workers too, and when it exits, members of the group still running get SIGTERM,
+/// then SIGKILL after `grace`. On a terminal the command stays in the terminal's foreground
+/// group, which the terminal signals whole.
+pub fn run_command(
+    command: &[OsString],
+    dir: &Path,
+    grace: Duration,
+) -> Result<RunOutcome, HardwareError> {
     let Some((program, args)) = command.split_first() else {
         return Err(HardwareError::Spawn {
             program: String::new(),
             message: "no command given".to_owned(),
         });
     };
-    let state = Arc::new(Mutex::new(ChildState::default()));
+    let group = !std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let state = Arc::new(Mutex::new(ChildState {
+        group,
+        ..ChildState::default()
+    }));
 
     let ignored = ignored_signals();
     let watched: Vec<i32> = FORWARDED
@@ -195,7 +221,7 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
             for origin in signals.forever() {
                 // A terminal's ^C reaches the whole foreground process group, the command
                 // included; sending it again would deliver it twice.
-                if matches!(origin.cause, Cause::Kernel) {
+                if !group && matches!(origin.cause, Cause::Kernel) {
                     continue;
                 }
                 if let Ok(mut s) = state.lock() {
@@ -207,7 +233,12 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
 
     let start = Utc::now();
     let started = Instant::now();
-    let spawned = Command::new(program).args(args).spawn();
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    if group {
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    }
+    let spawned = cmd.spawn();
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
@@ -257,7 +288,7 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
                 }
             })
         });
-        let status = wait_child(&mut child, pid, &state);
+        let status = wait_child(&mut child, pid, &state, group.then_some(grace));
         drop(stop_tx);
         let samples = poller.and_then(|p| p.join().ok()).unwrap_or_default();
         (status, samples)
@@ -305,10 +336,13 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
     record.slurm = current_job().map(SlurmInfo::from);
     record.finish();
 
+    let mut warnings = Vec::new();
     let (record_path, problem) = if let Err(e) = status {
         (None, Some(e))
     } else if writes {
-        match write_record(dir, record.clone()) {
+        let (written, w) = write_record_checked(dir, record.clone());
+        warnings = w;
+        match written {
             Ok(p) => (Some(p), None),
             Err(e) => (None, Some(e)),
         }
@@ -320,14 +354,18 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
         record_path,
         problem,
         record,
+        warnings,
     })
 }
 
-/// Waits for the child without reaping it, marks it done, then reaps it.
+/// Waits for the child without reaping it, marks it done, ends what is left of its process
+/// group (SIGTERM, then SIGKILL after `grace`; only when it leads its own group), then reaps
+/// it. The unreaped child keeps its pid, and so the group's id, from being reused.
 fn wait_child(
     child: &mut std::process::Child,
     pid: Option<rustix::process::Pid>,
     state: &Mutex<ChildState>,
+    grace: Option<Duration>,
 ) -> Result<std::process::ExitStatus, HardwareError> {
     if let Some(pid) = pid {
         use rustix::process::{WaitId, WaitIdOptions, waitid};
@@ -340,10 +378,62 @@ fn wait_child(
     if let Ok(mut s) = state.lock() {
         s.done = true;
     }
+    if let (Some(pid), Some(grace)) = (pid, grace) {
+        end_group(pid, grace);
+    }
     child.wait().map_err(|e| HardwareError::Spawn {
         program: format!("pid {}", child.id()),
         message: format!("cannot wait for the command: {e}"),
     })
+}
+
+/// Members of the process group `pgid` still running: SIGTERM, then SIGKILL after `grace`.
+fn end_group(pgid: rustix::process::Pid, grace: Duration) {
+    use rustix::process::{Signal, kill_process_group, test_kill_process_group};
+    // The leader is a zombie: the group "exists" while any member does, the zombie included;
+    // a signal to a group of zombies alone is harmless.
+    if kill_process_group(pgid, Signal::TERM).is_err() {
+        return;
+    }
+    let started = Instant::now();
+    while started.elapsed() < grace {
+        if !group_has_live_members(pgid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if test_kill_process_group(pgid).is_ok() {
+        let _ = kill_process_group(pgid, Signal::KILL);
+    }
+}
+
+/// Whether a process other than a zombie is in the group `pgid` (`/proc`; when it cannot
+/// tell, assume so).
+fn group_has_live_members(pgid: rustix::process::Pid) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    let want = pgid.as_raw_nonzero().get();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp …`: comm may hold spaces and parentheses.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|f| f.parse::<i32>().ok());
+        if pgrp == Some(want) && state != Some("Z") {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]

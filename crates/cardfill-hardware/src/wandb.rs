@@ -151,8 +151,8 @@ pub fn read(dir: &Path) -> Option<Result<WandbMetadata, (String, String)>> {
         .to_string_lossy()
         .into_owned();
     Some(
-        std::fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
+        cardfill_facts::read::read_to_string(&path, cardfill_facts::read::CONFIG_CAP)
+            .map_err(|e| e.reason())
             .and_then(|t| parse(&t, rel.clone()))
             .map_err(|e| (rel, e)),
     )

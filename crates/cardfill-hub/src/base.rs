@@ -48,12 +48,12 @@ fn read(
 ) -> Option<(String, Origin)> {
     let named = snapshot.map(|s| s.join(file)).filter(|p| p.is_file());
     if let Some(path) = named.or_else(|| hub.cached_file(id, file)) {
-        return match std::fs::read_to_string(&path) {
+        return match cardfill_facts::read::read_to_string(&path, cardfill_facts::read::CARD_CAP) {
             Ok(text) => Some((text, Origin::Cache(path.display().to_string()))),
             Err(e) => {
                 facts.warn(
                     "base-model-cache-unreadable",
-                    format!("cannot read `{}`: {e}", path.display()),
+                    format!("cannot read `{}`: {}", path.display(), e.reason()),
                 );
                 None
             }
@@ -137,7 +137,9 @@ fn named_snapshot(dirs: &[PathBuf], id: &str) -> Option<PathBuf> {
             ]
         })
         .filter_map(|(file, key)| {
-            let text = fs_err::read_to_string(file).ok()?;
+            let text =
+                cardfill_facts::read::read_to_string(&file, cardfill_facts::read::CONFIG_CAP)
+                    .ok()?;
             let json: Value = serde_json::from_str(&text).ok()?;
             json.get(key)?.as_str().map(str::to_owned)
         })

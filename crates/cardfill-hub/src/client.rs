@@ -81,7 +81,7 @@ fn token() -> Option<String> {
     let file = std::env::var("HF_TOKEN_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|_| hf_home().join("token"));
-    std::fs::read_to_string(file)
+    cardfill_facts::read::read_to_string(&file, cardfill_facts::read::SMALL_CAP)
         .ok()
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty())
@@ -155,7 +155,10 @@ impl Hub {
         let repo = self
             .cache_dir
             .join(format!("models--{}", id.replace('/', "--")));
-        let snapshot = match std::fs::read_to_string(repo.join("refs").join("main")) {
+        let snapshot = match cardfill_facts::read::read_to_string(
+            &repo.join("refs").join("main"),
+            cardfill_facts::read::SMALL_CAP,
+        ) {
             Ok(sha) => repo.join("snapshots").join(sha.trim()),
             Err(_) => {
                 let mut dirs = std::fs::read_dir(repo.join("snapshots"))

@@ -129,7 +129,7 @@ fn find(dirs: &[PathBuf], name: &str) -> Option<(PathBuf, String)> {
 }
 
 fn read_json(path: &Path) -> Option<Value> {
-    let text = fs_err::read_to_string(path).ok()?;
+    let text = cardfill_facts::read::read_to_string(path, cardfill_facts::read::CONFIG_CAP).ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -347,7 +347,8 @@ fn has_mergekit_mark(path: &Path) -> bool {
         #[serde(default)]
         metadata: Option<serde_json::Map<String, Value>>,
     }
-    let Ok(text) = fs_err::read_to_string(path) else {
+    let Ok(text) = cardfill_facts::read::read_to_string(path, cardfill_facts::read::INDEX_CAP)
+    else {
         return false;
     };
     serde_json::from_str::<Index>(&text)
@@ -371,8 +372,8 @@ pub(crate) fn relation(known: &Facts, dirs: &[PathBuf], out: &mut Facts) {
     .filter_map(|n| find(dirs, n))
     .find(|(p, _)| has_mergekit_mark(p));
     if let Some((path, rel)) = &recipe {
-        let parsed = fs_err::read_to_string(path)
-            .map_err(|e| e.to_string())
+        let parsed = cardfill_facts::read::read_to_string(path, cardfill_facts::read::CONFIG_CAP)
+            .map_err(|e| e.reason())
             .and_then(|t| parse_yaml(&t));
         match parsed {
             Ok(yaml) => {

@@ -16,13 +16,16 @@ const FILE: &str = "adapter_config.json";
 pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
     let mut facts = Facts::new();
     let path = dir.join(FILE);
-    if !path.is_file() {
-        return Ok(facts);
-    }
-    let text = fs_err::read_to_string(&path).map_err(|source| ConfigError::Read {
-        path: FILE.into(),
-        source,
-    })?;
+    let text = match cardfill_facts::read::read_to_string(&path, cardfill_facts::read::CONFIG_CAP) {
+        Ok(text) => text,
+        Err(e) if e.is_not_found() => return Ok(facts),
+        Err(e) => {
+            return Err(ConfigError::Read {
+                path: FILE.into(),
+                source: e.into(),
+            });
+        }
+    };
     let config: Value = serde_json::from_str(&text).map_err(|e| ConfigError::Malformed {
         path: FILE.into(),
         message: e.to_string(),

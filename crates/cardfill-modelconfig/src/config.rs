@@ -66,10 +66,15 @@ const INTEGERS: &[(&str, &[&str])] = &[
 /// Collects the facts of `config.json` in `dir`; none when there is no such file.
 pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
     let path = dir.join(FILE);
-    let text = match std::fs::read(&path) {
+    let text = match cardfill_facts::read::read(&path, cardfill_facts::read::CONFIG_CAP) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Facts::new()),
-        Err(source) => return Err(ConfigError::Read { path, source }),
+        Err(e) if e.is_not_found() => return Ok(Facts::new()),
+        Err(e) => {
+            return Err(ConfigError::Read {
+                path,
+                source: e.into(),
+            });
+        }
     };
     let config: Value = serde_json::from_slice(&text).map_err(|e| ConfigError::Malformed {
         path: path.clone(),

@@ -17,8 +17,6 @@ use crate::ConfigError;
 
 /// Files larger than this are not configs (a stray dataset, weights): skipped.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
-/// `trainer_state.json` grows with `log_history`; beyond this it is not read.
-const MAX_STATE_BYTES: u64 = 256 << 20;
 /// `num_train_epochs` at or above this is the streaming sentinel (`i64::MAX` as a float).
 const STREAMING_EPOCHS: f64 = 1e15;
 
@@ -106,14 +104,35 @@ impl Files<'_> {
 
     /// `trainer_state.json` of the directory, else of its latest `checkpoint-N`.
     fn trainer_state(&mut self) -> Option<(String, Map<String, Value>)> {
-        let name = if self.dir.join("trainer_state.json").is_file() {
+        let name = if self
+            .dir
+            .join("trainer_state.json")
+            .symlink_metadata()
+            .is_ok()
+        {
             "trainer_state.json".to_owned()
         } else {
             let latest = latest_checkpoint(self.dir)?;
             format!("{latest}/trainer_state.json")
         };
-        let state = self.json_object_limited(&name, MAX_STATE_BYTES)?;
-        Some((name, state))
+        let path = self.dir.join(&name);
+        match read_state(&path) {
+            Ok(state) => Some((name, state)),
+            Err(StateError::Read(e)) if e.is_not_found() => None,
+            Err(StateError::Read(e)) => {
+                let err = ConfigError::Read {
+                    path: PathBuf::from(&name),
+                    source: e.into(),
+                };
+                self.warnings
+                    .warn("trainer-file-unreadable", err.to_string());
+                None
+            }
+            Err(StateError::Json(message)) => {
+                self.malformed(&name, &message);
+                None
+            }
+        }
     }
 
     /// Top-level files of the directory with one of `extensions`, sorted.
@@ -305,7 +324,7 @@ fn regime(files: &mut Files<'_>, setup: &mut Facts) -> Option<(String, Source)> 
     }
     accelerate_evidence(files, &mut evidence, setup);
     deepspeed_evidence(files, &mut evidence, setup);
-    if let Some(text) = files.text("README.md", MAX_CONFIG_BYTES) {
+    if let Some(text) = files.text("README.md", cardfill_facts::read::CARD_CAP) {
         // Written by transformers' Trainer into its card when `fp16` was on.
         for line in text.lines() {
             let line = line.trim().trim_start_matches(['-', '*']).trim();
@@ -372,11 +391,7 @@ fn regime(files: &mut Files<'_>, setup: &mut Facts) -> Option<(String, Source)> 
 fn training_args_flags(dir: &Path) -> Option<(Mixed, String, String)> {
     const FILE: &str = "training_args.bin";
     let path = dir.join(FILE);
-    let meta = std::fs::metadata(&path).ok()?;
-    if !meta.is_file() || meta.len() > MAX_CONFIG_BYTES {
-        return None;
-    }
-    let bytes = std::fs::read(&path).ok()?;
+    let bytes = cardfill_facts::read::read(&path, MAX_CONFIG_BYTES).ok()?;
     let fp16 = pickled_bool(&bytes, b"fp16");
     let bf16 = pickled_bool(&bytes, b"bf16");
     let (mixed, method) = match (fp16, bf16) {
@@ -728,13 +743,97 @@ impl Files<'_> {
     }
 }
 
-/// Reads `path` if it is a file of at most `limit` bytes (`None` otherwise).
+/// Reads `path` if it is a regular file of at most `limit` bytes (`None` when absent; an error
+/// when it is a FIFO, a device, too large or unreadable).
 fn small_text(path: &Path, limit: u64) -> Option<std::io::Result<String>> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > limit {
-        return None;
+    match cardfill_facts::read::read_to_string(path, limit) {
+        Ok(text) => Some(Ok(text)),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => Some(Err(e.into())),
     }
-    Some(std::fs::read_to_string(path))
+}
+
+/// Why `trainer_state.json` was not read.
+enum StateError {
+    Read(cardfill_facts::read::ReadError),
+    Json(String),
+}
+
+/// Entries of `log_history` kept besides those with `train_runtime`: the last ones.
+const LOG_TAIL: usize = 1024;
+
+/// Reads `trainer_state.json` as a stream: top-level values are kept, `log_history` is walked
+/// entry by entry and only the entries that end a `train()` call (`train_runtime`) and the
+/// last [`LOG_TAIL`] are kept, in order, so a 200 MB state costs a few MB.
+fn read_state(path: &Path) -> Result<Map<String, Value>, StateError> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Top;
+    struct Log;
+
+    impl<'de> Visitor<'de> for Log {
+        type Value = Vec<Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of log entries")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
+            let mut ends: Vec<(usize, Value)> = Vec::new();
+            let mut tail: std::collections::VecDeque<(usize, Value)> =
+                std::collections::VecDeque::new();
+            let mut i = 0;
+            while let Some(entry) = seq.next_element::<Value>()? {
+                if entry.get("train_runtime").is_some() {
+                    ends.push((i, entry));
+                } else {
+                    if tail.len() == LOG_TAIL {
+                        tail.pop_front();
+                    }
+                    tail.push_back((i, entry));
+                }
+                i += 1;
+            }
+            ends.extend(tail);
+            ends.sort_by_key(|(i, _)| *i);
+            Ok(ends.into_iter().map(|(_, v)| v).collect())
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Log {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self).map(Value::Array)
+        }
+    }
+    impl<'de> Visitor<'de> for Top {
+        type Value = Map<String, Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let value = if key == "log_history" {
+                    map.next_value_seed(Log)?
+                } else {
+                    map.next_value::<Value>()?
+                };
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+
+    let (file, _) = cardfill_facts::read::open(path, cardfill_facts::read::TRAINER_STATE_CAP)
+        .map_err(StateError::Read)?;
+    let reader = std::io::BufReader::with_capacity(
+        1 << 16,
+        std::io::Read::take(file, cardfill_facts::read::TRAINER_STATE_CAP),
+    );
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let state = de
+        .deserialize_map(Top)
+        .and_then(|s| de.end().map(|()| s))
+        .map_err(|e| StateError::Json(e.to_string()))?;
+    Ok(state)
 }
 
 /// The `- Name 1.2.3` lines under a `### Framework versions` heading.
