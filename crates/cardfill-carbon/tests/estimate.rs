@@ -35,7 +35,7 @@ fn matches_the_ml_co2_impact_calculator() {
     assert!(
         f.str(paths::CARBON_METHOD)
             .unwrap()
-            .starts_with("estimated: 1 × NVIDIA V100 SXM2 32GB at 300 W rated board power")
+            .starts_with("estimated: 1 × NVIDIA V100 SXM2 32GB at 300 W maximum board power")
     );
 }
 
@@ -207,12 +207,13 @@ fn power_limits_from_the_record_drive_the_estimate() {
         },
     )
     .unwrap();
-    // 300 W × 4 × 2 h × 0.5 = 1.2 kWh; × AWS PUE 1.15 × 369.1 g/kWh.
+    // 300 W × 4 × 2 h × 0.5 = 1.2 kWh; × AWS PUE 1.15 × 244.8 g/kWh (eGRID2023 Virginia CO2e,
+    // 539.599 lbs/MWh × 0.45359237).
     assert_eq!(f.f64(paths::CARBON_ENERGY_KWH), Some(1.2));
     assert_eq!(f.f64(paths::CARBON_PUE), Some(1.15));
     assert_eq!(
         f.f64(paths::CARBON_CO2_GRAMS),
-        Some((1.2 * 1.15 * 369.1_f64 * 10.0).round() / 10.0)
+        Some((1.2 * 1.15 * 244.8_f64 * 10.0).round() / 10.0)
     );
     assert_eq!(f.str(paths::CARBON_PROVIDER), Some("AWS"));
     assert_eq!(f.str(paths::CARBON_REGION), Some("aws:us-east-1"));
@@ -222,7 +223,7 @@ fn power_limits_from_the_record_drive_the_estimate() {
     );
     assert_eq!(
         f.str(paths::CARBON_INTENSITY_SOURCE),
-        Some("US EPA eGRID2016 state CO2 rate (grid US-VA), 2016")
+        Some("US EPA eGRID2023 state CO2e output rate (STC2ERTA) (grid US-VA), 2023")
     );
     assert_eq!(f.str(paths::CARBON_TRAINING_TYPE), Some("fine-tuning"));
     assert!(f.str(paths::CARBON_METHOD).unwrap().contains("power limit"));
