@@ -40,50 +40,6 @@ fn matches_the_ml_co2_impact_calculator() {
 }
 
 #[test]
-fn bloom_published_figure() {
-    // Luccioni et al. 2022 (BLOOM): 1,082,990 A100 80GB GPU-hours at 400 W = 433,196 kWh,
-    // × 57 g/kWh (French grid) = 24.69 t CO2eq (dynamic consumption, PUE not applied).
-    let f = collect(
-        &Facts::new(),
-        &CarbonOptions {
-            hardware: Some("NVIDIA A100-SXM4-80GB".into()),
-            hours: Some(1_082_990.0),
-            intensity: Some(57.0),
-            pue: Some(1.0),
-            ..opts()
-        },
-    )
-    .unwrap();
-    assert_eq!(f.f64(paths::CARBON_ENERGY_KWH), Some(433_196.0));
-    let tonnes = f.f64(paths::CARBON_CO2_GRAMS).unwrap() / 1e6;
-    assert!(close(tonnes, 24.69, 0.001), "{tonnes}");
-}
-
-#[test]
-fn llama2_published_figure() {
-    // Touvron et al. 2023 (Llama 2), table 2: 7B took 184,320 A100-80GB GPU-hours at 400 W and
-    // 31.22 t CO2eq; 70B 1,720,320 h and 291.42 t. Both imply one intensity: ≈423.4 g/kWh.
-    let run = |hours: f64| {
-        collect(
-            &Facts::new(),
-            &CarbonOptions {
-                hardware: Some("A100 80GB".into()),
-                hours: Some(hours),
-                intensity: Some(423.4),
-                pue: Some(1.0),
-                ..opts()
-            },
-        )
-        .unwrap()
-        .f64(paths::CARBON_CO2_GRAMS)
-        .unwrap()
-            / 1e6
-    };
-    assert!(close(run(184_320.0), 31.22, 0.001));
-    assert!(close(run(1_720_320.0), 291.42, 0.001));
-}
-
-#[test]
 fn published_v100_card_is_consistent_with_its_region() {
     // tests/fixtures/cases/hub-readmes/co2_structured_v100*.md: 2930 g, "1 v100 GPU", Belgium,
     // from the ML CO2 calculator. With a 300 W V100 and our table's Belgian intensity the
