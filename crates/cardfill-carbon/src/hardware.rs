@@ -264,6 +264,9 @@ pub fn resolve(text: &str) -> Result<Resolved, CarbonError> {
             Some((_, d)) => misfit(d, &have).unwrap_or_default(),
             None => "not in the power table".to_owned(),
         };
+        let why = format!(
+            "{why}; give a name the table has, such as \"A100 PCIe 40GB\", or pass --energy-kwh"
+        );
         return Err(refuse(why, near));
     };
     let Some(watts) = device.watts else {

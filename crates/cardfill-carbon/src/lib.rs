@@ -117,7 +117,7 @@ pub enum CarbonError {
     },
     /// The hardware name matches no row of the power table, or a row without a figure.
     #[error(
-        "hardware `{name}` refused: {why}{}; give a name such as \"A100 PCIe 40GB\" or pass --energy-kwh",
+        "hardware `{name}` refused: {why}{}",
         nearest(.suggestions)
     )]
     UnknownHardware {
@@ -678,7 +678,7 @@ pub fn collect(known: &Facts, options: &CarbonOptions) -> Result<Facts, CarbonEr
                 facts.warn(
                     "carbon-pue-default",
                     format!(
-                        "no PUE known for this data centre: the default {pue} ({}) was applied; pass --pue, or --energy-scope facility if the energy already includes the data centre",
+                        "no PUE known for this data centre: the default {} was applied; pass --pue, or --energy-scope facility if the energy already includes the data centre",
                         pue_source_text(&pue_source)
                     ),
                 );

@@ -127,7 +127,11 @@ fn stable_diffusion_1_5() {
         pue: Some(1.0),
         ..hardware("A100 PCIe 40GB", 150_000.0)
     });
-    assert!(within(f.f64(paths::CARBON_CO2_GRAMS).unwrap() / 1e3, 11_250.0, 0.01));
+    assert!(within(
+        f.f64(paths::CARBON_CO2_GRAMS).unwrap() / 1e3,
+        11_250.0,
+        0.01
+    ));
 
     // Defaults with `--region aws:us-east-1`: AWS PUE 1.15 × eGRID2023 Virginia 244.8 g/kWh:
     // 10,557 kg, 6% below — Virginia's grid is cleaner now than the calculator's factor.
@@ -149,7 +153,11 @@ fn distilgpt2() {
         ..hardware("8 16GB V100", 168.0)
     });
     assert_eq!(f.f64(paths::CARBON_ENERGY_KWH), Some(403.2));
-    assert!(within(f.f64(paths::CARBON_CO2_GRAMS).unwrap() / 1e3, 149.2, 0.01));
+    assert!(within(
+        f.f64(paths::CARBON_CO2_GRAMS).unwrap() / 1e3,
+        149.2,
+        0.01
+    ));
 
     // Defaults with `--region azure:eastus`: Azure PUE 1.18 × eGRID2023 Virginia 244.8 g/kWh:
     // 116.5 kg, 22% below the card's eGRID2016-era factor.
