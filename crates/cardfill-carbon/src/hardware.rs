@@ -249,7 +249,7 @@ pub fn resolve(text: &str) -> Result<Resolved, CarbonError> {
             candidates.push((n, device));
         }
     }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     let Some(device) = candidates
         .iter()
         .map(|(_, d)| *d)
