@@ -100,6 +100,13 @@ pub struct EvidenceArgs {
     /// Fraction of the power limit drawn, for estimates without measured energy.
     #[arg(long, value_name = "FRACTION", help_heading = "Carbon")]
     pub utilization: Option<f64>,
+    /// Market-based intensity in g CO2eq/kWh (supplier factor; 0 for matched renewables),
+    /// reported beside the location-based figure.
+    #[arg(long, value_name = "G", help_heading = "Carbon")]
+    pub market_intensity: Option<f64>,
+    /// Also report the GPUs' embodied emissions (manufacture, amortised), under their own key.
+    #[arg(long, help_heading = "Carbon")]
+    pub embodied: bool,
     /// Ask the cloud instance metadata services (AWS, Google, Azure) for provider and region.
     #[arg(long, help_heading = "Carbon")]
     pub detect_cloud: bool,
@@ -216,9 +223,34 @@ pub struct Co2Args {
     /// Fraction of the power limit drawn.
     #[arg(long, value_name = "FRACTION")]
     pub utilization: Option<f64>,
+    /// What --energy-kwh covers: `it` (the devices; PUE applied) or `facility` (the data centre
+    /// already included; no PUE).
+    #[arg(long, value_enum, default_value_t)]
+    pub energy_scope: EnergyScope,
+    /// Market-based intensity in g CO2eq/kWh (supplier factor; 0 for matched renewables),
+    /// reported beside the location-based figure.
+    #[arg(long, value_name = "G")]
+    pub market_intensity: Option<f64>,
+    /// Also report the GPUs' embodied emissions (manufacture, amortised), never added to the
+    /// headline figure.
+    #[arg(long)]
+    pub embodied: bool,
+    /// Print the working, line by line: every input, its source, and each step.
+    #[arg(long)]
+    pub explain: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// What an energy figure covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum EnergyScope {
+    /// The devices only: the PUE is applied on top.
+    #[default]
+    It,
+    /// The whole data centre already: no PUE on top.
+    Facility,
 }
 
 /// `cardfill regions`.

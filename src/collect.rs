@@ -89,6 +89,9 @@ pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
             crate::cli::TrainingType::FineTuning => cardfill_carbon::TrainingType::FineTuning,
         }),
         online: evidence.online,
+        market_intensity: evidence.market_intensity,
+        embodied: evidence.embodied,
+        ..Default::default()
     };
     let carbon = cardfill_carbon::collect(&facts, &carbon_options);
     overlay(&mut facts, "carbon", carbon);

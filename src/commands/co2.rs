@@ -22,6 +22,12 @@ pub fn run(args: &Co2Args) -> anyhow::Result<ExitCode> {
         intensity: args.intensity,
         utilization: args.utilization,
         energy_kwh: args.energy_kwh,
+        energy_scope: match args.energy_scope {
+            EnergyScope::It => cardfill_carbon::EnergyScope::It,
+            EnergyScope::Facility => cardfill_carbon::EnergyScope::Facility,
+        },
+        market_intensity: args.market_intensity,
+        embodied: args.embodied,
         ..CarbonOptions::default()
     };
     if options.energy_kwh.is_none() && options.hardware.is_some() && options.hours.is_none() {
@@ -47,6 +53,7 @@ pub fn run(args: &Co2Args) -> anyhow::Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &facts.to_json())?;
             writeln!(out)?;
         }
+        Format::Text if args.explain => explain(&mut out, &facts)?,
         Format::Text => write_text(&mut out, &facts)?,
     }
     out.flush()?;
@@ -71,9 +78,8 @@ pub fn mass(grams: f64) -> String {
 fn write_text(out: &mut impl Write, f: &Facts) -> std::io::Result<()> {
     let num = |p: &str| f.f64(p).unwrap_or_default();
     let source = |p: &str| f.get(p).map(|x| x.source.to_string()).unwrap_or_default();
-    let (kwh, pue, g, grams) = (
-        num(paths::CARBON_ENERGY_KWH),
-        num(paths::CARBON_PUE),
+    let (facility, g, grams) = (
+        num(paths::CARBON_FACILITY_ENERGY_KWH),
         num(paths::CARBON_INTENSITY),
         num(paths::CARBON_CO2_GRAMS),
     );
@@ -86,29 +92,133 @@ fn write_text(out: &mut impl Write, f: &Facts) -> std::io::Result<()> {
             .join(", ");
         rows.push(("region", region.to_owned(), place));
     }
+    let method = f.str(paths::CARBON_METHOD).unwrap_or_default().to_owned();
+    match f.f64(paths::CARBON_ENERGY_KWH) {
+        Some(kwh) => rows.push(("energy", format!("{kwh} kWh"), method)),
+        None => rows.push(("energy", format!("{facility} kWh"), method)),
+    }
+    if let Some(pue) = f.f64(paths::CARBON_PUE) {
+        rows.push(("pue", format!("{pue:.2}"), source(paths::CARBON_PUE)));
+    }
     rows.push((
-        "energy",
-        format!("{kwh} kWh"),
-        f.str(paths::CARBON_METHOD).unwrap_or_default().to_owned(),
+        "facility",
+        format!("{facility} kWh"),
+        if f.str(paths::CARBON_ENERGY_SCOPE) == Some("facility") {
+            "given as facility energy (--energy-scope facility): no PUE on top".to_owned()
+        } else {
+            "energy × PUE".to_owned()
+        },
     ));
-    rows.push(("pue", format!("{pue:.2}"), source(paths::CARBON_PUE)));
-    rows.push((
-        "intensity",
-        format!("{g} g CO2eq/kWh"),
-        f.str(paths::CARBON_INTENSITY_SOURCE)
-            .unwrap_or_default()
-            .to_owned(),
-    ));
+    let mut intensity_note = f
+        .str(paths::CARBON_INTENSITY_SOURCE)
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(m) = f.str(paths::CARBON_INTENSITY_METHOD) {
+        intensity_note.push_str(&format!("; {m}"));
+    }
+    rows.push(("intensity", format!("{g} g CO2eq/kWh"), intensity_note));
     rows.push((
         "co2",
         format!("{} CO2eq", mass(grams)),
-        format!("{kwh} kWh × PUE {pue:.2} × {g} g/kWh"),
+        format!("location-based: {facility} kWh × {g} g/kWh"),
     ));
+    if let Some(m) = f.f64(paths::CARBON_CO2_MARKET_GRAMS) {
+        rows.push((
+            "co2 market",
+            format!("{} CO2eq", mass(m)),
+            format!(
+                "market-based: {facility} kWh × {} g/kWh (--market-intensity)",
+                num(paths::CARBON_MARKET_INTENSITY)
+            ),
+        ));
+    }
+    if let Some(e) = f.f64(paths::CARBON_EMBODIED_GRAMS) {
+        rows.push((
+            "embodied",
+            format!("{} CO2eq", mass(e)),
+            format!(
+                "not in co2: {}",
+                f.str(paths::CARBON_EMBODIED_METHOD).unwrap_or_default()
+            ),
+        ));
+    }
     let w1 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     let w2 = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
     for (name, value, note) in rows {
         let pad = w2 - value.chars().count();
         writeln!(out, "{name:<w1$}  {value}{:pad$}  {note}", "")?;
+    }
+    Ok(())
+}
+
+/// The working, step by step: each input with its source, then each product.
+fn explain(out: &mut impl Write, f: &Facts) -> std::io::Result<()> {
+    let num = |p: &str| f.f64(p).unwrap_or_default();
+    let source = |p: &str| f.get(p).map(|x| x.source.to_string()).unwrap_or_default();
+    let mut steps: Vec<String> = Vec::new();
+    let facility = num(paths::CARBON_FACILITY_ENERGY_KWH);
+    let method = f.str(paths::CARBON_METHOD).unwrap_or_default();
+    let facility_given = f.str(paths::CARBON_ENERGY_SCOPE) == Some("facility");
+    if facility_given {
+        steps.push(format!(
+            "facility energy: {facility} kWh, {method} (source: {})",
+            source(paths::CARBON_FACILITY_ENERGY_KWH)
+        ));
+        if let (Some(it), Some(pue)) = (f.f64(paths::CARBON_ENERGY_KWH), f.f64(paths::CARBON_PUE)) {
+            steps.push(format!(
+                "IT energy: {facility} kWh ÷ PUE {pue:.2} = {it} kWh (for the record; the figure uses facility energy)"
+            ));
+        }
+    } else {
+        let it = num(paths::CARBON_ENERGY_KWH);
+        steps.push(format!(
+            "IT energy: {it} kWh, {} (source: {})",
+            method,
+            source(paths::CARBON_ENERGY_KWH)
+        ));
+        let pue = num(paths::CARBON_PUE);
+        steps.push(format!("PUE: {pue:.2} ({})", source(paths::CARBON_PUE)));
+        steps.push(format!(
+            "facility energy: {it} kWh × PUE {pue:.2} = {facility} kWh"
+        ));
+    }
+    let g = num(paths::CARBON_INTENSITY);
+    let mut place = String::new();
+    if let Some(r) = f.str(paths::CARBON_REGION) {
+        place = match f.str(paths::CARBON_LOCATION) {
+            Some(l) => format!(" for {r} ({l})"),
+            None => format!(" for {r}"),
+        };
+    }
+    let mut basis = f
+        .str(paths::CARBON_INTENSITY_SOURCE)
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(m) = f.str(paths::CARBON_INTENSITY_METHOD) {
+        basis.push_str(&format!("; {m}"));
+    }
+    steps.push(format!("grid intensity: {g} g CO2eq/kWh{place}: {basis}"));
+    let grams = num(paths::CARBON_CO2_GRAMS);
+    steps.push(format!(
+        "location-based emissions (the headline figure, co2_eq_emissions.emissions): {facility} kWh × {g} g/kWh = {grams} g = {} CO2eq",
+        mass(grams)
+    ));
+    if let Some(m) = f.f64(paths::CARBON_CO2_MARKET_GRAMS) {
+        let mi = num(paths::CARBON_MARKET_INTENSITY);
+        steps.push(format!(
+            "market-based emissions (--market-intensity, reported apart): {facility} kWh × {mi} g/kWh = {m} g = {} CO2eq",
+            mass(m)
+        ));
+    }
+    if let Some(e) = f.f64(paths::CARBON_EMBODIED_GRAMS) {
+        steps.push(format!(
+            "embodied emissions (--embodied, never added to the headline): {} = {e} g = {} CO2eq",
+            f.str(paths::CARBON_EMBODIED_METHOD).unwrap_or_default(),
+            mass(e)
+        ));
+    }
+    for (i, step) in steps.iter().enumerate() {
+        writeln!(out, "{}. {step}", i + 1)?;
     }
     Ok(())
 }

@@ -34,7 +34,7 @@ pub fn run(args: &RegionsArgs) -> anyhow::Result<ExitCode> {
             writeln!(out)?;
         }
         Format::Text => {
-            let cells: Vec<[String; 5]> = rows
+            let cells: Vec<[String; 6]> = rows
                 .iter()
                 .map(|r| {
                     [
@@ -44,11 +44,20 @@ pub fn run(args: &RegionsArgs) -> anyhow::Result<ExitCode> {
                             .map(|p| format!("{p:.2}"))
                             .unwrap_or_else(|| "-".into()),
                         r.location.clone(),
+                        r.method.clone(),
                         r.intensity_source(),
                     ]
                 })
                 .collect();
-            let head = ["REGION", "G/KWH", "PUE", "LOCATION", "SOURCE"].map(String::from);
+            let head = [
+                "REGION",
+                "G/KWH",
+                "PUE",
+                "LOCATION",
+                "METHOD",
+                "SOURCE, YEAR",
+            ]
+            .map(String::from);
             let width = |i: usize| {
                 std::iter::once(&head)
                     .chain(&cells)
@@ -56,11 +65,11 @@ pub fn run(args: &RegionsArgs) -> anyhow::Result<ExitCode> {
                     .max()
                     .unwrap_or(0)
             };
-            let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
+            let (w0, w1, w2, w3, w4) = (width(0), width(1), width(2), width(3), width(4));
             for c in std::iter::once(&head).chain(&cells) {
                 let line = format!(
-                    "{:<w0$}  {:>w1$}  {:>w2$}  {:<w3$}  {}",
-                    c[0], c[1], c[2], c[3], c[4]
+                    "{:<w0$}  {:>w1$}  {:>w2$}  {:<w3$}  {:<w4$}  {}",
+                    c[0], c[1], c[2], c[3], c[4], c[5]
                 );
                 writeln!(out, "{}", line.trim_end())?;
             }

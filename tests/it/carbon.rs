@@ -75,15 +75,18 @@ fn co2_calculator_prints_energy_pue_intensity_and_sources() {
     ]);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let text = stdout(&out);
-    // 8 × 250 W × 100 h = 200 kWh; × AWS PUE 1.15 × 369.1 g/kWh (eGRID2016 Virginia) = 84.9 kg.
+    // 8 × 250 W × 100 h = 200 kWh; × AWS PUE 1.15 = 230 kWh × 244.8 g/kWh (eGRID2023 Virginia
+    // CO2e) = 56.3 kg.
     assert!(text.contains("200 kWh"), "{text}");
     assert!(text.contains("1.15"), "{text}");
-    assert!(text.contains("369.1 g CO2eq/kWh"), "{text}");
-    assert!(text.contains("84.9 kg CO2eq"), "{text}");
-    assert!(text.contains("eGRID2016"), "{text}");
+    assert!(text.contains("230 kWh"), "{text}");
+    assert!(text.contains("244.8 g CO2eq/kWh"), "{text}");
+    assert!(text.contains("56.3 kg CO2eq"), "{text}");
+    assert!(text.contains("eGRID2023"), "{text}");
+    assert!(text.contains("CO2e combustion"), "{text}");
     assert!(text.contains("Ashburn, Virginia, United States"), "{text}");
     assert!(
-        text.contains("8 × NVIDIA A100 PCIe 40GB at 250 W rated board power"),
+        text.contains("8 × NVIDIA A100 PCIe 40GB at 250 W maximum board power"),
         "{text}"
     );
 }
@@ -113,10 +116,9 @@ fn co2_json_uses_the_carbon_paths_and_flags_override_the_table() {
     assert_eq!(c["region"], "aws:us-east-1");
     assert_eq!(c["provider"], "AWS");
     assert!(
-        c["method"]
-            .as_str()
-            .unwrap()
-            .starts_with("estimated: 8 × NVIDIA A100 PCIe 40GB at 250 W rated board power × 100 h")
+        c["method"].as_str().unwrap().starts_with(
+            "estimated: 8 × NVIDIA A100 PCIe 40GB at 250 W maximum board power × 100 h"
+        )
     );
     assert_eq!(json["sources"]["carbon.pue"], "flag --pue");
     assert_eq!(
@@ -192,7 +194,7 @@ fn co2_errors_are_one_line() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("unknown hardware `Voodoo 5`"),
+        stderr(&out).contains("hardware `Voodoo 5` refused: not in the power table"),
         "{}",
         stderr(&out)
     );
@@ -417,9 +419,20 @@ fn fill_writes_environmental_impact_and_co2_eq_emissions_for_an_estimate() {
     ]);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let card = stdout(&out);
-    // 8 × 250 W × 100 h × AWS PUE 1.15 × 369.1 g/kWh = 84,893.0 g.
+    // 8 × 250 W × 100 h × AWS PUE 1.15 × 244.8 g/kWh (eGRID2023 Virginia) = 56,304 g.
     assert!(card.contains("co2_eq_emissions:"), "{card}");
-    assert!(card.contains("emissions: 84893"), "{card}");
+    assert!(card.contains("emissions: 56304"), "{card}");
+    // Extra keys: facility and IT energy, PUE, the intensity with its source and year.
+    for key in [
+        "energy_consumed: 230",
+        "energy_consumed_it: 200",
+        "pue: 1.15",
+        "grid_intensity: 244.8",
+        "grid_intensity_year: 2023",
+        "grid_intensity_source: US EPA eGRID2023",
+    ] {
+        assert!(card.contains(key), "{key}: {card}");
+    }
     assert!(
         card.contains("geographical_location: Ashburn, Virginia, United States"),
         "{card}"
@@ -430,13 +443,15 @@ fn fill_writes_environmental_impact_and_co2_eq_emissions_for_an_estimate() {
         .find(|l| l.contains("Carbon Emitted"))
         .expect("Carbon Emitted line");
     assert!(
-        line.contains("84.9 kg CO2eq") && line.contains("200 kWh × PUE 1.15"),
+        line.contains("56.3 kg CO2eq")
+            && line.contains("200 kWh IT × PUE 1.15 = 230 kWh facility × 245 g/kWh"),
         "{line}"
     );
     assert!(
-        line.contains("eGRID2016") && line.contains("2016"),
+        line.contains("eGRID2023") && line.contains("2023"),
         "{line}"
     );
+    assert!(!card.contains("market-based"), "{card}");
 }
 
 /// A run record as `cardfill run` writes it: 4 GPUs whose NVML energy counters moved by
@@ -496,4 +511,183 @@ fn measured_energy_of_a_wrapped_run_wins_over_the_estimate_flags() {
         "{line}"
     );
     assert!(line.contains("measured"), "{line}");
+}
+
+#[test]
+fn co2_explain_prints_the_working_line_by_line() {
+    let out = run(&[
+        "co2",
+        "--hardware",
+        "8 16GB V100",
+        "--hours",
+        "168",
+        "--region",
+        "azure:eastus",
+        "--market-intensity",
+        "0",
+        "--embodied",
+        "--explain",
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 7, "{text}");
+    assert!(
+        lines[0]
+            .starts_with("1. IT energy: 403.2 kWh, estimated: 8 × NVIDIA V100 SXM2 16GB at 300 W"),
+        "{text}"
+    );
+    assert!(lines[0].contains("NVIDIA V100 datasheet"), "{text}");
+    assert!(
+        lines[1].starts_with("2. PUE: 1.18") && lines[1].contains("Microsoft"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("403.2 kWh × PUE 1.18 = 475.776 kWh"),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains("244.8 g CO2eq/kWh for azure:eastus") && lines[3].contains("eGRID2023"),
+        "{text}"
+    );
+    assert!(
+        lines[4].contains("475.776 kWh × 244.8 g/kWh = 116470 g = 116.5 kg CO2eq"),
+        "{text}"
+    );
+    assert!(
+        lines[5].starts_with("6. market-based") && lines[5].contains("= 0 g"),
+        "{text}"
+    );
+    assert!(
+        lines[6].starts_with("7. embodied") && lines[6].contains("150 kg CO2eq per GPU"),
+        "{text}"
+    );
+    // The provider's PUE was used: no default warning.
+    assert!(
+        !stderr(&out).contains("carbon-pue-default"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn energy_scope_and_the_default_pue_warning() {
+    // IT energy in a place without a provider PUE: the default is applied, and said so.
+    let out = run(&["co2", "--energy-kwh", "100", "--region", "FR"]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("[carbon-pue-default]"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("156 kWh"), "{}", stdout(&out));
+    // Facility energy: no PUE on top, no warning. 100 kWh × 56 g/kWh = 5.6 kg.
+    let out = run(&[
+        "co2",
+        "--energy-kwh",
+        "100",
+        "--region",
+        "FR",
+        "--energy-scope",
+        "facility",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("carbon-pue-default"),
+        "{}",
+        stderr(&out)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["carbon"]["co2_grams"], 5600.0);
+    assert_eq!(json["carbon"]["facility_energy_kwh"], 100.0);
+    assert_eq!(json["carbon"]["energy_scope"], "facility");
+    assert!(json["carbon"].get("pue").is_none());
+    // Facility scope describes --energy-kwh only.
+    let out = run(&[
+        "co2",
+        "--hardware",
+        "T4",
+        "--hours",
+        "1",
+        "--region",
+        "FR",
+        "--energy-scope",
+        "facility",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--energy-scope facility"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn fill_writes_market_based_and_embodied_lines_and_warns_on_the_default_pue() {
+    let dir = RunDir::new();
+    let out = dir.run(&[
+        "fill",
+        ".",
+        "--dry-run",
+        "--hardware",
+        "H100 SXM5 80GB",
+        "--count",
+        "8",
+        "--hours",
+        "10",
+        "--region",
+        "DE",
+        "--market-intensity",
+        "0",
+        "--embodied",
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("carbon-pue-default"),
+        "{}",
+        stderr(&out)
+    );
+    let card = stdout(&out);
+    let line = card
+        .lines()
+        .find(|l| l.contains("**Carbon Emitted:**"))
+        .unwrap();
+    assert!(line.contains("PUE 1.56 (default)"), "{line}");
+    let market = card
+        .lines()
+        .find(|l| l.contains("**Carbon Emitted (market-based):**"))
+        .expect("market-based line");
+    assert!(market.contains("0 g CO2eq"), "{market}");
+    assert!(card.contains("**Embodied Emissions:**"), "{card}");
+    assert!(card.contains("emissions_market_based: 0"), "{card}");
+    // 8 × 10 h ÷ (6 × 8760 × 0.85) × 150 kg = 268.6 g.
+    assert!(card.contains("emissions_embodied: 268.6"), "{card}");
+    // validate accepts the extra keys.
+    let card_path = dir.path().join("README.md");
+    std::fs::write(&card_path, &card).unwrap();
+    let out = dir.run(&["validate", "README.md"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn regions_print_source_year_and_method() {
+    let text = stdout(&run(&["regions", "CN-"]));
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.contains("METHOD") && header.contains("SOURCE, YEAR"),
+        "{header}"
+    );
+    let nx = text
+        .lines()
+        .find(|l| l.starts_with("CN-NX "))
+        .expect("CN-NX row");
+    assert!(
+        nx.contains("618.7")
+            && nx.contains("CO2 only")
+            && nx.contains("MEE/NBS")
+            && nx.contains("2023"),
+        "{nx}"
+    );
 }

@@ -7,13 +7,18 @@ Inputs (see SOURCES.md for licences):
 - Our World in Data `carbon_intensity_elec` per country (via CodeCarbon's global_energy_mix.json),
   alpha-3 -> alpha-2 from carbontracker's carbon-intensities.csv and eco2AI's carbon_index.csv
   (codes only, no values);
-- US EPA eGRID2016 state CO2 output rates (via CodeCarbon's usa_emissions.json, lbs/MWh);
-- Canadian provincial generation shares 2023 (CodeCarbon's canada_energy_mix.json) with
-  CodeCarbon's fossil emission factors;
+- US EPA eGRID2023 state CO2e total output rates (STC2ERTA; via CodeCarbon 3.3.2's
+  2023/usa_emissions.json, lbs/MWh);
+- China's 2023 provincial electricity CO2 factors (MEE/NBS Announcement 2025 No. 47, via
+  CodeCarbon 3.3.2's 2023/china_provincial_emissions.json);
+- Nordic bidding zones SE1-SE4, NO1-NO5 (ENTSO-E 2025 generation mix x per-source factors, via
+  CodeCarbon 3.3.2's nordic_emissions.json);
+- Canadian provincial generation shares 2023 (CodeCarbon's canada_energy_mix.json, source not
+  documented upstream) with CodeCarbon's fossil emission factors;
 - Google Cloud region carbon data (via CodeCarbon's cloud/impact.csv);
 - inputs/cloud_regions.csv (region -> city and grid, curated) and pue.csv (provider PUE, also embedded).
 
-Every output row has a source and a year. Cloud regions other than Google's take the intensity
+Every output row has a source, a year and a method (gas basis, scope, generation/consumption). Cloud regions other than Google's take the intensity
 of the grid they sit on. Re-run after editing the inputs; the tests read the committed output.
 """
 import csv
@@ -24,11 +29,28 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/carbon-data"
 CC = os.path.join(DATA, "codecarbon/codecarbon/data")
+CC332 = os.path.join(DATA, "codecarbon-3.3.2/data")
 
 OWID = "Our World in Data (Ember, Energy Institute)"
-EGRID = "US EPA eGRID2016 state CO2 rate"
-CANADA = "CodeCarbon Canada mix x fossil factors"
+EGRID = "US EPA eGRID2023 state CO2e output rate (STC2ERTA)"
+CHINA = "China MEE/NBS 2023 provincial electricity CO2 factor (Announcement 2025 No. 47)"
+NORDIC = "ENTSO-E 2025 generation mix x per-source factors (CodeCarbon 3.3.2 nordic_emissions.json)"
+CANADA = "CodeCarbon Canada mix x fossil factors (mix source undocumented)"
 GOOGLE = "Google Cloud region carbon data"
+# Method of each source: gas basis, scope of the factors, generation or consumption.
+METHOD = {
+    OWID: "CO2e lifecycle, generation",
+    EGRID: "CO2e combustion, generation (total output rate)",
+    CHINA: "CO2 only, generation with inter-provincial transfers",
+    NORDIC: "CO2e lifecycle factors, production mix (lower bound where uncovered)",
+    CANADA: "CO2 combustion, generation (fossil shares only)",
+    GOOGLE: "CO2e location-based, hourly grid average",
+}
+NORDIC_NAMES = {
+    "SE1": "Northern Sweden", "SE2": "North-central Sweden", "SE3": "South-central Sweden",
+    "SE4": "Southern Sweden", "NO1": "Oslo, Norway", "NO2": "Southern Norway",
+    "NO3": "Central Norway", "NO4": "Northern Norway", "NO5": "Western Norway",
+}
 LBS_PER_MWH_TO_G_PER_KWH = 0.45359237
 
 # Electricity Maps zones for subdivisions whose balancing area is unambiguous.
@@ -48,7 +70,7 @@ CA_PROVINCES = {
 GCP_GRID = {"Columbus": "US-OH", "Dallas": "US-TX", "Montreal": "CA-QC", "Toronto": "CA-ON",
             "Northern Virginia": "US-VA"}
 COLUMNS = ["key", "kind", "provider", "name", "location", "grid", "g_per_kwh", "source", "year",
-           "pue", "pue_source", "em_zone"]
+           "method", "pue", "pue_source", "em_zone"]
 
 
 def rows_of(path):
@@ -68,6 +90,7 @@ def main():
 
     def add(row):
         assert row["key"] not in out, row["key"]
+        row.setdefault("method", METHOD.get(row["source"], ""))
         out[row["key"]] = row
 
     countries = {}
@@ -82,16 +105,17 @@ def main():
                  location=c["country_name"], grid=a2, g_per_kwh=round(g, 1), source=OWID,
                  year=c["year"], pue="", pue_source="", em_zone=a2))
 
-    states = json.load(open(os.path.join(CC, "private_infra/2016/usa_emissions.json")))
+    states = json.load(open(os.path.join(CC332, "private_infra/2023/usa_emissions.json")))
+    assert states["_source"]["year"] == 2023 and states["_source"]["field"] == "STC2ERTA"
     for name, s in sorted(states.items()):
-        if name in ("usa", "_unit"):
+        if name in ("usa", "_unit", "_source"):
             continue
         key = "US-" + s["regionCode"]
         title = name.title().replace(" Of ", " of ")
         add(dict(key=key, kind="subdivision", provider="", name=title,
                  location=f"{title}, United States", grid=key,
                  g_per_kwh=round(s["emissions"] * LBS_PER_MWH_TO_G_PER_KWH, 1), source=EGRID,
-                 year=2016, pue="", pue_source="", em_zone=EM_ZONES.get(key, "")))
+                 year=2023, pue="", pue_source="", em_zone=EM_ZONES.get(key, "")))
 
     ca = json.load(open(os.path.join(CC, "private_infra/2023/canada_energy_mix.json")))
     for name, m in sorted(ca.items()):
@@ -101,6 +125,25 @@ def main():
         add(dict(key=key, kind="subdivision", provider="", name=title,
                  location=f"{title}, Canada", grid=key, g_per_kwh=round(max(g, 0.1), 1),
                  source=CANADA, year=2023, pue="", pue_source="", em_zone=EM_ZONES.get(key, "")))
+
+    cn = json.load(open(os.path.join(CC332, "private_infra/2023/china_provincial_emissions.json")))
+    assert cn["metadata"]["year"] == 2023
+    for key, c in sorted(cn["data"].items()):
+        assert c["unit"] == "gCO2/kWh" and c["year"] == 2023, key
+        add(dict(key=key, kind="subdivision", provider="", name=c["description"],
+                 location=f'{c["description"]}, China', grid=key,
+                 g_per_kwh=round(c["emission_factor"], 1), source=CHINA, year=2023, pue="",
+                 pue_source="", em_zone=""))
+
+    nordic = json.load(open(os.path.join(CC332, "private_infra/nordic_emissions.json")))
+    for zone, z in sorted(nordic["data"].items()):
+        if zone not in NORDIC_NAMES:  # FI: a prior value without a method; the country row stays
+            continue
+        key = f"{zone[:2]}-{zone}"
+        add(dict(key=key, kind="subdivision", provider="", name=f"Bidding zone {zone}",
+                 location=f"{NORDIC_NAMES[zone]} (bidding zone {zone})", grid=key,
+                 g_per_kwh=round(z["emission_factor"], 1), source=NORDIC, year=z["year"], pue="",
+                 pue_source="", em_zone=key))
 
     pue = {r["provider"]: r for r in rows_of(os.path.join(HERE, "pue.csv"))}
 
@@ -127,7 +170,7 @@ def main():
         p, ps = pue_of("gcp")
         add(dict(key=f"gcp:{region}", kind="cloud", provider="gcp", name=f"Google Cloud {region}",
                  location=place(grid, r["city"]), grid=grid, g_per_kwh=float(r["impact"]),
-                 source=GOOGLE, year=2023, pue=p, pue_source=ps,
+                 source=GOOGLE, year=2023, method=METHOD[GOOGLE], pue=p, pue_source=ps,
                  em_zone=out[grid]["em_zone"]))
 
     for r in rows_of(os.path.join(HERE, "inputs/cloud_regions.csv")):
@@ -137,7 +180,7 @@ def main():
         add(dict(key=f'{r["provider"]}:{r["region"]}', kind="cloud", provider=r["provider"],
                  name=f'{label} {r["name"]}', location=place(r["grid"], r["city"]),
                  grid=r["grid"], g_per_kwh=g["g_per_kwh"], source=f'{g["source"]} (grid {r["grid"]})',
-                 year=g["year"], pue=p, pue_source=ps, em_zone=g["em_zone"]))
+                 year=g["year"], method=g["method"], pue=p, pue_source=ps, em_zone=g["em_zone"]))
 
     with open(os.path.join(HERE, "intensity.csv"), "w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")

@@ -49,6 +49,26 @@ impl TrainingType {
     }
 }
 
+/// What an energy figure covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EnergyScope {
+    /// The devices only (measured or estimated): the PUE is applied on top.
+    #[default]
+    It,
+    /// The whole data centre already: no PUE is applied.
+    Facility,
+}
+
+impl EnergyScope {
+    /// The flag's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::It => "it",
+            Self::Facility => "facility",
+        }
+    }
+}
+
 /// Estimate inputs given on the command line.
 #[derive(Clone, Debug, Default)]
 pub struct CarbonOptions {
@@ -76,6 +96,12 @@ pub struct CarbonOptions {
     pub training_type: Option<TrainingType>,
     /// `--online`: network use allowed (live intensity).
     pub online: bool,
+    /// `--energy-scope`: what `--energy-kwh` covers (default `it`).
+    pub energy_scope: EnergyScope,
+    /// `--market-intensity`: supplier factor or procured renewables, g/kWh (market-based).
+    pub market_intensity: Option<f64>,
+    /// `--embodied`: add the amortised manufacture of the accelerators under its own key.
+    pub embodied: bool,
 }
 
 /// Why a carbon estimate could not be made.
@@ -89,14 +115,22 @@ pub enum CarbonError {
         /// Close keys in the table.
         suggestions: Vec<String>,
     },
-    /// The hardware name matches no row of the power table.
+    /// The hardware name matches no row of the power table, or a row without a figure.
     #[error(
-        "unknown hardware `{name}`: not in the power table; give a name such as \"A100 PCIe 40GB\" or pass --energy-kwh"
+        "hardware `{name}` refused: {why}{}",
+        nearest(.suggestions)
     )]
     UnknownHardware {
         /// The name given.
         name: String,
+        /// Why it was refused.
+        why: String,
+        /// The nearest rows.
+        suggestions: Vec<String>,
     },
+    /// Two options that cannot go together.
+    #[error("{0}")]
+    Conflict(String),
     /// A flag's value is out of range.
     #[error("`{flag} {value}`: {problem}")]
     Invalid {
@@ -110,6 +144,14 @@ pub enum CarbonError {
     /// An embedded table failed to parse (a build defect).
     #[error("embedded carbon table is malformed: {0}")]
     Table(String),
+}
+
+fn nearest(s: &[String]) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(" (nearest rows: {})", s.join(", "))
+    }
 }
 
 fn suggest(s: &[String]) -> String {
@@ -130,7 +172,20 @@ struct Energy {
     kwh: f64,
     method: String,
     source: Source,
+    /// Accelerators counted (GPU-equivalents, MIG shares included), where known.
+    devices: Option<f64>,
+    /// Hours they ran, where known.
+    hours: Option<f64>,
 }
+
+/// Embodied emissions of one accelerator: BLOOM's per-GPU figure (Luccioni et al. 2022,
+/// "Estimating the Carbon Footprint of BLOOM", §4.1): 150 kg CO2eq per GPU, amortised over a
+/// 6-year replacement cycle at 85% use.
+pub const EMBODIED_KG_PER_GPU: f64 = 150.0;
+/// Years of use over which a GPU's manufacture is amortised (BLOOM paper).
+pub const EMBODIED_LIFE_YEARS: f64 = 6.0;
+/// Fraction of its life a GPU is in use (BLOOM paper).
+pub const EMBODIED_USE_RATE: f64 = 0.85;
 
 /// Rounds to `digits` decimals.
 fn round(x: f64, digits: i32) -> f64 {
@@ -174,6 +229,12 @@ fn validate(o: &CarbonOptions) -> Result<(), CarbonError> {
         "intensity must be between 0 and 2000 g/kWh",
     )?;
     check(
+        "--market-intensity",
+        o.market_intensity,
+        |v| (0.0..=2000.0).contains(&v),
+        "intensity must be between 0 and 2000 g/kWh",
+    )?;
+    check(
         "--utilization",
         o.utilization,
         |v| v > 0.0 && v <= 1.0,
@@ -195,11 +256,29 @@ fn energy(
     warnings: &mut Facts,
 ) -> Result<Option<Energy>, CarbonError> {
     if let Some(kwh) = o.energy_kwh {
+        // Devices and hours still matter for the embodied share.
+        let devices = o
+            .count
+            .map(f64::from)
+            .or(known.u64(paths::HARDWARE_GPU_COUNT).map(|n| n as f64));
         return Ok(Some(Energy {
             kwh,
-            method: "measured: energy given with --energy-kwh".into(),
+            method: format!(
+                "measured: energy given with --energy-kwh ({} energy)",
+                match o.energy_scope {
+                    EnergyScope::It => "IT",
+                    EnergyScope::Facility => "facility",
+                }
+            ),
             source: Source::flag("--energy-kwh"),
+            devices,
+            hours: o.hours.or(known.f64(paths::RUN_HOURS)),
         }));
+    }
+    if o.energy_scope == EnergyScope::Facility {
+        return Err(CarbonError::Conflict(
+            "--energy-scope facility describes --energy-kwh: pass the facility energy with --energy-kwh, or drop --energy-scope".into(),
+        ));
     }
     if let Some(fact) = known.get(paths::RUN_ENERGY_KWH) {
         if let Some(kwh) = fact.value.as_f64().filter(|v| v.is_finite() && *v >= 0.0) {
@@ -214,6 +293,8 @@ fn energy(
                 kwh,
                 method,
                 source: fact.source.clone(),
+                devices: known.u64(paths::HARDWARE_GPU_COUNT).map(|n| n as f64),
+                hours: known.f64(paths::RUN_HOURS),
             }));
         }
     }
@@ -226,22 +307,34 @@ fn estimate(
     o: &CarbonOptions,
     warnings: &mut Facts,
 ) -> Result<Option<Energy>, CarbonError> {
-    // Watts per device, the device, what the watts are and their source, and the count.
+    // Watts per device, the device, what the watts are and their source, the count, a note on
+    // the count.
     let (watts, device, what, cite, count, count_note) = if let Some(name) = &o.hardware {
-        let resolved = hardware::resolve(name)?
-            .ok_or_else(|| CarbonError::UnknownHardware { name: name.clone() })?;
+        let resolved = hardware::resolve(name)?;
         // --count, else the count in the name ("8x V100"), else the record's.
         let (count, note) = o
             .count
             .or(resolved.count)
             .map(f64::from)
             .or(known.u64(paths::HARDWARE_GPU_COUNT).map(|n| n as f64))
-            .map_or((1.0, " (one device: no --count)"), |n| (n, ""));
+            .map_or((1.0, " (one device: no --count)".to_owned()), |n| {
+                (n, String::new())
+            });
         let d = resolved.device;
+        let (watts, note) = match &resolved.mig {
+            Some(m) => (
+                resolved.watts * m.fraction(),
+                format!(
+                    "{note} (MIG {}: {} of {} slices of a {} W GPU)",
+                    m.profile, m.slices, m.of, resolved.watts
+                ),
+            ),
+            None => (resolved.watts, note),
+        };
         (
-            d.watts,
+            watts,
             d.name.clone(),
-            "rated board power",
+            "maximum board power",
             d.source.clone(),
             count,
             note,
@@ -265,33 +358,67 @@ fn estimate(
             .find_map(|g| g.get("name").and_then(Value::as_str))
             .unwrap_or("GPU")
             .to_owned();
-        let (watts, device, what, cite) = if limits.len() == gpus.len() {
-            (
-                limits.iter().sum::<f64>() / limits.len() as f64,
-                name.clone(),
-                "power limit",
-                "hardware.gpus[].power_limit_w of the run record".to_owned(),
-            )
-        } else {
-            match hardware::resolve(&name)? {
-                Some(r) => (
-                    r.device.watts,
-                    r.device.name.clone(),
-                    "rated board power",
-                    r.device.source.clone(),
-                ),
-                None => {
-                    warnings.warn("carbon-hardware-unknown", format!("GPU `{name}` has no power limit in the record and is not in the power table: energy not estimated; pass --hardware or --energy-kwh"));
-                    return Ok(None);
-                }
-            }
-        };
+        let resolved = hardware::resolve(&name);
         let count = o
             .count
             .map(f64::from)
             .or(known.u64(paths::HARDWARE_GPU_COUNT).map(|n| n as f64))
             .unwrap_or(gpus.len() as f64);
-        (watts, device, what, cite, count, "")
+        let (watts, device, what, cite, mut note) = if limits.len() == gpus.len() {
+            (
+                limits.iter().sum::<f64>() / limits.len() as f64,
+                name.clone(),
+                "power limit",
+                "hardware.gpus[].power_limit_w of the run record".to_owned(),
+                String::new(),
+            )
+        } else {
+            match &resolved {
+                Ok(r) => {
+                    let (w, note) = match &r.mig {
+                        Some(m) => (
+                            r.watts * m.fraction(),
+                            format!(
+                                " (MIG {}: {} of {} slices of a {} W GPU)",
+                                m.profile, m.slices, m.of, r.watts
+                            ),
+                        ),
+                        None => (r.watts, String::new()),
+                    };
+                    (
+                        w,
+                        r.device.name.clone(),
+                        "maximum board power",
+                        r.device.source.clone(),
+                        note,
+                    )
+                }
+                Err(e) => {
+                    warnings.warn(
+                        "carbon-hardware-unknown",
+                        format!("GPU `{name}` has no power limit in the record: {e}; energy not estimated"),
+                    );
+                    return Ok(None);
+                }
+            }
+        };
+        // Dual-die packages (MI250X) show up as two devices: power is per package.
+        let dies = resolved
+            .as_ref()
+            .ok()
+            .and_then(|r| r.device.dies_per_package)
+            .filter(|d| *d > 1 && o.count.is_none());
+        let count = match dies {
+            Some(d) => {
+                note.push_str(&format!(
+                    " ({count} devices = {} packages of {d} dies)",
+                    count / f64::from(d)
+                ));
+                count / f64::from(d)
+            }
+            None => count,
+        };
+        (watts, device, what, cite, count, note)
     };
     let Some(hours) = o.hours.or(known.f64(paths::RUN_HOURS)) else {
         warnings.warn(
@@ -302,8 +429,9 @@ fn estimate(
     };
     let utilization = o.utilization.unwrap_or(1.0);
     let kwh = watts * count * hours * utilization / 1000.0;
+    let watts_text = cardfill_facts::trimmed(watts, 1);
     let method = format!(
-        "estimated: {count} × {device} at {watts} W {what}{count_note} × {hours} h × utilisation {utilization:.2}"
+        "estimated: {count} × {device} at {watts_text} W {what}{count_note} × {hours} h × utilisation {utilization:.2}"
     );
     Ok(Some(Energy {
         kwh,
@@ -311,7 +439,20 @@ fn estimate(
         source: Source::derived(format!(
             "power × devices × hours × utilisation; {what}: {cite}"
         )),
+        devices: Some(count),
+        hours: Some(hours),
     }))
+}
+
+/// The text of a source (the method of a default).
+fn pue_source_text(s: &Source) -> String {
+    match s {
+        Source::Default { method } => method
+            .split_once(": ")
+            .map_or(method.as_str(), |(head, _)| head)
+            .to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// Whether the user forbade the network (`HF_HUB_OFFLINE`).
@@ -475,6 +616,15 @@ pub fn collect(known: &Facts, options: &CarbonOptions) -> Result<Facts, CarbonEr
             text.as_str(),
             source.clone(),
         );
+        // The table's year and method, where the figure is the table's.
+        if let Some(row) = row.filter(|r| text.starts_with(r.source.as_str())) {
+            facts.set(paths::CARBON_INTENSITY_YEAR, row.year, source.clone());
+            facts.set(
+                paths::CARBON_INTENSITY_METHOD,
+                row.method.as_str(),
+                source.clone(),
+            );
+        }
     }
 
     let energy = energy(known, options, &mut facts)?;
@@ -485,18 +635,22 @@ pub fn collect(known: &Facts, options: &CarbonOptions) -> Result<Facts, CarbonEr
         return Ok(facts);
     };
     facts.set(
-        paths::CARBON_ENERGY_KWH,
-        round(energy.kwh, 3),
+        paths::CARBON_METHOD,
+        energy.method.as_str(),
         energy.source.clone(),
     );
-    facts.set(paths::CARBON_METHOD, energy.method.as_str(), energy.source);
-
-    let Some((g, _, _)) = intensity else {
+    if intensity.is_none() {
+        // No grid: no CO2, and no PUE guessed for a place nobody named.
+        let path = match options.energy_scope {
+            EnergyScope::It => paths::CARBON_ENERGY_KWH,
+            EnergyScope::Facility => paths::CARBON_FACILITY_ENERGY_KWH,
+        };
+        facts.set(path, round(energy.kwh, 3), energy.source.clone());
         facts.warn("carbon-region-missing", "no --region: CO2 not estimated; pass --region (e.g. aws:us-east-1, gcp:europe-west4, FR, US-CA) or --intensity; `cardfill regions` lists them");
         return Ok(facts);
-    };
+    }
 
-    // PUE: --pue, else the provider's published figure, else the printed default.
+    // PUE: --pue, else the provider's published figure, else the documented default (warned).
     let (pue, pue_source) = match (options.pue, row.and_then(|r| r.pue.map(|p| (p, r)))) {
         (Some(p), _) => (p, Source::flag("--pue")),
         (None, Some((p, r))) => (
@@ -518,13 +672,107 @@ pub fn collect(known: &Facts, options: &CarbonOptions) -> Result<Facts, CarbonEr
             )
         }
     };
-    facts.set(paths::CARBON_PUE, pue, pue_source);
-    let grams = energy.kwh * pue * g;
+    let (it_kwh, facility_kwh) = match options.energy_scope {
+        EnergyScope::It => {
+            if matches!(pue_source, Source::Default { .. }) {
+                facts.warn(
+                    "carbon-pue-default",
+                    format!(
+                        "no PUE known for this data centre: the default {} was applied; pass --pue, or --energy-scope facility if the energy already includes the data centre",
+                        pue_source_text(&pue_source)
+                    ),
+                );
+            }
+            facts.set(paths::CARBON_PUE, pue, pue_source);
+            (Some(energy.kwh), energy.kwh * pue)
+        }
+        EnergyScope::Facility => {
+            // The figure includes the data centre: no PUE on top. With --pue the IT share is
+            // known too.
+            let it = options.pue.map(|p| {
+                facts.set(paths::CARBON_PUE, p, Source::flag("--pue"));
+                energy.kwh / p
+            });
+            (it, energy.kwh)
+        }
+    };
+    facts.set(
+        paths::CARBON_ENERGY_SCOPE,
+        options.energy_scope.as_str(),
+        match options.energy_scope {
+            EnergyScope::It if options.energy_kwh.is_none() => {
+                Source::derived("device energy (measured or estimated) is IT energy")
+            }
+            EnergyScope::It => Source::default_value("--energy-scope it"),
+            EnergyScope::Facility => Source::flag("--energy-scope"),
+        },
+    );
+    if let Some(it) = it_kwh {
+        facts.set(
+            paths::CARBON_ENERGY_KWH,
+            round(it, 3),
+            energy.source.clone(),
+        );
+    }
+    facts.set(
+        paths::CARBON_FACILITY_ENERGY_KWH,
+        round(facility_kwh, 3),
+        match options.energy_scope {
+            EnergyScope::It => Source::derived("energy_kwh × pue"),
+            EnergyScope::Facility => energy.source.clone(),
+        },
+    );
+
+    // Embodied emissions: never part of the headline figure.
+    if options.embodied {
+        match (energy.devices, energy.hours) {
+            (Some(devices), Some(hours)) => {
+                let life_hours = EMBODIED_LIFE_YEARS * 8760.0 * EMBODIED_USE_RATE;
+                let grams = devices * hours / life_hours * EMBODIED_KG_PER_GPU * 1000.0;
+                facts.set(
+                    paths::CARBON_EMBODIED_GRAMS,
+                    round(grams, 1),
+                    Source::derived("devices × hours ÷ (life × use rate) × kg CO2eq per GPU"),
+                );
+                facts.set(
+                    paths::CARBON_EMBODIED_METHOD,
+                    format!(
+                        "{devices} GPUs × {hours} h ÷ ({EMBODIED_LIFE_YEARS} years × 8760 h × {EMBODIED_USE_RATE} use) × {EMBODIED_KG_PER_GPU} kg CO2eq per GPU (Luccioni et al. 2022, BLOOM; GPUs only, servers excluded)"
+                    ),
+                    Source::derived("BLOOM paper method"),
+                );
+            }
+            _ => facts.warn(
+                "carbon-embodied-missing",
+                "--embodied needs the number of GPUs and the hours: pass --count and --hours",
+            ),
+        }
+    }
+
+    let Some((g, _, _)) = intensity else {
+        return Ok(facts);
+    };
+    let grams = facility_kwh * g;
     facts.set(
         paths::CARBON_CO2_GRAMS,
         round(grams, 1),
-        Source::derived("energy_kwh × pue × intensity_g_per_kwh"),
+        Source::derived(match options.energy_scope {
+            EnergyScope::It => "energy_kwh × pue × intensity_g_per_kwh",
+            EnergyScope::Facility => "facility_energy_kwh × intensity_g_per_kwh",
+        }),
     );
+    if let Some(m) = options.market_intensity {
+        facts.set(
+            paths::CARBON_MARKET_INTENSITY,
+            m,
+            Source::flag("--market-intensity"),
+        );
+        facts.set(
+            paths::CARBON_CO2_MARKET_GRAMS,
+            round(facility_kwh * m, 1),
+            Source::derived("facility_energy_kwh × market_intensity_g_per_kwh"),
+        );
+    }
 
     let (training, source) = match options.training_type {
         Some(t) => (t, Source::flag("--training-type")),

@@ -33,6 +33,9 @@ pub struct Region {
     pub source: String,
     /// Year of the intensity figure.
     pub year: u16,
+    /// Gas basis, scope of the factors and generation or consumption
+    /// (`CO2e combustion, generation (total output rate)`).
+    pub method: String,
     /// The provider's published PUE, where known.
     pub pue: Option<f64>,
     /// Source and year of the PUE.

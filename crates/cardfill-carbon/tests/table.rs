@@ -41,6 +41,7 @@ fn intensity_table_every_row_is_sourced_plausible_and_unique() {
             "g_per_kwh",
             "source",
             "year",
+            "method",
             "pue",
             "pue_source",
             "em_zone"
@@ -105,13 +106,18 @@ fn intensity_table_every_row_is_sourced_plausible_and_unique() {
             }
             other => panic!("{key}: kind `{other}`"),
         }
-        if !r[9].is_empty() {
-            let pue: f64 = r[9].parse().unwrap();
+        assert!(
+            r[9].starts_with("CO2e ") || r[9].starts_with("CO2 "),
+            "{key}: method `{}` names the gas basis",
+            &r[9]
+        );
+        if !r[10].is_empty() {
+            let pue: f64 = r[10].parse().unwrap();
             assert!((1.0..=2.0).contains(&pue), "{key}: PUE {pue}");
             assert!(
-                r[10].contains(", 20"),
+                r[11].contains(", 20"),
                 "{key}: PUE source and year `{}`",
-                &r[10]
+                &r[11]
             );
         }
     }
@@ -129,6 +135,9 @@ fn intensity_table_every_row_is_sourced_plausible_and_unique() {
         "fr",
         "us-ca",
         "ca-qc",
+        "cn-nx",
+        "se-se3",
+        "no-no4",
     ] {
         assert!(keys.contains(must), "{must} missing");
     }
@@ -138,7 +147,7 @@ fn intensity_table_every_row_is_sourced_plausible_and_unique() {
         assert!(
             rows.iter()
                 .filter(|r| &r[2] == provider)
-                .all(|r| !r[9].is_empty()),
+                .all(|r| !r[10].is_empty()),
             "{provider}: PUE"
         );
     }
@@ -187,12 +196,36 @@ fn known_figures_match_their_sources() {
     assert_eq!(t.region("FR").unwrap().g_per_kwh, 56.0);
     assert_eq!(t.region("US").unwrap().g_per_kwh, 369.5);
     assert_eq!(t.region("SE").unwrap().g_per_kwh, 40.7);
-    // eGRID2016 Virginia 813.8 lbs/MWh × 0.45359237 ≈ 369 g/kWh; AWS us-east-1 sits on it.
+    // eGRID2023 Virginia CO2e 539.599 lbs/MWh × 0.45359237 = 244.8 g/kWh (codecarbon 3.3.2's
+    // usa_emissions.json, STC2ERTA); AWS us-east-1 and Azure eastus sit on it.
     let va = t.region("US-VA").unwrap();
-    assert!((va.g_per_kwh - 369.1).abs() < 0.05);
-    let aws = t.region("aws:us-east-1").unwrap();
-    assert_eq!((aws.grid.as_str(), aws.g_per_kwh), ("US-VA", va.g_per_kwh));
-    assert_eq!(aws.location, "Ashburn, Virginia, United States");
+    assert!((va.g_per_kwh - 244.8).abs() < 0.05);
+    assert_eq!(
+        (va.year, va.method.as_str()),
+        (2023, "CO2e combustion, generation (total output rate)")
+    );
+    for cloud in ["aws:us-east-1", "azure:eastus"] {
+        let row = t.region(cloud).unwrap();
+        assert_eq!((row.grid.as_str(), row.g_per_kwh), ("US-VA", va.g_per_kwh));
+        assert_eq!(row.year, 2023);
+    }
+    assert_eq!(
+        t.region("aws:us-east-1").unwrap().location,
+        "Ashburn, Virginia, United States"
+    );
+    // Oregon 364.963 lbs/MWh → 165.5 g/kWh; us-west-2 (Boardman) sits on it.
+    let or = t.region("aws:us-west-2").unwrap();
+    assert_eq!((or.grid.as_str(), or.g_per_kwh), ("US-OR", 165.5));
+    // China 2023 provincial factors (MEE/NBS), CO2 only: Ningxia 618.7, Beijing 555.4.
+    let nx = t.region("aws:cn-northwest-1").unwrap();
+    assert_eq!((nx.grid.as_str(), nx.g_per_kwh), ("CN-NX", 618.7));
+    assert!(nx.method.starts_with("CO2 only"));
+    assert_eq!(t.region("azure:chinanorth").unwrap().g_per_kwh, 555.4);
+    // Nordic bidding zones (ENTSO-E 2025): SE3 27.0 under Stockholm and Gävle, NO4 51.7.
+    assert_eq!(t.region("aws:eu-north-1").unwrap().grid, "SE-SE3");
+    assert_eq!(t.region("azure:swedencentral").unwrap().g_per_kwh, 27.0);
+    assert_eq!(t.region("NO-NO4").unwrap().g_per_kwh, 51.7);
+    assert_eq!(t.region("azure:norwayeast").unwrap().grid, "NO-NO1");
     // Google's own figure for europe-west4 (Eemshaven).
     assert_eq!(t.region("gcp:europe-west4").unwrap().g_per_kwh, 236.0);
 }

@@ -63,6 +63,26 @@ pub fn variables(facts: &Facts) -> Variables {
     );
     put("cloud_region", cloud_region(facts));
     put("co2_emitted", co2_emitted(facts));
+    put(
+        "co2_market_based",
+        facts.f64(paths::CARBON_CO2_MARKET_GRAMS).map(|g| {
+            format!(
+                "{} ({} g/kWh market-based intensity, given with --market-intensity; the location-based figure above is the headline)",
+                co2_text(g),
+                trimmed(facts.f64(paths::CARBON_MARKET_INTENSITY).unwrap_or_default(), 1)
+            )
+        }),
+    );
+    put(
+        "co2_embodied",
+        facts.f64(paths::CARBON_EMBODIED_GRAMS).map(|g| {
+            format!(
+                "{} (manufacture of the GPUs, amortised; not included above: {})",
+                co2_text(g),
+                facts.str(paths::CARBON_EMBODIED_METHOD).unwrap_or_default()
+            )
+        }),
+    );
     put("compute_infrastructure", compute_infrastructure(facts));
     put("hardware_requirements", hardware_requirements(facts));
     put("software", software(facts));
@@ -455,19 +475,42 @@ fn co2_emitted(f: &Facts) -> Option<String> {
     let g = f.f64(paths::CARBON_CO2_GRAMS)?;
     let mut s = co2_text(g);
     let mut working = Vec::new();
-    if let (Some(e), Some(i)) = (
+    let pue_default = f
+        .get(paths::CARBON_PUE)
+        .is_some_and(|p| matches!(p.source, cardfill_facts::Source::Default { .. }));
+    let facility = f.f64(paths::CARBON_FACILITY_ENERGY_KWH);
+    let given_facility = f.str(paths::CARBON_ENERGY_SCOPE) == Some("facility");
+    match (
         f.f64(paths::CARBON_ENERGY_KWH),
+        facility,
         f.f64(paths::CARBON_INTENSITY),
     ) {
-        let pue = f
-            .f64(paths::CARBON_PUE)
-            .map(|p| format!(" × PUE {p:.2}"))
-            .unwrap_or_default();
-        working.push(format!(
-            "{} kWh{pue} × {} g/kWh",
-            three_significant(e),
+        (_, Some(fe), Some(i)) if given_facility => working.push(format!(
+            "{} kWh facility energy × {} g/kWh",
+            three_significant(fe),
             trimmed(i, 0)
-        ));
+        )),
+        (Some(e), fe, Some(i)) => {
+            let pue = f
+                .f64(paths::CARBON_PUE)
+                .map(|p| {
+                    let default = if pue_default { " (default)" } else { "" };
+                    match fe {
+                        Some(fe) => format!(
+                            " IT × PUE {p:.2}{default} = {} kWh facility",
+                            three_significant(fe)
+                        ),
+                        None => format!(" × PUE {p:.2}{default}"),
+                    }
+                })
+                .unwrap_or_default();
+            working.push(format!(
+                "{} kWh{pue} × {} g/kWh",
+                three_significant(e),
+                trimmed(i, 0)
+            ));
+        }
+        _ => {}
     }
     let mut place = Vec::new();
     if let Some(p) = f.str(paths::CARBON_PROVIDER) {
@@ -671,6 +714,39 @@ fn co2_front(f: &Facts) -> Option<FrontKey> {
     }
     if let Some(h) = hardware_type(f) {
         m.insert("hardware_used".into(), Value::from(h));
+    }
+    // Extra keys next to the documented ones (the Hub ignores unknown keys).
+    let number = |v: f64| {
+        #[allow(clippy::cast_possible_truncation)]
+        if v.fract() == 0.0 && v.abs() < 1e15 {
+            json!(v as i64)
+        } else {
+            json!(v)
+        }
+    };
+    for (key, path) in [
+        ("energy_consumed", paths::CARBON_FACILITY_ENERGY_KWH),
+        ("energy_consumed_it", paths::CARBON_ENERGY_KWH),
+        ("pue", paths::CARBON_PUE),
+        ("grid_intensity", paths::CARBON_INTENSITY),
+    ] {
+        if let Some(v) = f.f64(path) {
+            m.insert(key.into(), number(v));
+        }
+    }
+    if let Some(src) = f.str(paths::CARBON_INTENSITY_SOURCE) {
+        m.insert("grid_intensity_source".into(), Value::from(src));
+    }
+    if let Some(y) = f.u64(paths::CARBON_INTENSITY_YEAR) {
+        m.insert("grid_intensity_year".into(), Value::from(y));
+    }
+    for (key, path) in [
+        ("emissions_market_based", paths::CARBON_CO2_MARKET_GRAMS),
+        ("emissions_embodied", paths::CARBON_EMBODIED_GRAMS),
+    ] {
+        if let Some(g) = f.f64(path) {
+            m.insert(key.into(), number((g * 10.0).round() / 10.0));
+        }
     }
     Some(FrontKey {
         key: "co2_eq_emissions",

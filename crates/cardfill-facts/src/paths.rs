@@ -157,8 +157,12 @@ pub const TRAINING_PROCESSES: &str = "training.processes";
 pub const TRAINING_MACHINES: &str = "training.machines";
 
 // ---- carbon ----
-/// number: energy used for the estimate, kWh (before PUE).
+/// number: IT energy of the devices, kWh (before PUE).
 pub const CARBON_ENERGY_KWH: &str = "carbon.energy_kwh";
+/// number: facility energy, kWh (IT energy × PUE, or given with `--energy-scope facility`).
+pub const CARBON_FACILITY_ENERGY_KWH: &str = "carbon.facility_energy_kwh";
+/// string: `it` or `facility`: what the energy figure given covered.
+pub const CARBON_ENERGY_SCOPE: &str = "carbon.energy_scope";
 /// number: power usage effectiveness applied.
 pub const CARBON_PUE: &str = "carbon.pue";
 /// number: grid intensity, g CO2eq per kWh.
@@ -177,3 +181,15 @@ pub const CARBON_INTENSITY_SOURCE: &str = "carbon.intensity_source";
 pub const CARBON_LOCATION: &str = "carbon.location";
 /// string: `pre-training` or `fine-tuning`.
 pub const CARBON_TRAINING_TYPE: &str = "carbon.training_type";
+/// integer: year of the intensity figure.
+pub const CARBON_INTENSITY_YEAR: &str = "carbon.intensity_year";
+/// string: gas basis and scope of the intensity figure (`CO2e lifecycle, generation`).
+pub const CARBON_INTENSITY_METHOD: &str = "carbon.intensity_method";
+/// number: market-based intensity (supplier factor or procured renewables), g CO2eq per kWh.
+pub const CARBON_MARKET_INTENSITY: &str = "carbon.market_intensity_g_per_kwh";
+/// number: market-based emissions, grams CO2eq (never the headline figure).
+pub const CARBON_CO2_MARKET_GRAMS: &str = "carbon.co2_market_grams";
+/// number: embodied emissions of the accelerators, amortised over their life, grams CO2eq.
+pub const CARBON_EMBODIED_GRAMS: &str = "carbon.embodied_grams";
+/// string: how the embodied emissions were worked out.
+pub const CARBON_EMBODIED_METHOD: &str = "carbon.embodied_method";

@@ -446,15 +446,36 @@ fn check_co2(value: &Value, out: &mut Vec<Problem>) {
                     }
                 }
             }
-            for key in ["energy_consumed"] {
+            // cardfill's extra keys (the Hub ignores unknown keys): numbers ≥ 0 in their unit.
+            for (key, unit) in [
+                ("energy_consumed", "kWh"),
+                ("energy_consumed_it", "kWh"),
+                ("pue", "PUE (≥ 1)"),
+                ("grid_intensity", "g CO2eq/kWh"),
+                ("grid_intensity_year", "year"),
+                ("emissions_market_based", "grams CO2eq"),
+                ("emissions_embodied", "grams CO2eq"),
+            ] {
                 if let Some(v) = map.get(key) {
-                    if !is_number(v) {
+                    let ok = v
+                        .as_f64()
+                        .is_some_and(|x| x.is_finite() && x >= 0.0 && (key != "pue" || x >= 1.0));
+                    if !ok {
                         out.push(Problem::warning(
                             format!("{KEY}.{key}"),
-                            format!("{} is not a number", show(v)),
-                            "write a bare number of kWh",
+                            format!("{} is not a valid number", show(v)),
+                            format!("write a bare number: {unit}"),
                         ));
                     }
+                }
+            }
+            if let Some(v) = map.get("grid_intensity_source") {
+                if !v.is_string() {
+                    out.push(Problem::warning(
+                        format!("{KEY}.grid_intensity_source"),
+                        format!("{} is not text", show(v)),
+                        "write it as a string",
+                    ));
                 }
             }
         }
