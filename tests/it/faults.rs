@@ -528,3 +528,219 @@ fn fifos_and_dev_zero_for_every_input_are_warnings() {
         }
     }
 }
+
+/// `cardfill run` in a clean environment (no job, launcher or NVML), stdin not a terminal.
+fn run_cmd(dir: &Path) -> Command {
+    let mut cmd = cardfill();
+    for var in [
+        "SLURM_JOB_ID",
+        "SLURMD_NODENAME",
+        "TORCHELASTIC_RUN_ID",
+        "LOCAL_RANK",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("CARDFILL_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1")
+        .current_dir(dir)
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie is not alive: read its state.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+        .is_some_and(|zombie| !zombie)
+}
+
+#[test]
+fn run_survives_a_full_stderr_and_exits_with_the_childs_status() {
+    let dir = RunDir::new();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    // The record cannot be written (its parent is missing): the warning goes to a full stderr.
+    let out = run_cmd(dir.path())
+        .args([
+            "run",
+            "--record",
+            "missing/checkpoint",
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let out = run_cmd(dir.path())
+        .args(["run", "--", "sh", "-c", "kill -9 $$"])
+        .stderr(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(137));
+}
+
+#[test]
+fn record_dir_is_created_only_when_its_parent_exists() {
+    let dir = RunDir::new();
+    let out = run_cmd(dir.path())
+        .args([
+            "run",
+            "--record",
+            "missing/checkpoint",
+            "--",
+            "sh",
+            "-c",
+            "exit 4",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let err = stderr(&out);
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    assert!(err.contains("missing"), "{err}");
+    assert!(!dir.path().join("missing").exists());
+    // The parent exists: DIR and its `.cardfill/` are created.
+    let out = run_cmd(dir.path())
+        .args(["run", "--record", "checkpoint", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("checkpoint/.cardfill").is_dir());
+}
+
+#[test]
+fn odd_lock_files_are_skipped_with_a_warning() {
+    for kind in ["fifo", "dir", "zero"] {
+        let dir = RunDir::new();
+        let rec = dir.path().join(".cardfill");
+        std::fs::create_dir(&rec).unwrap();
+        let lock = rec.join(".lock");
+        match kind {
+            "fifo" => rustix::fs::mkfifoat(
+                rustix::fs::CWD,
+                &lock,
+                rustix::fs::Mode::from_raw_mode(0o644),
+            )
+            .unwrap(),
+            "dir" => std::fs::create_dir(&lock).unwrap(),
+            _ => std::os::unix::fs::symlink("/dev/zero", &lock).unwrap(),
+        }
+        let child = run_cmd(dir.path())
+            .args(["run", "--", "sh", "-c", "exit 5"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = wait_guarded(child, Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("run hung on a {kind} lock"));
+        assert_eq!(out.status.code(), Some(5), "{kind}: {}", stderr(&out));
+        assert!(stderr(&out).contains(".lock"), "{kind}: {}", stderr(&out));
+        let written = std::fs::read_dir(&rec)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".json"));
+        assert!(written, "{kind}: the record is still written");
+    }
+}
+
+#[test]
+fn an_odd_record_file_is_replaced_with_a_warning() {
+    let dir = RunDir::new();
+    let rec = dir.path().join(".cardfill");
+    std::fs::create_dir(&rec).unwrap();
+    let record = rec.join("n1_slurm-77.json");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &record,
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    let child = run_cmd(dir.path())
+        .env("SLURM_JOB_ID", "77")
+        .env("SLURMD_NODENAME", "n1")
+        .args(["run", "--", "true"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_guarded(child, Duration::from_secs(60)).expect("run hung on a FIFO record");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("n1_slurm-77.json"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::metadata(&record).unwrap().is_file());
+}
+
+#[test]
+fn workers_left_behind_get_sigterm_then_sigkill_after_the_grace_period() {
+    let dir = RunDir::new();
+    // One worker that exits on SIGTERM, one that ignores it.
+    let script = "sleep 300 & echo $! > polite; \
+                  (trap '' TERM; exec sleep 300) & echo $! > stubborn; exit 0";
+    let out = run_cmd(dir.path())
+        .args(["run", "--grace-period", "1", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for name in ["polite", "stubborn"] {
+        let pid: i32 = std::fs::read_to_string(dir.path().join(name))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Reparented to init, which reaps it; allow it a moment.
+        let started = Instant::now();
+        while alive(pid) && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(pid), "{name} worker {pid} still running");
+    }
+}
+
+#[test]
+fn a_signal_to_run_reaches_the_workers_too() {
+    let dir = RunDir::new();
+    let script = "sleep 300 & echo $! > worker; wait";
+    let child = run_cmd(dir.path())
+        .args(["run", "--grace-period", "60", "--", "sh", "-c", script])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let worker = dir.path().join("worker");
+    let started = Instant::now();
+    while std::fs::read_to_string(&worker).map_or(true, |s| !s.ends_with('\n')) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "worker never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid: i32 = std::fs::read_to_string(&worker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let me = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(me, rustix::process::Signal::TERM).unwrap();
+    let out = wait_guarded(child, Duration::from_secs(30)).expect("run ended");
+    // sh dies of SIGTERM: 128 + 15.
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    let started = Instant::now();
+    while alive(pid) && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(pid), "the worker got the signal");
+}
