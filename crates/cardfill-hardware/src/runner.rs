@@ -205,6 +205,9 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
         })
     };
 
+    // RAPL is a few sysfs reads: read it before the command starts.
+    let rapl = crate::rapl::RaplProbe::open();
+    let rapl_start = rapl.read();
     let start = Utc::now();
     let started = Instant::now();
     let spawned = Command::new(program).args(args).spawn();
@@ -264,6 +267,7 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
     });
     let end = Utc::now();
     let counters_end = probe.energy_counters();
+    let rapl_end = rapl.read();
     handle.close();
     let _ = forwarder.join();
 
@@ -283,6 +287,7 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
             }),
         };
     }
+    record.cpu_energy = rapl.energy(&rapl_start, &rapl_end);
     record.start = Some(format_time(start));
     record.end = Some(format_time(end));
     record.command = Path::new(program)
