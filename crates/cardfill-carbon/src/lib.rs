@@ -1,12 +1,14 @@
-//! Carbon: energy × PUE × the grid intensity of a region, from a sourced table embedded in the
-//! binary (`data/`), with an opt-in live intensity source.
+//! Carbon: IT energy × PUE × the grid intensity of a region, from sourced tables embedded in
+//! the binary (`data/`), with an opt-in live intensity source.
 //!
 //! Owns the `carbon.*` facts. Energy is taken from the best evidence there is: energy given on
-//! the command line, then the run record's measured (NVML counters) or sampled energy, then an
-//! estimate of power limit or rated board power × devices × hours × utilisation (as the ML CO2
-//! Impact calculator does). Intensity comes from `--intensity`, Electricity Maps (opt-in) or the
-//! table row of `--region`; PUE from `--pue`, the cloud provider's published figure, or an
-//! explicit default named in `data/pue.csv`. Without a region nothing is guessed.
+//! the command line (`--energy-scope it|facility`), then the run record's measured (NVML, RAPL)
+//! or sampled energy, then an estimate: power limit or maximum board power × devices × hours ×
+//! utilisation, the CPU's TDP and the RAM at a W/GB figure. GPU, CPU and RAM are kept apart and
+//! summed. Intensity comes from `--intensity`, Electricity Maps (opt-in) or the table row of
+//! `--region`; PUE from `--pue`, the cloud provider's published figure, or the documented default
+//! in `data/pue.csv` (warned). The location-based figure is the headline; market-based and
+//! embodied figures are reported apart. Without a region nothing is guessed.
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
