@@ -801,3 +801,57 @@ fn run_reads_rapl_counters_and_co2_sums_gpu_cpu_and_ram_apart() {
         "{c}"
     );
 }
+
+#[test]
+fn run_records_amd_gpus_through_amd_smi_and_counts_dual_die_packages() {
+    let build = tempfile::tempdir().unwrap();
+    let lib = build.path().join("libamd_smi.so");
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/cardfill-hardware/tests/amdsmi-stub/stub.c");
+    let status = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&lib)
+        .arg(&source)
+        .status()
+        .expect("gcc runs");
+    assert!(status.success());
+    let dir = RunDir::new();
+    let out = cardfill()
+        .current_dir(dir.path())
+        .env("CARDFILL_AMDSMI_LIBRARY", &lib)
+        .env("CARDFILL_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1")
+        .env("CARDFILL_POWERCAP_ROOT", "/nonexistent")
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("LOCAL_RANK")
+        .env_remove("TORCHELASTIC_RUN_ID")
+        .args(["run", "--record", ".", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let json = json_stdout(&dir.run(&["inspect", ".", "--format", "json", "--region", "FR"]));
+    // Eight GCDs (four MI250X packages); the counters sit on the first die of each package:
+    // 4 × 1530 J between the two reads.
+    assert_eq!(json["hardware"]["gpu_count"], 8, "{json}");
+    assert_eq!(json["hardware"]["gpus"][0]["name"], "AMD Instinct MI250X");
+    assert_eq!(json["run"]["energy_method"], "measured");
+    let kwh = json["run"]["energy_kwh"].as_f64().unwrap();
+    assert!((kwh - 4.0 * 1530.0 / 3.6e6).abs() < 1e-5, "{kwh}");
+
+    // Without measured energy the estimate counts packages, not dies: 4 × 560 W.
+    let json = json_stdout(&run(&[
+        "co2",
+        "--hardware",
+        "AMD Instinct MI250X",
+        "--count",
+        "4",
+        "--hours",
+        "1",
+        "--intensity",
+        "100",
+        "--pue",
+        "1",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(json["carbon"]["energy_kwh"], 2.24);
+}

@@ -233,6 +233,12 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
     // Probe after the command started: it must not wait for NVML.
     let probe = GpuProbe::open(&GpuSelection::from_env(env_var));
     let counters_start = probe.energy_counters();
+    // AMD GPUs through AMD SMI, where NVML has none.
+    let amd = probe.gpus.is_empty().then(crate::amd::AmdProbe::open);
+    let amd_start = amd
+        .as_ref()
+        .map(|a| a.energy_counters())
+        .unwrap_or_default();
     let sampled = counters_start.iter().any(Option::is_none);
 
     let (status, samples) = std::thread::scope(|scope| {
@@ -268,6 +274,10 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
     let end = Utc::now();
     let counters_end = probe.energy_counters();
     let rapl_end = rapl.read();
+    let amd_end = amd
+        .as_ref()
+        .map(|a| a.energy_counters())
+        .unwrap_or_default();
     handle.close();
     let _ = forwarder.join();
 
@@ -288,6 +298,12 @@ pub fn run_command(command: &[OsString], dir: &Path) -> Result<RunOutcome, Hardw
         };
     }
     record.cpu_energy = rapl.energy(&rapl_start, &rapl_end);
+    if let Some(amd) = amd.filter(|a| a.report.status != crate::gpu::NvmlStatus::Absent) {
+        if record.gpus.is_empty() {
+            record.gpus = amd.gpus_with_energy(&amd_start, &amd_end);
+        }
+        record.amdsmi = Some(amd.report.clone());
+    }
     record.start = Some(format_time(start));
     record.end = Some(format_time(end));
     record.command = Path::new(program)
