@@ -691,3 +691,167 @@ fn regions_print_source_year_and_method() {
         "{nx}"
     );
 }
+
+/// A fake powercap zone: `name`, `energy_uj`, `max_energy_range_uj`.
+fn powercap_zone(root: &std::path::Path, id: &str, name: &str, uj: u64, max: u64) {
+    let dir = root.join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("name"), format!("{name}\n")).unwrap();
+    std::fs::write(dir.join("energy_uj"), format!("{uj}\n")).unwrap();
+    std::fs::write(dir.join("max_energy_range_uj"), format!("{max}\n")).unwrap();
+}
+
+#[test]
+fn run_reads_rapl_counters_and_co2_sums_gpu_cpu_and_ram_apart() {
+    let power = tempfile::tempdir().unwrap();
+    let root = power.path();
+    // The package counter wraps during the run: 143,328,850 µJ to the top, then 3,456,671,150.
+    powercap_zone(
+        root,
+        "intel-rapl:0",
+        "package-0",
+        262_000_000_000,
+        262_143_328_850,
+    );
+    powercap_zone(root, "intel-rapl:0:0", "core", 5, 262_143_328_850);
+    powercap_zone(root, "intel-rapl:0:2", "dram", 1_000_000, 65_712_999_613);
+    powercap_zone(root, "intel-rapl:1", "psys", 7, 262_143_328_850);
+    let script = format!(
+        "printf 3456671150 > '{0}/intel-rapl:0/energy_uj'; printf 7201000000 > '{0}/intel-rapl:0:2/energy_uj'; printf 99999 > '{0}/intel-rapl:0:0/energy_uj'",
+        root.display()
+    );
+    let dir = RunDir::new();
+    let out = cardfill()
+        .current_dir(dir.path())
+        .env("CARDFILL_POWERCAP_ROOT", root)
+        .env("CARDFILL_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1")
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("LOCAL_RANK")
+        .env_remove("TORCHELASTIC_RUN_ID")
+        .args(["run", "--record", ".", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let records: Vec<_> = std::fs::read_dir(dir.path().join(".cardfill"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record: Value = serde_json::from_slice(&std::fs::read(&records[0]).unwrap()).unwrap();
+    let cpu = &record["cpu_energy"];
+    assert_eq!(cpu["method"], "rapl", "{record}");
+    assert_eq!(cpu["cpu_joules"], 3600.0);
+    assert_eq!(cpu["dram_joules"], 7200.0);
+    assert_eq!(cpu["wraps"], 1);
+    assert_eq!(
+        cpu["zones"],
+        serde_json::json!(["intel-rapl:0", "intel-rapl:0:2"])
+    );
+
+    // GPU estimated from the flags (T4, 70 W × 1 h = 0.07 kWh), CPU 0.001 kWh and RAM 0.002 kWh
+    // measured: each apart with its source, summed, × PUE 1.56 × 56 g/kWh.
+    let json = json_stdout(&dir.run(&[
+        "inspect",
+        ".",
+        "--format",
+        "json",
+        "--hardware",
+        "Tesla T4",
+        "--count",
+        "1",
+        "--hours",
+        "1",
+        "--region",
+        "FR",
+    ]));
+    let c = &json["carbon"];
+    assert_eq!(c["energy_gpu_kwh"], 0.07, "{json}");
+    assert_eq!(c["energy_cpu_kwh"], 0.001);
+    assert_eq!(c["energy_ram_kwh"], 0.002);
+    assert_eq!(c["energy_kwh"], 0.073);
+    assert_eq!(c["co2_grams"], 6.4);
+    let sources = &json["sources"];
+    assert!(
+        sources["carbon.energy_cpu_kwh"]
+            .as_str()
+            .unwrap()
+            .contains("RAPL package"),
+        "{sources}"
+    );
+    assert!(
+        sources["carbon.energy_ram_kwh"]
+            .as_str()
+            .unwrap()
+            .contains("RAPL DRAM"),
+        "{sources}"
+    );
+    assert!(
+        sources["carbon.energy_gpu_kwh"]
+            .as_str()
+            .unwrap()
+            .contains("maximum board power"),
+        "{sources}"
+    );
+    assert!(
+        c["method"]
+            .as_str()
+            .unwrap()
+            .contains("CPU measured (RAPL)"),
+        "{c}"
+    );
+}
+
+#[test]
+fn run_records_amd_gpus_through_amd_smi_and_counts_dual_die_packages() {
+    let build = tempfile::tempdir().unwrap();
+    let lib = build.path().join("libamd_smi.so");
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/cardfill-hardware/tests/amdsmi-stub/stub.c");
+    let status = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&lib)
+        .arg(&source)
+        .status()
+        .expect("gcc runs");
+    assert!(status.success());
+    let dir = RunDir::new();
+    let out = cardfill()
+        .current_dir(dir.path())
+        .env("CARDFILL_AMDSMI_LIBRARY", &lib)
+        .env("CARDFILL_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1")
+        .env("CARDFILL_POWERCAP_ROOT", "/nonexistent")
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("LOCAL_RANK")
+        .env_remove("TORCHELASTIC_RUN_ID")
+        .args(["run", "--record", ".", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let json = json_stdout(&dir.run(&["inspect", ".", "--format", "json", "--region", "FR"]));
+    // Eight GCDs (four MI250X packages); the counters sit on the first die of each package:
+    // 4 × 1530 J between the two reads.
+    assert_eq!(json["hardware"]["gpu_count"], 8, "{json}");
+    assert_eq!(json["hardware"]["gpus"][0]["name"], "AMD Instinct MI250X");
+    assert_eq!(json["run"]["energy_method"], "measured");
+    let kwh = json["run"]["energy_kwh"].as_f64().unwrap();
+    assert!((kwh - 4.0 * 1530.0 / 3.6e6).abs() < 1e-5, "{kwh}");
+
+    // Without measured energy the estimate counts packages, not dies: 4 × 560 W.
+    let json = json_stdout(&run(&[
+        "co2",
+        "--hardware",
+        "AMD Instinct MI250X",
+        "--count",
+        "4",
+        "--hours",
+        "1",
+        "--intensity",
+        "100",
+        "--pue",
+        "1",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(json["carbon"]["energy_kwh"], 2.24);
+}

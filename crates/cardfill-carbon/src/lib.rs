@@ -1,15 +1,18 @@
-//! Carbon: energy × PUE × the grid intensity of a region, from a sourced table embedded in the
-//! binary (`data/`), with an opt-in live intensity source.
+//! Carbon: IT energy × PUE × the grid intensity of a region, from sourced tables embedded in
+//! the binary (`data/`), with an opt-in live intensity source.
 //!
 //! Owns the `carbon.*` facts. Energy is taken from the best evidence there is: energy given on
-//! the command line, then the run record's measured (NVML counters) or sampled energy, then an
-//! estimate of power limit or rated board power × devices × hours × utilisation (as the ML CO2
-//! Impact calculator does). Intensity comes from `--intensity`, Electricity Maps (opt-in) or the
-//! table row of `--region`; PUE from `--pue`, the cloud provider's published figure, or an
-//! explicit default named in `data/pue.csv`. Without a region nothing is guessed.
+//! the command line (`--energy-scope it|facility`), then the run record's measured (NVML, RAPL)
+//! or sampled energy, then an estimate: power limit or maximum board power × devices × hours ×
+//! utilisation, the CPU's TDP and the RAM at a W/GB figure. GPU, CPU and RAM are kept apart and
+//! summed. Intensity comes from `--intensity`, Electricity Maps (opt-in) or the table row of
+//! `--region`; PUE from `--pue`, the cloud provider's published figure, or the documented default
+//! in `data/pue.csv` (warned). The location-based figure is the headline; market-based and
+//! embodied figures are reported apart. Without a region nothing is guessed.
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod cpu;
 pub mod hardware;
 pub mod live;
 pub mod table;
@@ -176,6 +179,8 @@ struct Energy {
     devices: Option<f64>,
     /// Hours they ran, where known.
     hours: Option<f64>,
+    /// GPU, CPU and RAM shares, each with its source, where known apart.
+    parts: Vec<(&'static str, f64, Source)>,
 }
 
 /// Embodied emissions of one accelerator: BLOOM's per-GPU figure (Luccioni et al. 2022,
@@ -273,6 +278,7 @@ fn energy(
             source: Source::flag("--energy-kwh"),
             devices,
             hours: o.hours.or(known.f64(paths::RUN_HOURS)),
+            parts: Vec::new(),
         }));
     }
     if o.energy_scope == EnergyScope::Facility {
@@ -289,16 +295,109 @@ fn energy(
                 }
                 Some(other) => format!("{other}: energy of the run record"),
             };
-            return Ok(Some(Energy {
-                kwh,
-                method,
-                source: fact.source.clone(),
-                devices: known.u64(paths::HARDWARE_GPU_COUNT).map(|n| n as f64),
-                hours: known.f64(paths::RUN_HOURS),
-            }));
+            return Ok(Some(
+                Energy {
+                    kwh,
+                    method,
+                    source: fact.source.clone(),
+                    devices: known.u64(paths::HARDWARE_GPU_COUNT).map(|n| n as f64),
+                    hours: known.f64(paths::RUN_HOURS),
+                    parts: Vec::new(),
+                }
+                .with_host(known, o, warnings)?,
+            ));
         }
     }
-    estimate(known, o, warnings)
+    estimate(known, o, warnings)?
+        .map(|e| e.with_host(known, o, warnings))
+        .transpose()
+}
+
+impl Energy {
+    /// Adds the CPU and RAM energy: RAPL of the run records, else the CPU's TDP and the RAM at
+    /// a W/GB figure × hours × nodes. GPU, CPU and RAM each keep their source.
+    fn with_host(
+        mut self,
+        known: &Facts,
+        o: &CarbonOptions,
+        warnings: &mut Facts,
+    ) -> Result<Self, CarbonError> {
+        let hours = o.hours.or(known.f64(paths::RUN_HOURS));
+        let nodes = known.u64(paths::RUN_NODES).unwrap_or(1).max(1) as f64;
+        let mut extra: Vec<(&'static str, f64, Source, String)> = Vec::new();
+        if let Some(f) = known.get(paths::RUN_CPU_ENERGY_KWH) {
+            if let Some(kwh) = f.value.as_f64() {
+                extra.push((
+                    paths::CARBON_ENERGY_CPU_KWH,
+                    kwh,
+                    f.source.clone(),
+                    "CPU measured (RAPL)".into(),
+                ));
+            }
+        } else if let (Some(brand), Some(h)) = (known.str(paths::HARDWARE_CPU), hours) {
+            match cpu::resolve(brand)? {
+                Some(row) => {
+                    let kwh = row.tdp_w * h * nodes / 1000.0;
+                    extra.push((
+                        paths::CARBON_ENERGY_CPU_KWH,
+                        kwh,
+                        Source::derived(format!(
+                            "TDP × hours × nodes; TDP of {} {} W from cpu_power.csv (CodeCarbon 3.3.2, Intel ARK / AMD specifications)",
+                            row.name, row.tdp_w
+                        )),
+                        format!("CPU estimated: {} at {} W TDP × {h} h × {nodes} nodes", row.name, row.tdp_w),
+                    ));
+                }
+                None => warnings.warn(
+                    "carbon-cpu-unknown",
+                    format!(
+                        "CPU `{brand}` is not in the CPU power table: its energy is not counted"
+                    ),
+                ),
+            }
+        }
+        if let Some(f) = known.get(paths::RUN_RAM_ENERGY_KWH) {
+            if let Some(kwh) = f.value.as_f64() {
+                extra.push((
+                    paths::CARBON_ENERGY_RAM_KWH,
+                    kwh,
+                    f.source.clone(),
+                    "RAM measured (RAPL DRAM)".into(),
+                ));
+            }
+        } else if let (Some(bytes), Some(h)) = (known.u64(paths::HARDWARE_RAM_BYTES), hours) {
+            let gb = bytes as f64 / 1e9;
+            let kwh = gb * cpu::RAM_W_PER_GB * h * nodes / 1000.0;
+            extra.push((
+                paths::CARBON_ENERGY_RAM_KWH,
+                kwh,
+                Source::derived(format!(
+                    "GB × {} W/GB ({}) × hours × nodes",
+                    cpu::RAM_W_PER_GB,
+                    cpu::RAM_W_PER_GB_SOURCE
+                )),
+                format!(
+                    "RAM estimated: {} GB × {} W/GB × {h} h × {nodes} nodes",
+                    round(gb, 1),
+                    cpu::RAM_W_PER_GB
+                ),
+            ));
+        }
+        if extra.is_empty() {
+            return Ok(self);
+        }
+        self.parts
+            .push((paths::CARBON_ENERGY_GPU_KWH, self.kwh, self.source.clone()));
+        let mut method = format!("{} (GPU {} kWh)", self.method, round(self.kwh, 3));
+        for (path, kwh, source, text) in extra {
+            self.kwh += kwh;
+            method.push_str(&format!(" + {} kWh {text}", round(kwh, 3)));
+            self.parts.push((path, kwh, source));
+        }
+        self.method = method;
+        self.source = Source::derived("GPU + CPU + RAM energy, each with its own source");
+        Ok(self)
+    }
 }
 
 /// Power × devices × hours × utilisation.
@@ -441,6 +540,7 @@ fn estimate(
         )),
         devices: Some(count),
         hours: Some(hours),
+        parts: Vec::new(),
     }))
 }
 
@@ -639,6 +739,9 @@ pub fn collect(known: &Facts, options: &CarbonOptions) -> Result<Facts, CarbonEr
         energy.method.as_str(),
         energy.source.clone(),
     );
+    for (path, kwh, source) in &energy.parts {
+        facts.set(path, round(*kwh, 3), source.clone());
+    }
     if intensity.is_none() {
         // No grid: no CO2, and no PUE guessed for a place nobody named.
         let path = match options.energy_scope {

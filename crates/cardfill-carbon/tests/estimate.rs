@@ -260,3 +260,88 @@ fn bad_input_is_a_one_line_error() {
     .to_string();
     assert!(err.contains("--pue 0.5"), "{err}");
 }
+
+#[test]
+fn cpu_tdp_and_ram_are_estimated_apart_and_summed() {
+    let mut known = Facts::new();
+    let host = || Source::file(".cardfill/run.json", "host");
+    known.set(paths::RUN_HOURS, 10.0, Source::flag("--hours"));
+    known.set(paths::RUN_NODES, 2, Source::derived("nodes counted"));
+    known.set(
+        paths::HARDWARE_CPU,
+        "AMD EPYC 7763 64-Core Processor",
+        host(),
+    );
+    known.set(paths::HARDWARE_RAM_BYTES, 512_000_000_000u64, host());
+    let f = collect(
+        &known,
+        &CarbonOptions {
+            hardware: Some("A100 SXM4 80GB".into()),
+            count: Some(8),
+            intensity: Some(100.0),
+            pue: Some(1.0),
+            ..opts()
+        },
+    )
+    .unwrap();
+    // GPU 8 × 400 W × 10 h = 32 kWh; CPU 280 W TDP (cpu_power.csv) × 10 h × 2 nodes = 5.6 kWh;
+    // RAM 512 GB × 0.3725 W/GB × 10 h × 2 nodes = 3.814 kWh.
+    assert_eq!(f.f64(paths::CARBON_ENERGY_GPU_KWH), Some(32.0));
+    assert_eq!(f.f64(paths::CARBON_ENERGY_CPU_KWH), Some(5.6));
+    assert_eq!(f.f64(paths::CARBON_ENERGY_RAM_KWH), Some(3.814));
+    assert_eq!(f.f64(paths::CARBON_ENERGY_KWH), Some(41.414));
+    let cpu = &f.get(paths::CARBON_ENERGY_CPU_KWH).unwrap().source;
+    assert!(cpu.to_string().contains("AMD EPYC 7763 280 W"), "{cpu}");
+    let ram = &f.get(paths::CARBON_ENERGY_RAM_KWH).unwrap().source;
+    assert!(ram.to_string().contains("Green Algorithms"), "{ram}");
+
+    // A CPU the table lacks is said so, and only the GPU counts.
+    known.set(paths::HARDWARE_CPU, "Imaginary CPU 9000", host());
+    known.set(paths::HARDWARE_RAM_BYTES, 0u64, host());
+    let f = collect(
+        &known,
+        &CarbonOptions {
+            hardware: Some("A100 SXM4 80GB".into()),
+            count: Some(8),
+            intensity: Some(100.0),
+            ..opts()
+        },
+    )
+    .unwrap();
+    assert!(f.warnings().iter().any(|w| w.code == "carbon-cpu-unknown"));
+    assert_eq!(f.f64(paths::CARBON_ENERGY_CPU_KWH), None);
+}
+
+#[test]
+fn dual_die_packages_are_counted_as_packages() {
+    // MI250X: the system shows 8 devices for 4 packages; power is per package (560 W).
+    let mut known = Facts::new();
+    known.set(paths::RUN_HOURS, 1.0, Source::flag("--hours"));
+    known.set(
+        paths::HARDWARE_GPU_COUNT,
+        8,
+        Source::probe("amdsmi", "count"),
+    );
+    known.set(
+        paths::HARDWARE_GPUS,
+        json!([{"name": "AMD Instinct MI250X"}]),
+        Source::probe("amdsmi", "device"),
+    );
+    let f = collect(
+        &known,
+        &CarbonOptions {
+            intensity: Some(100.0),
+            pue: Some(1.0),
+            ..opts()
+        },
+    )
+    .unwrap();
+    assert_eq!(f.f64(paths::CARBON_ENERGY_KWH), Some(2.24));
+    assert!(
+        f.str(paths::CARBON_METHOD)
+            .unwrap()
+            .contains("8 devices = 4 packages of 2 dies"),
+        "{:?}",
+        f.str(paths::CARBON_METHOD)
+    );
+}

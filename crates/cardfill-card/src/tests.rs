@@ -320,6 +320,10 @@ fn a_new_card_from_huggingface_hub_template_renders_unmodified() {
       training_type: fine-tuning
       geographical_location: Virginia, United States
       hardware_used: "8 × NVIDIA H100 80GB HBM3"
+      energy_consumed_it: 37.5
+      pue: 1.1
+      grid_intensity: 274
+      grid_intensity_source: EPA eGRID 2022
     ---
     "#);
     assert_eq!(run(&full.text, &full_facts()).text, full.text);
@@ -394,6 +398,10 @@ fn front_matter_edits_touch_only_cardfill_keys() {
       training_type: fine-tuning␍
       geographical_location: Virginia, United States␍
       hardware_used: "8 × NVIDIA H100 80GB HBM3"␍
+      energy_consumed_it: 37.5␍
+      pue: 1.1␍
+      grid_intensity: 274␍
+      grid_intensity_source: EPA eGRID 2022␍
     ---␍
     "#);
     assert!(out[meta.len()..].starts_with("body\r\n"));

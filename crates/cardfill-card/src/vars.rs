@@ -845,7 +845,9 @@ pub(crate) mod tests {
         assert_eq!(
             v.front[2].value,
             json!({"emissions": 11302.5, "source": "cardfill (measured)", "training_type": "fine-tuning",
-                   "geographical_location": "Virginia, United States", "hardware_used": "8 × NVIDIA H100 80GB HBM3"})
+                   "geographical_location": "Virginia, United States", "hardware_used": "8 × NVIDIA H100 80GB HBM3",
+                   "energy_consumed_it": 37.5, "pue": 1.1, "grid_intensity": 274,
+                   "grid_intensity_source": "EPA eGRID 2022"})
         );
     }
 

@@ -108,6 +108,10 @@ pub const RUN_NODES: &str = "run.nodes";
 pub const RUN_ENERGY_KWH: &str = "run.energy_kwh";
 /// string: how energy was obtained: `measured` (NVML counters) or `sampled` (power polling).
 pub const RUN_ENERGY_METHOD: &str = "run.energy_method";
+/// number: CPU package energy from RAPL counters of the run records, kWh.
+pub const RUN_CPU_ENERGY_KWH: &str = "run.cpu_energy_kwh";
+/// number: DRAM energy from RAPL counters of the run records, kWh.
+pub const RUN_RAM_ENERGY_KWH: &str = "run.ram_energy_kwh";
 
 // ---- hardware ----
 /// integer: GPUs used by the run.
@@ -159,6 +163,12 @@ pub const TRAINING_MACHINES: &str = "training.machines";
 // ---- carbon ----
 /// number: IT energy of the devices, kWh (before PUE).
 pub const CARBON_ENERGY_KWH: &str = "carbon.energy_kwh";
+/// number: GPU share of `carbon.energy_kwh`, kWh.
+pub const CARBON_ENERGY_GPU_KWH: &str = "carbon.energy_gpu_kwh";
+/// number: CPU share of `carbon.energy_kwh` (RAPL, or TDP × hours), kWh.
+pub const CARBON_ENERGY_CPU_KWH: &str = "carbon.energy_cpu_kwh";
+/// number: RAM share of `carbon.energy_kwh` (RAPL DRAM, or W/GB × GB × hours), kWh.
+pub const CARBON_ENERGY_RAM_KWH: &str = "carbon.energy_ram_kwh";
 /// number: facility energy, kWh (IT energy × PUE, or given with `--energy-scope facility`).
 pub const CARBON_FACILITY_ENERGY_KWH: &str = "carbon.facility_energy_kwh";
 /// string: `it` or `facility`: what the energy figure given covered.

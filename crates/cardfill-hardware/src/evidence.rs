@@ -142,6 +142,9 @@ struct RunSummary {
     expected_nodes: Option<u32>,
     /// GPUs Slurm allocated on nodes whose record has no NVML GPUs, summed.
     slurm_gpus: u32,
+    /// RAPL CPU package and DRAM joules, summed over the nodes that had them.
+    cpu_j: Option<f64>,
+    dram_j: Option<f64>,
 }
 
 fn summarise(records: &[&FoundRecord]) -> RunSummary {
@@ -161,6 +164,8 @@ fn summarise(records: &[&FoundRecord]) -> RunSummary {
         counter_reset: false,
         expected_nodes: None,
         slurm_gpus: 0,
+        cpu_j: None,
+        dram_j: None,
     };
     for found in records {
         let r: &RunRecord = &found.record;
@@ -190,6 +195,12 @@ fn summarise(records: &[&FoundRecord]) -> RunSummary {
             if let Some(e) = &g.energy {
                 s.sampled |= e.method == EnergyMethod::Sampled;
                 s.counter_reset |= e.counter_reset;
+            }
+        }
+        if let Some(c) = &r.cpu_energy {
+            *s.cpu_j.get_or_insert(0.0) += c.cpu_joules;
+            if let Some(d) = c.dram_joules {
+                *s.dram_j.get_or_insert(0.0) += d;
             }
         }
         s.gpus.extend(r.gpus.iter().cloned());
@@ -624,6 +635,22 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
     }
 
     // ---- energy ----
+    let cpu_j: Option<f64> = runs.iter().filter_map(|r| r.cpu_j).reduce(|a, b| a + b);
+    let dram_j: Option<f64> = runs.iter().filter_map(|r| r.dram_j).reduce(|a, b| a + b);
+    if let Some(j) = cpu_j {
+        facts.set(
+            paths::RUN_CPU_ENERGY_KWH,
+            j / 3_600_000.0,
+            record_source("RAPL package counters (powercap), summed over nodes"),
+        );
+    }
+    if let Some(j) = dram_j {
+        facts.set(
+            paths::RUN_RAM_ENERGY_KWH,
+            j / 3_600_000.0,
+            record_source("RAPL DRAM counters (powercap), summed over nodes"),
+        );
+    }
     if runs.iter().any(|r| !r.gpus.is_empty()) {
         let total: Option<f64> = runs
             .iter()

@@ -23,6 +23,8 @@
 //! | `gpus[]` | `index`, `uuid`, `name`, `memory_bytes`, `power_limit_w`, `mig_mode`, `unsupported[]`, `energy` |
 //! | `gpus[].energy` | `method` (`counter` or `sampled`), `joules`, `counter_start_mj`, `counter_end_mj`, `counter_reset`, `samples` |
 //! | `energy_j` | sum over `gpus`, present only when every GPU has a figure |
+//! | `amdsmi` | AMD SMI (`CARDFILL_AMDSMI_LIBRARY` overrides `libamd_smi.so`), where NVML has no GPUs: `status`, `message`, `device_count`; its GPUs go into `gpus` |
+//! | `cpu_energy` | RAPL (`powercap`) energy of the node: `method` (`rapl`), `cpu_joules` (packages), `dram_joules`, `zones`, `wraps` |
 //! | `slurm` | `job_id`, `start`, `end`, `nodes`, `node_list`, `gpus_per_node`, `elapsed_s` |
 //! | `launcher` | `world_size`, `local_world_size`, `node_rank`, `local_rank` (torchrun, accelerate) |
 //! | `processes` | how many cardfill processes merged into the record |
@@ -32,9 +34,11 @@
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod amd;
 mod evidence;
 pub mod gpu;
 pub mod host;
+pub mod rapl;
 pub mod record;
 pub mod runner;
 pub mod slurm;

@@ -163,6 +163,12 @@ pub struct RunRecord {
     /// Energy of all `gpus`, joules; absent unless every GPU has a figure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy_j: Option<f64>,
+    /// What AMD SMI said, where it loaded (AMD GPUs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amdsmi: Option<crate::amd::AmdSmiReport>,
+    /// CPU package and DRAM energy from RAPL (`cardfill run`, where the counters are readable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_energy: Option<crate::rapl::RaplEnergy>,
     /// The Slurm job, when inside one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm: Option<SlurmInfo>,
@@ -286,6 +292,12 @@ impl RunRecord {
             }
         }
         self.gpus.sort_by_key(|g| g.index);
+        self.amdsmi = self.amdsmi.take().or(other.amdsmi);
+        // RAPL counts the whole node: every process saw the same counters; keep the widest.
+        self.cpu_energy = match (self.cpu_energy.take(), other.cpu_energy) {
+            (Some(a), Some(b)) => Some(if b.cpu_joules > a.cpu_joules { b } else { a }),
+            (a, b) => a.or(b),
+        };
         self.slurm = other.slurm.or(self.slurm.take());
         self.launcher = self.launcher.take().or(other.launcher);
         self.processes += other.processes;

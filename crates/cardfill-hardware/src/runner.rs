@@ -231,6 +231,9 @@ pub fn run_command(
         })
     };
 
+    // RAPL is a few sysfs reads: read it before the command starts.
+    let rapl = crate::rapl::RaplProbe::open();
+    let rapl_start = rapl.read();
     let start = Utc::now();
     let started = Instant::now();
     let mut cmd = Command::new(program);
@@ -261,6 +264,12 @@ pub fn run_command(
     // Probe after the command started: it must not wait for NVML.
     let probe = GpuProbe::open(&GpuSelection::from_env(env_var));
     let counters_start = probe.energy_counters();
+    // AMD GPUs through AMD SMI, where NVML has none.
+    let amd = probe.gpus.is_empty().then(crate::amd::AmdProbe::open);
+    let amd_start = amd
+        .as_ref()
+        .map(|a| a.energy_counters())
+        .unwrap_or_default();
     let sampled = counters_start.iter().any(Option::is_none);
 
     let (status, samples) = std::thread::scope(|scope| {
@@ -295,6 +304,11 @@ pub fn run_command(
     });
     let end = Utc::now();
     let counters_end = probe.energy_counters();
+    let rapl_end = rapl.read();
+    let amd_end = amd
+        .as_ref()
+        .map(|a| a.energy_counters())
+        .unwrap_or_default();
     handle.close();
     let _ = forwarder.join();
 
@@ -313,6 +327,13 @@ pub fn run_command(
                 ..GpuEnergy::default()
             }),
         };
+    }
+    record.cpu_energy = rapl.energy(&rapl_start, &rapl_end);
+    if let Some(amd) = amd.filter(|a| a.report.status != crate::gpu::NvmlStatus::Absent) {
+        if record.gpus.is_empty() {
+            record.gpus = amd.gpus_with_energy(&amd_start, &amd_end);
+        }
+        record.amdsmi = Some(amd.report.clone());
     }
     record.start = Some(format_time(start));
     record.end = Some(format_time(end));
