@@ -819,6 +819,8 @@ fn run_records_amd_gpus_through_amd_smi_and_counts_dual_die_packages() {
     let out = cardfill()
         .current_dir(dir.path())
         .env("CARDFILL_AMDSMI_LIBRARY", &lib)
+        .env_remove("ROCR_VISIBLE_DEVICES")
+        .env_remove("HIP_VISIBLE_DEVICES")
         .env("CARDFILL_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1")
         .env("CARDFILL_POWERCAP_ROOT", "/nonexistent")
         .env_remove("SLURM_JOB_ID")

@@ -77,9 +77,45 @@ impl std::fmt::Debug for AmdProbe {
 }
 
 impl AmdProbe {
-    /// Opens `CARDFILL_AMDSMI_LIBRARY`, else the system's `libamd_smi.so`.
+    /// Opens `CARDFILL_AMDSMI_LIBRARY`, else the system's `libamd_smi.so`, keeping the GPUs
+    /// the job sees (`ROCR_VISIBLE_DEVICES`, else `HIP_VISIBLE_DEVICES`, by index).
     pub fn open() -> Self {
-        Self::open_library(std::env::var_os(AMDSMI_LIBRARY_ENV).filter(|v| !v.is_empty()))
+        let mut probe =
+            Self::open_library(std::env::var_os(AMDSMI_LIBRARY_ENV).filter(|v| !v.is_empty()));
+        let listed = ["ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()));
+        if let Some(list) = listed {
+            probe.select(&list);
+        }
+        probe
+    }
+
+    /// Keeps the GPUs at the listed indices (`0,2`); a list with anything but indices (UUIDs)
+    /// keeps every GPU and says so in the report.
+    pub fn select(&mut self, list: &str) {
+        let indices: Option<Vec<usize>> = list
+            .split(',')
+            .map(|e| e.trim().parse::<usize>().ok())
+            .collect();
+        let Some(indices) = indices else {
+            self.report.message = Some(format!(
+                "device list `{list}` is not indices: every GPU is counted"
+            ));
+            return;
+        };
+        let keep = |i: usize| indices.contains(&i);
+        let mut n = 0;
+        self.handles.retain(|_| {
+            n += 1;
+            keep(n - 1)
+        });
+        let mut n = 0;
+        self.sockets.retain(|_| {
+            n += 1;
+            keep(n - 1)
+        });
+        self.gpus.retain(|g| keep(g.index as usize));
     }
 
     /// Opens `path` (or the system library) and reads every GPU.

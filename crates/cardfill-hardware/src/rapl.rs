@@ -195,6 +195,45 @@ pub fn delta_uj(start: u64, end: u64, max_range: u64) -> (u64, bool) {
 mod tests {
     use super::*;
 
+    fn zone(root: &Path, id: &str, name: &str, uj: u64) {
+        let dir = root.join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("name"), format!("{name}\n")).unwrap();
+        std::fs::write(dir.join("energy_uj"), format!("{uj}\n")).unwrap();
+        std::fs::write(dir.join("max_energy_range_uj"), "1000000\n").unwrap();
+    }
+
+    #[test]
+    fn packages_and_dram_are_counted_core_and_psys_are_not() {
+        let root = tempfile::tempdir().unwrap();
+        zone(root.path(), "intel-rapl:0", "package-0", 100);
+        zone(root.path(), "intel-rapl:1", "package-1", 200);
+        zone(root.path(), "intel-rapl:0:0", "core", 5);
+        zone(root.path(), "intel-rapl:2", "psys", 9);
+        std::fs::create_dir_all(root.path().join("other:0")).unwrap();
+        let probe = RaplProbe::open_at(root.path());
+        assert_eq!(probe.problem, None);
+        let ids: Vec<&str> = probe.zones.iter().map(|z| z.id.as_str()).collect();
+        assert_eq!(ids, ["intel-rapl:0", "intel-rapl:1"]);
+        let start = probe.read();
+        std::fs::write(root.path().join("intel-rapl:1/energy_uj"), "2000200").unwrap();
+        std::fs::write(root.path().join("intel-rapl:0/energy_uj"), "50").unwrap();
+        let e = probe.energy(&start, &probe.read()).unwrap();
+        // 2,000,000 µJ on package 1; package 0 wrapped: 999,900 + 50 µJ.
+        assert!((e.cpu_joules - (2.0 + 0.99995)).abs() < 1e-9, "{e:?}");
+        assert_eq!((e.dram_joules, e.wraps), (None, 1));
+    }
+
+    #[test]
+    fn no_powercap_is_a_reason_not_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        let probe = RaplProbe::open_at(root.path());
+        assert!(probe.problem.unwrap().contains("no RAPL package zone"));
+        let probe = RaplProbe::open_at(&root.path().join("absent"));
+        assert!(probe.problem.as_deref().unwrap().contains("no powercap"));
+        assert!(probe.energy(&[], &[]).is_none());
+    }
+
     #[test]
     fn wrap_around_uses_the_range() {
         assert_eq!(delta_uj(100, 250, 1000), (150, false));

@@ -67,3 +67,27 @@ fn a_failing_or_missing_library_is_not_an_error() {
     );
     assert!(probe.gpus.is_empty());
 }
+
+#[test]
+fn the_job_s_visible_devices_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = build_stub(dir.path());
+    let mut probe = AmdProbe::open_library(Some(lib.into()));
+    probe.select("0,1,4");
+    let idx: Vec<u32> = probe.gpus.iter().map(|g| g.index).collect();
+    assert_eq!(idx, [0, 1, 4]);
+    let a = probe.energy_counters();
+    assert_eq!(a.len(), 3);
+    // GCD 1 is counted on its package's GCD 0; GCD 4 has its own counter.
+    let gpus = probe.gpus_with_energy(&a, &probe.energy_counters());
+    assert!(gpus.iter().all(|g| g.energy.is_some()));
+    probe.select("GPU-1234");
+    assert!(
+        probe
+            .report
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("not indices")
+    );
+}
