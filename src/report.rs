@@ -1,5 +1,9 @@
-//! Everything the binary says on stderr: warnings and errors, one line each.
-#![allow(clippy::print_stderr)]
+//! Everything the binary says on stderr: warnings and errors, one line each. Under
+//! `--format json` a fatal error is also one JSON object on stdout.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
+use std::io::ErrorKind;
+use std::path::Path;
 
 use cardfill_facts::Warning;
 
@@ -13,16 +17,120 @@ pub fn note(message: &str) {
     eprintln!("note: {message}");
 }
 
-/// Prints an error and its causes, one line each. A broken pipe is not reported.
-pub fn error(err: &anyhow::Error) {
+/// A fatal error with a stable code and the file it is about (for `--format json`).
+#[derive(Debug)]
+pub struct Fatal {
+    /// Stable, kebab-case code (`dir-missing`).
+    pub code: &'static str,
+    /// The file or directory concerned.
+    pub file: Option<String>,
+    /// The whole one-line message.
+    pub message: String,
+}
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Fatal {}
+
+/// A fatal error about `file`.
+pub fn fatal(code: &'static str, file: Option<&Path>, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Fatal {
+        code,
+        file: file.map(|f| f.display().to_string()),
+        message: message.into(),
+    })
+}
+
+/// An I/O error in words a person uses ("no such file or directory", "permission denied"),
+/// without Rust's `ErrorKind` names or `(os error N)`.
+pub fn io_words(e: &std::io::Error) -> String {
+    let words = match e.kind() {
+        ErrorKind::NotFound => "no such file or directory",
+        ErrorKind::PermissionDenied => "permission denied",
+        ErrorKind::AlreadyExists => "it already exists",
+        ErrorKind::IsADirectory => "it is a directory",
+        ErrorKind::NotADirectory => "a part of the path is not a directory",
+        ErrorKind::ReadOnlyFilesystem => "the file system is read-only",
+        ErrorKind::StorageFull => "no space left on the device",
+        ErrorKind::InvalidData => "it is not UTF-8 text",
+        _ => {
+            let text = e.to_string();
+            let text = text.split(" (os error").next().unwrap_or_default();
+            let mut chars = text.chars();
+            return chars.next().map_or_else(String::new, |c| {
+                c.to_lowercase().chain(chars).collect::<String>()
+            });
+        }
+    };
+    words.to_owned()
+}
+
+/// The error and its causes on one line; causes already in the text are not repeated.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let part = match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => io_words(io),
+            None => cause.to_string(),
+        };
+        if !line.contains(&part) {
+            line.push_str(": ");
+            line.push_str(&part);
+        }
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The stable code and file of an error, for the JSON error object.
+fn code_and_file(err: &anyhow::Error) -> (&'static str, Option<String>) {
+    if let Some(f) = err.downcast_ref::<Fatal>() {
+        return (f.code, f.file.clone());
+    }
+    if let Some(e) = err.downcast_ref::<cardfill_carbon::CarbonError>() {
+        use cardfill_carbon::CarbonError as C;
+        let code = match e {
+            C::UnknownRegion { .. } => "unknown-region",
+            C::UnknownHardware { .. } => "unknown-hardware",
+            C::Invalid { .. } => "invalid-value",
+            _ => "carbon-table",
+        };
+        return (code, None);
+    }
+    if let Some(e) = err.downcast_ref::<cardfill_card::CardError>() {
+        use cardfill_card::CardError as C;
+        return match e {
+            C::Template { file, .. } => ("template-unusable", Some(file.clone())),
+            C::FrontMatter { file, .. } => ("front-matter-unreadable", Some(file.clone())),
+            C::UnclosedFrontMatter { file, .. } => ("front-matter-unclosed", Some(file.clone())),
+            C::DuplicateKey { file, .. } => ("front-matter-duplicate-key", Some(file.clone())),
+        };
+    }
+    if err.downcast_ref::<std::io::Error>().is_some() {
+        return ("io", None);
+    }
+    ("error", None)
+}
+
+/// Prints an error on one line (its causes folded in). With `json`, also prints
+/// `{"error": {"code", "message", "file"}}` on stdout. A broken pipe is not reported.
+pub fn error(err: &anyhow::Error, json: bool) {
     if err.chain().any(|c| {
         c.downcast_ref::<std::io::Error>().map(std::io::Error::kind)
             == Some(std::io::ErrorKind::BrokenPipe)
     }) {
         return;
     }
-    eprintln!("error: {err}");
-    for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+    let line = one_line(err);
+    if json {
+        let (code, file) = code_and_file(err);
+        let object = serde_json::json!({
+            "error": { "code": code, "message": line, "file": file }
+        });
+        println!("{object}");
     }
+    eprintln!("error: {line}");
 }

@@ -24,6 +24,7 @@ pub fn run(args: &Co2Args) -> anyhow::Result<ExitCode> {
         energy_kwh: args.energy_kwh,
         ..CarbonOptions::default()
     };
+    crate::plausible::check(args.hours, args.count, args.energy_kwh)?;
     if options.energy_kwh.is_none() && options.hardware.is_some() && options.hours.is_none() {
         anyhow::bail!("--hardware needs --hours (or give --energy-kwh)");
     }

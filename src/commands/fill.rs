@@ -5,7 +5,6 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
 use cardfill_card::{ChangeKind, FillOptions};
 
 use super::{EXIT_OK, EXIT_WARNINGS};
@@ -24,13 +23,17 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         .card
         .clone()
         .unwrap_or_else(|| args.dir.join("README.md"));
-    let existing = read_card(&card_path)?;
+    let existing = read_card(&card_path, args.card.is_some())?;
     let template = match &args.template {
-        Some(path) => Some(fs_err::read_to_string(path).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot read template `{}`: {}: pass an existing UTF-8 Jinja file to --template",
-                path.display(),
-                e.kind()
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            report::fatal(
+                "template-unreadable",
+                Some(path),
+                format!(
+                    "cannot read template `{}`: {}: pass an existing UTF-8 Jinja file to --template",
+                    path.display(),
+                    report::io_words(&e)
+                ),
             )
         })?),
         None => None,
@@ -48,9 +51,10 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
 
     report_changes(&filled.changes);
     // Metadata a person wrote may still be rejected: say so, without touching it.
+    // So is metadata the Hub would not see at all (a byte order mark before it).
     let rejected: Vec<_> = cardfill_hub::validate_card(&filled.text)
         .into_iter()
-        .filter(cardfill_hub::Problem::is_error)
+        .filter(|p| p.is_error() || (p.key == "metadata" && filled.text.starts_with('\u{feff}')))
         .collect();
     for p in &rejected {
         report::warning(&cardfill_facts::Warning {
@@ -65,6 +69,13 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         out.write_all(filled.text.as_bytes())?;
         out.flush()?;
     } else if args.check {
+        if existing.is_none() {
+            report::note(&format!(
+                "`{}` does not exist: run `cardfill fill` to create it",
+                card_path.display()
+            ));
+            return Ok(ExitCode::from(EXIT_WARNINGS));
+        }
         if !up_to_date {
             report::note(&format!(
                 "`{}` is out of date: run `cardfill fill` to update it",
@@ -79,35 +90,76 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
             && !args.no_backup
         {
             let bak = backup_path(&card_path);
-            fs_err::write(&bak, old).with_context(|| {
-                format!(
-                    "the card was not changed; cannot back it up as `{}`",
-                    bak.display()
+            std::fs::write(&bak, old).map_err(|e| {
+                report::fatal(
+                    "backup-failed",
+                    Some(&bak),
+                    format!(
+                        "cannot back the card up as `{}`: {}: the card was not changed; make its directory writable or pass --no-backup",
+                        bak.display(),
+                        report::io_words(&e)
+                    ),
                 )
             })?;
         }
         write_atomic(&card_path, filled.text.as_bytes())?;
-        report::note(&format!("wrote `{}`", card_path.display()));
+        let done = if existing.is_none() {
+            "created"
+        } else {
+            "wrote"
+        };
+        report::note(&format!("{done} `{}`", card_path.display()));
     }
     Ok(ExitCode::from(if warned { EXIT_WARNINGS } else { EXIT_OK }))
 }
 
-/// The card's text, or `None` when there is no card yet.
-fn read_card(path: &Path) -> anyhow::Result<Option<String>> {
+/// The card's text, or `None` when there is no card yet. `given`: the path came from --card.
+fn read_card(path: &Path, given: bool) -> anyhow::Result<Option<String>> {
+    let fix = if given {
+        "check the path given to --card"
+    } else {
+        "make it readable, or pass another card with --card"
+    };
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Ok(Some(text)),
-            Err(e) => bail!(
-                "`{}` is not UTF-8 text (invalid byte at offset {}): save it as UTF-8 or pass another --card",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            ),
+            Err(e) => Err(report::fatal(
+                "card-not-utf8",
+                Some(path),
+                format!(
+                    "`{}` is not UTF-8 text (invalid byte at offset {}): save it as UTF-8 or pass another --card",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                ),
+            )),
         },
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => bail!(
-            "cannot read `{}`: {e}: check the path given to --card",
-            path.display()
-        ),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if !dir.is_dir() {
+                return Err(report::fatal(
+                    "card-dir-missing",
+                    Some(path),
+                    format!(
+                        "cannot write `{}`: the directory `{}` does not exist: create it or {fix}",
+                        path.display(),
+                        dir.display()
+                    ),
+                ));
+            }
+            Ok(None)
+        }
+        Err(e) => Err(report::fatal(
+            "card-unreadable",
+            Some(path),
+            format!(
+                "cannot read `{}`: {}: {fix}",
+                path.display(),
+                report::io_words(&e)
+            ),
+        )),
     }
 }
 
@@ -124,17 +176,27 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let fail = |e: &dyn std::fmt::Display| {
-        anyhow::anyhow!(
-            "cannot write `{}`: {e}: check that its directory exists and is writable",
-            path.display()
+    // The I/O error's words only: the temporary file's path means nothing to the user.
+    let fail = |e: &std::io::Error| {
+        report::fatal(
+            "card-unwritable",
+            Some(path),
+            format!(
+                "cannot write `{}`: {}: check that its directory exists and is writable",
+                path.display(),
+                report::io_words(e)
+            ),
         )
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".cardfill-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| fail(&e))?;
+    // A new card gets a new file's permissions (0666 less the umask), an old one keeps its own.
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".cardfill-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| fail(&e))?;
     tmp.write_all(bytes).map_err(|e| fail(&e))?;
     tmp.as_file().sync_all().map_err(|e| fail(&e))?;
     if let Ok(meta) = std::fs::metadata(path) {
@@ -152,11 +214,11 @@ fn report_changes(changes: &[cardfill_card::Change]) {
         match c.kind {
             ChangeKind::Filled => filled += 1,
             ChangeKind::Refreshed => refreshed += 1,
-            ChangeKind::Created
-            | ChangeKind::Added
-            | ChangeKind::Kept
-            | ChangeKind::Replaced
-            | ChangeKind::Stale => report::note(&c.to_string()),
+            // Said after the write, and only when it happened.
+            ChangeKind::Created => {}
+            ChangeKind::Added | ChangeKind::Kept | ChangeKind::Replaced | ChangeKind::Stale => {
+                report::note(&c.to_string())
+            }
         }
     }
     if filled + refreshed > 0 {

@@ -22,7 +22,10 @@ mod vars;
 
 use cardfill_facts::{Facts, Value};
 
-pub use frontmatter::{Span as FrontMatterSpan, find as find_front_matter};
+pub use frontmatter::{
+    Broken as BrokenFrontMatter, Span as FrontMatterSpan, broken as broken_front_matter,
+    duplicate_key as duplicate_front_matter_key, find as find_front_matter,
+};
 pub use markdown::PLACEHOLDER;
 pub use vars::{FrontKey, Variables, variables};
 
@@ -49,6 +52,30 @@ pub enum CardError {
         file: String,
         /// What the YAML parser said.
         message: String,
+    },
+    /// The card opens front matter with `---` and never closes it.
+    #[error(
+        "`{file}`: the front matter opened by `---` on line {line} is never closed: add a line `---` after the metadata, or remove line {line}"
+    )]
+    UnclosedFrontMatter {
+        /// The card.
+        file: String,
+        /// The line of the opening `---`.
+        line: usize,
+    },
+    /// A top-level front matter key is written twice.
+    #[error(
+        "`{file}`:{line}: front matter key `{key}` is repeated (first on line {first}) and the Hub rejects repeated keys: keep one of them"
+    )]
+    DuplicateKey {
+        /// The card.
+        file: String,
+        /// The key.
+        key: String,
+        /// The line of its second appearance.
+        line: usize,
+        /// The line of its first appearance.
+        first: usize,
     },
 }
 
@@ -190,6 +217,12 @@ pub fn fill(
     facts: &Facts,
     options: &FillOptions,
 ) -> Result<Filled, CardError> {
+    // A byte order mark stays where it is; the card after it is merged as any other.
+    if let Some(rest) = existing.and_then(|e| e.strip_prefix('\u{feff}')) {
+        let mut filled = fill(Some(rest), template, facts, options)?;
+        filled.text.insert(0, '\u{feff}');
+        return Ok(filled);
+    }
     let vars = variables(facts);
     let card_data: Vec<String> = vars
         .front
@@ -297,6 +330,32 @@ fn merge_front(
         file: options.card_name.clone(),
         message: message.split_whitespace().collect::<Vec<_>>().join(" "),
     };
+    match frontmatter::broken(text) {
+        Some(frontmatter::Broken::Unclosed { line }) => {
+            return Err(CardError::UnclosedFrontMatter {
+                file: options.card_name.clone(),
+                line,
+            });
+        }
+        // `---` right after `---`: fill the block in place.
+        Some(frontmatter::Broken::Empty { inside }) => {
+            if keys.is_empty() {
+                return Ok(text.to_owned());
+            }
+            let mut lines = Vec::new();
+            for k in keys {
+                lines.extend(frontmatter::emit(k.key, &k.value));
+                changes.push(change(ChangeKind::Filled, k, None));
+            }
+            return Ok(format!(
+                "{}{}{le}{}",
+                &text[..inside],
+                lines.join(le),
+                &text[inside..]
+            ));
+        }
+        None => {}
+    }
     let Some(span) = frontmatter::find(text) else {
         if keys.is_empty() {
             return Ok(text.to_owned());
@@ -310,6 +369,15 @@ fn merge_front(
         return Ok(format!("{}{le}{text}", lines.join(le)));
     };
     let body = &text[span.body_start..span.body_end];
+    if let Some((key, first, second)) = frontmatter::duplicate_key(body) {
+        let base = text[..span.body_start].matches('\n').count() + 1;
+        return Err(CardError::DuplicateKey {
+            file: options.card_name.clone(),
+            key,
+            line: base + second,
+            first: base + first,
+        });
+    }
     let map = frontmatter::parse(body).map_err(bad)?;
     let mut lines = frontmatter::lines(body);
     let mut append: Vec<String> = Vec::new();

@@ -305,7 +305,8 @@ fn regime(files: &mut Files<'_>, setup: &mut Facts) -> Option<(String, Source)> 
     }
     accelerate_evidence(files, &mut evidence, setup);
     deepspeed_evidence(files, &mut evidence, setup);
-    if let Some(text) = files.text("README.md", MAX_CONFIG_BYTES) {
+    // The card is reported by `fill` itself when unreadable: read it quietly here.
+    if let Some(text) = files.text_quiet("README.md") {
         // Written by transformers' Trainer into its card when `fp16` was on.
         for line in text.lines() {
             let line = line.trim().trim_start_matches(['-', '*']).trim();
