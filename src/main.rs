@@ -17,7 +17,10 @@ fn main() -> ExitCode {
     let args = cli::Args::parse();
     let json = args.json_output();
     match commands::run(args) {
-        Ok(code) => code,
+        Ok(code) => {
+            report::flush(false);
+            code
+        }
         Err(err) => {
             report::error(&err, json);
             ExitCode::from(2)

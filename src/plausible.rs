@@ -18,24 +18,20 @@ pub const MAX_DEVICE_HOURS: f64 = 1e9;
 pub const MAX_KWH: f64 = 1e10;
 
 /// Checks `--hours`, `--count` and `--energy-kwh` against the rule above.
+/// A number as a person types it: `1e12`, not twelve zeros.
+fn shown(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
 pub fn check(
     hours: Option<f64>,
     count: Option<u32>,
     energy_kwh: Option<f64>,
 ) -> anyhow::Result<()> {
-    if let Some(h) = hours {
-        if !h.is_finite() {
-            bail!("`--hours {h}`: hours must be a finite number");
-        }
-        if h < 0.0 {
-            bail!("`--hours {h}`: hours must be zero or more");
-        }
-        if h > MAX_HOURS {
-            bail!(
-                "`--hours {h}`: more than {MAX_HOURS} hours (11 years) is no training run; give the run's wall-clock hours"
-            );
-        }
-    }
     if let Some(n) = count {
         if n == 0 {
             bail!(
@@ -47,24 +43,39 @@ pub fn check(
                 "`--count {n}`: more than {MAX_COUNT} devices is no training run; give the number of devices used"
             );
         }
-        if let Some(h) = hours
+    }
+    if let Some(h) = hours {
+        let v = shown(h);
+        if !h.is_finite() {
+            bail!("`--hours {v}`: hours must be a finite number");
+        }
+        if h < 0.0 {
+            bail!("`--hours {v}`: hours must be zero or more");
+        }
+        if h > MAX_HOURS {
+            bail!(
+                "`--hours {v}`: more than {MAX_HOURS} hours (11 years) is no training run; give the run's wall-clock hours"
+            );
+        }
+        if let Some(n) = count
             && f64::from(n) * h > MAX_DEVICE_HOURS
         {
             bail!(
-                "`--count {n} --hours {h}`: more than 10^9 device-hours is no training run; check both values"
+                "`--count {n} --hours {v}`: more than 10^9 device-hours is no training run; check both values"
             );
         }
     }
     if let Some(e) = energy_kwh {
+        let v = shown(e);
         if !e.is_finite() {
-            bail!("`--energy-kwh {e}`: energy must be a finite number");
+            bail!("`--energy-kwh {v}`: energy must be a finite number");
         }
         if e < 0.0 {
-            bail!("`--energy-kwh {e}`: energy must be zero or more");
+            bail!("`--energy-kwh {v}`: energy must be zero or more");
         }
         if e > MAX_KWH {
             bail!(
-                "`--energy-kwh {e}`: more than 10^10 kWh (10 TWh) is no training run; give the energy in kWh"
+                "`--energy-kwh {v}`: more than 10^10 kWh (10 TWh) is no training run; give the energy in kWh"
             );
         }
     }

@@ -4,17 +4,67 @@
 
 use std::io::ErrorKind;
 use std::path::Path;
+use std::sync::Mutex;
 
 use cardfill_facts::Warning;
 
-/// Prints a warning line.
-pub fn warning(w: &Warning) {
-    eprintln!("warning: {w}");
+/// Lines said so far, held until the command ends so that a fatal error comes first:
+/// `(is_note, line)`.
+static PENDING: Mutex<Vec<(bool, String)>> = Mutex::new(Vec::new());
+
+fn hold(is_note: bool, line: String) {
+    match PENDING.lock() {
+        Ok(mut pending) => pending.push((is_note, line)),
+        Err(_) => eprintln!("{line}"),
+    }
 }
 
-/// Prints a note line (what cardfill did or kept).
+/// Prints the held lines; after an error (`failed`) only the warnings, since the notes
+/// describe changes that did not happen.
+pub fn flush(failed: bool) {
+    let lines = PENDING
+        .lock()
+        .map(|mut p| std::mem::take(&mut *p))
+        .unwrap_or_default();
+    for (is_note, line) in lines {
+        if !(failed && is_note) {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// Says a warning (held until the command ends).
+pub fn warning(w: &Warning) {
+    hold(false, format!("warning: {}", plain(&w.to_string())));
+}
+
+/// Says a note: what cardfill did or kept (held until the command ends).
 pub fn note(message: &str) {
-    eprintln!("note: {message}");
+    hold(true, format!("note: {message}"));
+}
+
+/// System error texts in words: `Permission denied (os error 13)` becomes `permission denied`.
+pub fn plain(text: &str) -> String {
+    let mut out = text.to_owned();
+    for phrase in [
+        "No such file or directory",
+        "Permission denied",
+        "Not a directory",
+        "Is a directory",
+        "Read-only file system",
+        "No space left on device",
+        "Connection refused",
+        "File exists",
+    ] {
+        out = out.replace(phrase, &phrase.to_lowercase());
+    }
+    while let Some(start) = out.find(" (os error ") {
+        let Some(len) = out[start..].find(')') else {
+            break;
+        };
+        out.replace_range(start..=start + len, "");
+    }
+    out
 }
 
 /// A fatal error with a stable code and the file it is about (for `--format json`).
@@ -82,7 +132,7 @@ pub fn one_line(err: &anyhow::Error) -> String {
             line.push_str(&part);
         }
     }
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
+    plain(&line.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// The stable code and file of an error, for the JSON error object.
@@ -122,6 +172,7 @@ pub fn error(err: &anyhow::Error, json: bool) {
         c.downcast_ref::<std::io::Error>().map(std::io::Error::kind)
             == Some(std::io::ErrorKind::BrokenPipe)
     }) {
+        flush(true);
         return;
     }
     let line = one_line(err);
@@ -133,4 +184,5 @@ pub fn error(err: &anyhow::Error, json: bool) {
         println!("{object}");
     }
     eprintln!("error: {line}");
+    flush(true);
 }

@@ -38,7 +38,14 @@ pub fn run(args: &Co2Args) -> anyhow::Result<ExitCode> {
                  (or --intensity)"
                     .to_owned()
             },
-            |w| w.message.clone(),
+            |w| match w.code.as_str() {
+                // The run-record hint is for `fill`; a calculator needs its inputs.
+                "carbon-energy-missing" => {
+                    "no energy to estimate from: pass --hardware and --hours, or --energy-kwh"
+                        .to_owned()
+                }
+                _ => w.message.clone(),
+            },
         );
         anyhow::bail!(why);
     }

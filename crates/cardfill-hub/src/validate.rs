@@ -74,11 +74,13 @@ pub fn validate_card(card: &str) -> Vec<Problem> {
     let meta = match block_metadata(fm.yaml) {
         Ok(meta) => meta,
         Err(mut problem) => {
-            // The parser counts lines from the block's first line.
+            // The parser counts lines from the block's first line; the last place it names
+            // is where the broken construct began.
             let at = problem
                 .message
-                .split(" at line ")
-                .nth(1)
+                .rsplit(" at line ")
+                .next()
+                .filter(|_| problem.message.contains(" at line "))
                 .and_then(|r| r.split(' ').next())
                 .and_then(|n| n.parse::<usize>().ok());
             problem.line = Some(at.map_or(first_line, |n| first_line + n - 1));
@@ -162,7 +164,7 @@ mod tests {
         assert!(problems[0].is_error());
         assert_eq!(problems[0].line, Some(5));
         let problems = validate_card("---\nlicense: mit\ntags: [a, b\n---\n");
-        assert_eq!(problems[0].line, Some(4), "{problems:?}");
+        assert_eq!(problems[0].line, Some(3), "{problems:?}");
     }
 
     #[test]
