@@ -104,3 +104,123 @@ fn ci_runs_the_readme_test_command() {
     assert!(ci.contains("cargo fmt --check"));
     assert!(ci.contains("cargo clippy --all-targets -- -D warnings"));
 }
+
+/// Splits a shell command line into words (double and single quotes, no escapes).
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    let mut in_word = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        out.push(word);
+    }
+    out
+}
+
+/// Every `$ cardfill …` line of a README code block that is followed by its output, with it.
+fn shown_outputs(text: &str) -> Vec<(Vec<String>, String)> {
+    let mut found: Vec<(Vec<String>, String)> = Vec::new();
+    let mut in_code = false;
+    let mut current: Option<(Vec<String>, String)> = None;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            found.extend(current.take().filter(|(_, out)| !out.is_empty()));
+            continue;
+        }
+        if !in_code {
+            continue;
+        }
+        if let Some(cmd) = line.strip_prefix("$ ") {
+            found.extend(current.take().filter(|(_, out)| !out.is_empty()));
+            current = cmd
+                .strip_prefix("cardfill ")
+                .map(|rest| (words(rest), String::new()));
+        } else if let Some((_, out)) = current.as_mut() {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    found
+}
+
+#[test]
+fn every_shown_output_is_what_the_program_prints() {
+    let shown = shown_outputs(&readme());
+    assert!(
+        !shown.is_empty(),
+        "the README shows at least one command with its output"
+    );
+    for (args, expected) in shown {
+        let out = cardfill().args(&args).output().unwrap();
+        assert!(out.status.success(), "`cardfill {}` failed", args.join(" "));
+        assert_eq!(
+            stdout(&out),
+            expected,
+            "the README's output of `cardfill {}` is not what it prints",
+            args.join(" ")
+        );
+    }
+}
+
+#[test]
+fn rust_version_covers_every_locked_dependency() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let version = |v: &str| -> Vec<u64> {
+        let mut parts: Vec<u64> = v.split('.').map(|p| p.parse().unwrap()).collect();
+        parts.resize(3, 0);
+        parts
+    };
+    let packages = meta["packages"].as_array().unwrap();
+    let ours = packages
+        .iter()
+        .find(|p| p["name"] == "cardfill")
+        .and_then(|p| p["rust_version"].as_str())
+        .expect("cardfill declares rust-version");
+    for p in packages {
+        if let Some(needed) = p["rust_version"].as_str() {
+            assert!(
+                version(ours) >= version(needed),
+                "rust-version {ours} is lower than {} {}'s {needed}",
+                p["name"],
+                p["version"]
+            );
+        }
+    }
+    assert!(
+        readme().contains(&format!("Rust {ours} or newer")),
+        "the README states rust-version {ours}"
+    );
+}
