@@ -61,10 +61,10 @@ pub fn split_count(text: &str) -> (Option<u32>, &str) {
     if digits > 0 {
         let rest = t[digits..].trim_start();
         for sep in ["x", "X", "×", "*"] {
-            if let Some(name) = rest.strip_prefix(sep) {
-                if let Ok(n) = t[..digits].parse() {
-                    return (Some(n), name.trim_start());
-                }
+            if let Some(name) = rest.strip_prefix(sep)
+                && let Ok(n) = t[..digits].parse()
+            {
+                return (Some(n), name.trim_start());
             }
         }
     }
@@ -80,13 +80,12 @@ fn words(text: &str) -> Vec<String> {
         .filter(|w| !w.is_empty())
     {
         let w = w.to_ascii_lowercase();
-        if w == "gb" {
-            if let Some(last) = out.last_mut() {
-                if last.bytes().all(|b| b.is_ascii_digit()) {
-                    last.push_str("gb");
-                    continue;
-                }
-            }
+        if w == "gb"
+            && let Some(last) = out.last_mut()
+            && last.bytes().all(|b| b.is_ascii_digit())
+        {
+            last.push_str("gb");
+            continue;
         }
         out.push(w);
     }

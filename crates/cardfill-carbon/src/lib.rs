@@ -201,21 +201,21 @@ fn energy(
             source: Source::flag("--energy-kwh"),
         }));
     }
-    if let Some(fact) = known.get(paths::RUN_ENERGY_KWH) {
-        if let Some(kwh) = fact.value.as_f64().filter(|v| v.is_finite() && *v >= 0.0) {
-            let method = match known.str(paths::RUN_ENERGY_METHOD) {
-                Some("sampled") => "sampled: power readings of the run record".to_owned(),
-                Some("measured") | None => {
-                    "measured: NVML energy counters of the run record".to_owned()
-                }
-                Some(other) => format!("{other}: energy of the run record"),
-            };
-            return Ok(Some(Energy {
-                kwh,
-                method,
-                source: fact.source.clone(),
-            }));
-        }
+    if let Some(fact) = known.get(paths::RUN_ENERGY_KWH)
+        && let Some(kwh) = fact.value.as_f64().filter(|v| v.is_finite() && *v >= 0.0)
+    {
+        let method = match known.str(paths::RUN_ENERGY_METHOD) {
+            Some("sampled") => "sampled: power readings of the run record".to_owned(),
+            Some("measured") | None => {
+                "measured: NVML energy counters of the run record".to_owned()
+            }
+            Some(other) => format!("{other}: energy of the run record"),
+        };
+        return Ok(Some(Energy {
+            kwh,
+            method,
+            source: fact.source.clone(),
+        }));
     }
     estimate(known, o, warnings)
 }

@@ -73,10 +73,10 @@ fn token() -> Option<String> {
     if std::env::var("HF_HUB_DISABLE_IMPLICIT_TOKEN").is_ok_and(|v| !v.is_empty()) {
         return None;
     }
-    if let Ok(t) = std::env::var("HF_TOKEN") {
-        if !t.trim().is_empty() {
-            return Some(t.trim().to_owned());
-        }
+    if let Ok(t) = std::env::var("HF_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Some(t.trim().to_owned());
     }
     let file = std::env::var("HF_TOKEN_PATH")
         .map(PathBuf::from)
