@@ -186,3 +186,37 @@ pub fn error(err: &anyhow::Error, json: bool) {
     eprintln!("error: {line}");
     flush(true);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_one_line_in_words() {
+        let io = std::io::Error::from_raw_os_error(13);
+        assert_eq!(io_words(&io), "permission denied");
+        let err = anyhow::Error::new(std::io::Error::from_raw_os_error(2))
+            .context("cannot read `x`\n  (twice)");
+        assert_eq!(
+            one_line(&err),
+            "cannot read `x` (twice): no such file or directory"
+        );
+        assert_eq!(
+            plain("failed: Not a directory (os error 20); Permission denied (os error 13)"),
+            "failed: not a directory; permission denied"
+        );
+    }
+
+    #[test]
+    fn json_errors_carry_a_code_and_the_file() {
+        let err = fatal(
+            "dir-missing",
+            Some(Path::new("./nope")),
+            "`./nope` does not exist",
+        );
+        assert_eq!(
+            code_and_file(&err),
+            ("dir-missing", Some("./nope".to_owned()))
+        );
+    }
+}

@@ -224,3 +224,29 @@ fn rust_version_covers_every_locked_dependency() {
         "the README states rust-version {ours}"
     );
 }
+
+#[test]
+fn every_subcommand_help_ends_with_examples() {
+    for sub in [
+        "inspect", "fill", "run", "probe", "co2", "regions", "validate",
+    ] {
+        let out = cardfill().args([sub, "--help"]).output().unwrap();
+        let help = stdout(&out);
+        let examples = help
+            .split("Examples:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("`cardfill {sub} --help` has no examples:\n{help}"));
+        let lines: Vec<&str> = examples.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            (2..=3).contains(&lines.len()),
+            "`cardfill {sub} --help` ends with two or three examples: {lines:?}"
+        );
+        for line in lines {
+            let line = line.trim();
+            assert!(
+                line.starts_with("cardfill ") || line.starts_with("srun "),
+                "{sub}: {line}"
+            );
+        }
+    }
+}
