@@ -216,9 +216,11 @@ fn report_changes(changes: &[cardfill_card::Change]) {
             ChangeKind::Refreshed => refreshed += 1,
             // Said after the write, and only when it happened.
             ChangeKind::Created => {}
-            ChangeKind::Added | ChangeKind::Kept | ChangeKind::Replaced | ChangeKind::Stale => {
-                report::note(&c.to_string())
-            }
+            ChangeKind::Added
+            | ChangeKind::Kept
+            | ChangeKind::Replaced
+            | ChangeKind::Stale
+            | ChangeKind::Cleared => report::note(&c.to_string()),
         }
     }
     if filled + refreshed > 0 {

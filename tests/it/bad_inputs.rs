@@ -896,6 +896,16 @@ fn case_49_refill_with_other_hardware() {
         "every line follows the new hardware: {card}"
     );
     assert!(card.contains("2 × NVIDIA"), "{card}");
+    // Other hours and no hardware now: the CO2 figure of the old hours goes, front matter too.
+    let hours = ["fill", "./ck", "--hours", "20", "--region", "FR"];
+    assert_eq!(c.run(&hours), 0);
+    let card = c.read("ck/README.md");
+    assert!(
+        card.contains("- **Carbon Emitted:** [More Information Needed] <!--"),
+        "{card}"
+    );
+    assert!(!card.contains("co2_eq_emissions"), "{card}");
+    assert_eq!(c.run(&hours), 0, "a second run changes nothing");
     snap!(c);
 }
 

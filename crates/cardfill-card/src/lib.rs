@@ -117,6 +117,8 @@ pub enum ChangeKind {
     Replaced,
     /// A value cardfill wrote before was left as it was: the fact is unknown now.
     Stale,
+    /// A value cardfill wrote before was removed: it was worked out from evidence that changed.
+    Cleared,
 }
 
 /// One change (or deliberate non-change) to the card.
@@ -194,6 +196,10 @@ impl std::fmt::Display for Change {
                 f,
                 "left {what} from an earlier run as it was: no fact for it now"
             ),
+            ChangeKind::Cleared => write!(
+                f,
+                "cleared {what}: it was worked out from hours, hardware or a region that changed, and cannot be worked out now"
+            ),
         }
     }
 }
@@ -223,7 +229,12 @@ pub fn fill(
         filled.text.insert(0, '\u{feff}');
         return Ok(filled);
     }
-    let vars = variables(facts);
+    let mut vars = variables(facts);
+    let stale_co2 = existing.is_some_and(|card| co2_outdated(card, &vars));
+    if stale_co2 {
+        // Worked out from evidence that changed and cannot be worked out now: not kept.
+        vars.body.insert("co2_emitted", PLACEHOLDER.to_owned());
+    }
     let card_data: Vec<String> = vars
         .front
         .iter()
@@ -241,7 +252,10 @@ pub fn fill(
     let mut changes = Vec::new();
     let base = existing.unwrap_or(&rendered);
     let le = markdown::dominant_ending(base);
-    let text = merge_front(base, &vars.front, le, options, &mut changes)?;
+    let mut text = merge_front(base, &vars.front, le, options, &mut changes)?;
+    if stale_co2 {
+        text = drop_owned_key(&text, "co2_eq_emissions", &mut changes);
+    }
     let skeleton_body =
         frontmatter::find(&rendered).map_or(rendered.as_str(), |s| &rendered[s.end..]);
     let skeleton = merge::Skeleton::new(skeleton_body);
@@ -261,6 +275,11 @@ pub fn fill(
         ""
     };
     let text = format!("{}{gap}{body}", &text[..split]);
+    for c in changes.iter_mut() {
+        if stale_co2 && c.what == "co2_emitted" && c.kind == ChangeKind::Refreshed {
+            c.kind = ChangeKind::Cleared;
+        }
+    }
     if existing.is_none() {
         changes.insert(
             0,
@@ -273,6 +292,57 @@ pub fn fill(
         );
     }
     Ok(Filled { text, changes })
+}
+
+/// Whether the card's marked Carbon Emitted line was worked out from hours, hardware or a region
+/// that the facts now give differently, while no CO2 figure can be worked out now.
+fn co2_outdated(card: &str, vars: &Variables) -> bool {
+    if vars.body.contains_key("co2_emitted") {
+        return false;
+    }
+    let body = frontmatter::find(card).map_or(card, |s| &card[s.end..]);
+    let marked = merge::marked_values(body);
+    let derived_from = ["hours_used", "hardware_type", "cloud_region"];
+    marked
+        .get("co2_emitted")
+        .is_some_and(|v| !markdown::is_placeholder(v))
+        && derived_from.iter().any(|k| {
+            matches!((marked.get(*k), vars.body.get(k)),
+                (Some(old), Some(new)) if *old != render::inline_value(new))
+        })
+}
+
+/// Removes the front matter key `key` when cardfill owns it (its line ends with `# cardfill`).
+fn drop_owned_key(text: &str, key: &str, changes: &mut Vec<Change>) -> String {
+    let Some(span) = frontmatter::find(text) else {
+        return text.to_owned();
+    };
+    let mut lines = frontmatter::lines(&text[span.body_start..span.body_end]);
+    let Some(b) = frontmatter::key_blocks(&lines)
+        .into_iter()
+        .find(|b| b.key == key && b.owned)
+    else {
+        return text.to_owned();
+    };
+    // The body's last line has no ending of its own: the one before it loses its ending.
+    let last = b.last + 1 == lines.len();
+    lines.drain(b.first..=b.last);
+    if last && let Some(l) = lines.last_mut() {
+        let c = markdown::content(l).len();
+        l.truncate(c);
+    }
+    changes.push(Change::new(
+        ChangeKind::Cleared,
+        &format!("front matter `{key}`"),
+        None,
+        None,
+    ));
+    format!(
+        "{}{}{}",
+        &text[..span.body_start],
+        lines.concat(),
+        &text[span.body_end..]
+    )
 }
 
 fn same_value(card: &Value, ours: &Value) -> bool {

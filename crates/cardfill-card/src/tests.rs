@@ -539,3 +539,23 @@ fn unclosed_blocks_and_repeated_keys_are_refused() {
     .unwrap_err();
     insta::assert_snapshot!(twice, @"`README.md`:5: front matter key `license` is repeated (first on line 2) and the Hub rejects repeated keys: keep one of them");
 }
+
+#[test]
+fn a_co2_line_of_other_hours_is_cleared_when_it_cannot_be_worked_out() {
+    let first = run("# Model\n", &full_facts()).text;
+    assert!(first.contains("co2_eq_emissions"));
+    let mut facts = Facts::new();
+    facts.set(paths::RUN_HOURS, 99.0, Source::flag("--hours"));
+    let second = fill(Some(&first), None, &facts, &opts()).unwrap();
+    assert!(!second.text.contains("co2_eq_emissions"), "{}", second.text);
+    assert!(
+        second.text.contains(
+            "**Carbon Emitted:** [More Information Needed] <!-- cardfill:co2_emitted -->"
+        )
+    );
+    assert!(second.changes.iter().any(|c| c.kind == ChangeKind::Cleared));
+    assert_eq!(run(&second.text, &facts).text, second.text);
+    // The same hours again: the line stays as the earlier run left it.
+    let same = fill(Some(&first), None, &Facts::new(), &opts()).unwrap();
+    assert!(same.text.contains("co2_eq_emissions"));
+}
