@@ -14,22 +14,56 @@ pub struct Args {
     pub command: Command,
 }
 
+impl Args {
+    /// Whether the command prints JSON on stdout (then a fatal error is a JSON object too).
+    pub fn json_output(&self) -> bool {
+        match &self.command {
+            Command::Inspect(a) => a.format == Format::Json,
+            Command::Co2(a) => a.format == Format::Json,
+            Command::Regions(a) => a.format == Format::Json,
+            Command::Probe(a) => a.format == Some(Format::Json),
+            Command::Fill(_) | Command::Run(_) | Command::Validate(_) => false,
+        }
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show the facts found in a checkpoint directory, each with where it came from.
+    #[command(
+        after_help = "Examples:\n  cardfill inspect ./checkpoint\n  cardfill inspect ./checkpoint --format json\n  cardfill inspect ./checkpoint --hardware \"A100 PCIe 40GB\" --count 8 --hours 10 --region FR"
+    )]
     Inspect(InspectArgs),
     /// Write the model card, or merge the facts into the existing one.
+    #[command(
+        after_help = "Examples:\n  cardfill fill ./checkpoint --dry-run\n  cardfill fill ./checkpoint --hours 12 --region aws:us-east-1\n  cardfill fill ./checkpoint --check"
+    )]
     Fill(FillArgs),
     /// Run a training command and record its hardware, times and energy.
+    #[command(
+        after_help = "Examples:\n  cardfill run --record ./checkpoint -- python train.py --epochs 3\n  srun cardfill run --record ./checkpoint -- torchrun train.py"
+    )]
     Run(RunArgs),
     /// Record this node's hardware and the job so far (one record per node, e.g. under srun).
+    #[command(
+        after_help = "Examples:\n  cardfill probe --record ./checkpoint\n  srun --ntasks-per-node=1 cardfill probe --record ./checkpoint --format json"
+    )]
     Probe(ProbeArgs),
     /// Estimate CO2 emissions from hardware, hours and region.
+    #[command(
+        after_help = "Examples:\n  cardfill co2 --hardware \"A100 PCIe 40GB\" --count 8 --hours 100 --region aws:us-east-1\n  cardfill co2 --energy-kwh 37.5 --region FR --format json\n  cardfill co2 --hardware \"8x V100\" --hours 24 --intensity 300 --pue 1.2"
+    )]
     Co2(Co2Args),
     /// List the grid intensity table, or the rows matching QUERY.
+    #[command(
+        after_help = "Examples:\n  cardfill regions\n  cardfill regions us-east\n  cardfill regions Quebec --format json"
+    )]
     Regions(RegionsArgs),
     /// Check a model card's metadata as the Hub does.
+    #[command(
+        after_help = "Examples:\n  cardfill validate ./checkpoint/README.md\n  cardfill validate ./checkpoint/README.md --online"
+    )]
     Validate(ValidateArgs),
 }
 
@@ -66,7 +100,12 @@ pub enum TrainingType {
 #[derive(Clone, Debug, Default, ClapArgs)]
 pub struct EvidenceArgs {
     /// Wall-clock hours of the run (overrides every other evidence).
-    #[arg(long, value_name = "HOURS", help_heading = "Run evidence")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "HOURS",
+        help_heading = "Run evidence"
+    )]
     pub hours: Option<f64>,
     /// Start of the run, RFC 3339 (e.g. 2026-11-27T08:00:00Z).
     #[arg(long, value_name = "TIME", help_heading = "Run evidence")]
@@ -78,7 +117,12 @@ pub struct EvidenceArgs {
     #[arg(long, value_name = "NAME", help_heading = "Run evidence")]
     pub hardware: Option<String>,
     /// Number of devices of --hardware.
-    #[arg(long, value_name = "N", help_heading = "Run evidence")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "N",
+        help_heading = "Run evidence"
+    )]
     pub count: Option<u32>,
     /// Region of the grid: aws:us-east-1, gcp:europe-west4, azure:westeurope, FR, US-CA.
     #[arg(
@@ -89,16 +133,31 @@ pub struct EvidenceArgs {
     )]
     pub region: Option<String>,
     /// Power usage effectiveness of the data centre.
-    #[arg(long, value_name = "PUE", help_heading = "Carbon")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "PUE",
+        help_heading = "Carbon"
+    )]
     pub pue: Option<f64>,
     /// Grid intensity in g CO2eq/kWh (overrides the table).
-    #[arg(long, value_name = "G", help_heading = "Carbon")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "G",
+        help_heading = "Carbon"
+    )]
     pub intensity: Option<f64>,
     /// Where grid intensity comes from.
     #[arg(long, value_enum, default_value_t, help_heading = "Carbon")]
     pub intensity_source: IntensitySource,
     /// Fraction of the power limit drawn, for estimates without measured energy.
-    #[arg(long, value_name = "FRACTION", help_heading = "Carbon")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "FRACTION",
+        help_heading = "Carbon"
+    )]
     pub utilization: Option<f64>,
     /// Market-based intensity in g CO2eq/kWh (supplier factor; 0 for matched renewables),
     /// reported beside the location-based figure.
@@ -203,25 +262,25 @@ pub struct Co2Args {
     #[arg(long, value_name = "NAME")]
     pub hardware: Option<String>,
     /// Number of devices.
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub count: Option<u32>,
     /// Hours used.
-    #[arg(long, value_name = "HOURS")]
+    #[arg(long, allow_negative_numbers = true, value_name = "HOURS")]
     pub hours: Option<f64>,
     /// Measured energy in kWh, instead of hardware × hours.
-    #[arg(long, value_name = "KWH")]
+    #[arg(long, allow_negative_numbers = true, value_name = "KWH")]
     pub energy_kwh: Option<f64>,
     /// Region of the grid.
     #[arg(long, value_name = "REGION", env = "CARDFILL_REGION")]
     pub region: Option<String>,
     /// Power usage effectiveness.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub pue: Option<f64>,
     /// Grid intensity in g CO2eq/kWh (overrides the table).
-    #[arg(long, value_name = "G")]
+    #[arg(long, allow_negative_numbers = true, value_name = "G")]
     pub intensity: Option<f64>,
     /// Fraction of the power limit drawn.
-    #[arg(long, value_name = "FRACTION")]
+    #[arg(long, allow_negative_numbers = true, value_name = "FRACTION")]
     pub utilization: Option<f64>,
     /// What --energy-kwh covers: `it` (the devices; PUE applied) or `facility` (the data centre
     /// already included; no PUE).

@@ -6,27 +6,61 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
-use cardfill_facts::Facts;
+use cardfill_facts::{Facts, Source};
 
 use crate::cli::EvidenceArgs;
+use crate::report::{fatal, io_words};
+
+/// Errors when `dir` is missing, not a directory, or cannot be listed.
+pub fn check_dir(dir: &Path) -> anyhow::Result<()> {
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(fatal(
+                "not-a-directory",
+                Some(dir),
+                format!("`{shown}` is not a directory: pass the checkpoint directory"),
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(fatal(
+                "dir-missing",
+                Some(dir),
+                format!("`{shown}` does not exist: pass an existing checkpoint directory"),
+            ));
+        }
+        Err(e) => {
+            return Err(fatal(
+                "dir-unreadable",
+                Some(dir),
+                format!(
+                    "cannot read `{shown}`: {}: check the path and its permissions",
+                    io_words(&e)
+                ),
+            ));
+        }
+    }
+    std::fs::read_dir(dir).map_err(|e| {
+        fatal(
+            "dir-unreadable",
+            Some(dir),
+            format!(
+                "cannot list `{shown}`: {}: give read access to the directory (chmod a+r) or run as its owner",
+                io_words(&e)
+            ),
+        )
+    })?;
+    Ok(())
+}
 
 /// Collects every fact about the checkpoint in `dir`.
 ///
 /// Errors only when `dir` itself is unusable; collector failures are warnings in the facts.
 pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
-    let meta = fs_err::metadata(dir).with_context(|| {
-        format!(
-            "cannot inspect `{}`: pass an existing checkpoint directory",
-            dir.display()
-        )
-    })?;
-    if !meta.is_dir() {
-        bail!(
-            "`{}` is not a directory: pass the checkpoint directory",
-            dir.display()
-        );
-    }
+    // A flag is a promise: a value no run can have is an error before anything is read.
+    crate::plausible::check(evidence.hours, evidence.count, None)?;
+    check_dir(dir)?;
 
     let mut facts = Facts::new();
     let checkpoint = cardfill_checkpoint::collect(dir);
@@ -58,6 +92,18 @@ pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
     };
     let run = cardfill_hardware::collect(dir, &facts, &run_options);
     overlay(&mut facts, "hardware", run);
+    if !facts
+        .iter()
+        .any(|(_, f)| matches!(f.source, Source::File { .. }))
+    {
+        facts.warn(
+            "no-evidence",
+            format!(
+                "no weights, configs, trainer files or run records in `{}`: only what flags give is known; check the directory",
+                dir.display()
+            ),
+        );
+    }
 
     let hub_options = cardfill_hub::HubOptions {
         online: evidence.online,
@@ -93,8 +139,10 @@ pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
         embodied: evidence.embodied,
         ..Default::default()
     };
-    let carbon = cardfill_carbon::collect(&facts, &carbon_options);
-    overlay(&mut facts, "carbon", carbon);
+    // An unknown --region or --hardware, or a value out of range, is the user's mistake:
+    // an error, as `co2` makes it, not a card without its carbon section.
+    let carbon = cardfill_carbon::collect(&facts, &carbon_options)?;
+    facts.overlay(carbon);
     Ok(facts)
 }
 

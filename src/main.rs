@@ -6,6 +6,7 @@
 mod cli;
 mod collect;
 mod commands;
+mod plausible;
 mod report;
 
 use std::process::ExitCode;
@@ -14,10 +15,14 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
+    let json = args.json_output();
     match commands::run(args) {
-        Ok(code) => code,
+        Ok(code) => {
+            report::flush(false);
+            code
+        }
         Err(err) => {
-            report::error(&err);
+            report::error(&err, json);
             ExitCode::from(2)
         }
     }

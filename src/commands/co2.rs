@@ -30,6 +30,7 @@ pub fn run(args: &Co2Args) -> anyhow::Result<ExitCode> {
         embodied: args.embodied,
         ..CarbonOptions::default()
     };
+    crate::plausible::check(args.hours, args.count, args.energy_kwh)?;
     if options.energy_kwh.is_none() && options.hardware.is_some() && options.hours.is_none() {
         anyhow::bail!("--hardware needs --hours (or give --energy-kwh)");
     }
@@ -43,7 +44,14 @@ pub fn run(args: &Co2Args) -> anyhow::Result<ExitCode> {
                  (or --intensity)"
                     .to_owned()
             },
-            |w| w.message.clone(),
+            |w| match w.code.as_str() {
+                // The run-record hint is for `fill`; a calculator needs its inputs.
+                "carbon-energy-missing" => {
+                    "no energy to estimate from: pass --hardware and --hours, or --energy-kwh"
+                        .to_owned()
+                }
+                _ => w.message.clone(),
+            },
         );
         anyhow::bail!(why);
     }

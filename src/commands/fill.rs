@@ -31,10 +31,14 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Some(
             cardfill_facts::read::read_to_string(path, cardfill_facts::read::CARD_CAP).map_err(
                 |e| {
-                    anyhow::anyhow!(
-                        "cannot read template `{}`: {}: pass an existing UTF-8 Jinja file to --template",
-                        path.display(),
-                        e.reason()
+                    report::fatal(
+                        "template-unreadable",
+                        Some(path),
+                        format!(
+                            "cannot read template `{}`: {}: pass an existing UTF-8 Jinja file to --template",
+                            path.display(),
+                            e.reason()
+                        ),
                     )
                 },
             )?,
@@ -54,9 +58,10 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
 
     report_changes(&filled.changes);
     // Metadata a person wrote may still be rejected: say so, without touching it.
+    // So is metadata the Hub would not see at all (a byte order mark before it).
     let rejected: Vec<_> = cardfill_hub::validate_card(&filled.text)
         .into_iter()
-        .filter(cardfill_hub::Problem::is_error)
+        .filter(|p| p.is_error() || (p.key == "metadata" && filled.text.starts_with('\u{feff}')))
         .collect();
     for p in &rejected {
         report::warning(&cardfill_facts::Warning {
@@ -71,6 +76,13 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         out.write_all(filled.text.as_bytes())?;
         out.flush()?;
     } else if args.check {
+        if existing.is_none() {
+            report::note(&format!(
+                "`{}` does not exist: run `cardfill fill` to create it",
+                card_path.display()
+            ));
+            return Ok(ExitCode::from(EXIT_WARNINGS));
+        }
         if !up_to_date {
             report::note(&format!(
                 "`{}` is out of date: run `cardfill fill` to update it",
@@ -97,7 +109,12 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         card.write(filled.text, !args.no_backup, |fresh| {
             cardfill_card::fill(fresh, template.as_deref(), &facts, &options).map(|f| f.text)
         })?;
-        report::note(&format!("wrote `{}`", card_path.display()));
+        let done = if existing.is_none() {
+            "created"
+        } else {
+            "wrote"
+        };
+        report::note(&format!("{done} `{}`", card_path.display()));
     }
     Ok(ExitCode::from(if warned { EXIT_WARNINGS } else { EXIT_OK }))
 }

@@ -20,12 +20,20 @@ pub fn run(args: &RegionsArgs) -> anyhow::Result<ExitCode> {
         let q = query.unwrap_or_default();
         let close = tables.close_matches(q);
         if close.is_empty() {
-            anyhow::bail!("no region matches `{q}`; `cardfill regions` lists them all");
+            return Err(crate::report::fatal(
+                "no-region-match",
+                None,
+                format!("no region matches `{q}`; `cardfill regions` lists them all"),
+            ));
         }
-        anyhow::bail!(
-            "no region matches `{q}` (did you mean {}?)",
-            close.join(", ")
-        );
+        return Err(crate::report::fatal(
+            "no-region-match",
+            None,
+            format!(
+                "no region matches `{q}` (did you mean {}?)",
+                close.join(", ")
+            ),
+        ));
     }
     let mut out = std::io::stdout().lock();
     match args.format {

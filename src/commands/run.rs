@@ -35,7 +35,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(outcome.exit_code))
         }
         Err(err) => {
-            report::error(&anyhow::Error::new(err));
+            report::error(&anyhow::Error::new(err), false);
             Ok(ExitCode::from(EXIT_CANNOT_RUN))
         }
     }

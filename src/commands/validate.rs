@@ -16,12 +16,27 @@ use crate::cli::ValidateArgs;
 
 /// Runs `validate`.
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let bytes = cardfill_facts::read::read(&args.card, cardfill_facts::read::CARD_CAP)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let card = String::from_utf8(bytes).with_context(|| {
-        format!(
-            "`{}` is not UTF-8: the Hub reads cards as UTF-8; re-save it as UTF-8",
-            args.card.display()
+    let shown = args.card.display();
+    let bytes = cardfill_facts::read::read(&args.card, cardfill_facts::read::CARD_CAP).map_err(
+        |e| {
+            crate::report::fatal(
+                "card-unreadable",
+                Some(&args.card),
+                format!(
+                    "cannot read `{shown}`: {}: pass the path of a model card (README.md)",
+                    e.reason()
+                ),
+            )
+        },
+    )?;
+    let card = String::from_utf8(bytes).map_err(|e| {
+        crate::report::fatal(
+            "card-not-utf8",
+            Some(&args.card),
+            format!(
+                "`{shown}` is not UTF-8 text (invalid byte at offset {}): the Hub reads cards as UTF-8; re-save it as UTF-8",
+                e.utf8_error().valid_up_to()
+            ),
         )
     })?;
     let name = args.card.display().to_string();
@@ -72,7 +87,13 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
 
-    if errors == 0 {
+    if errors == 0 && cardfill_card::find_front_matter(&card).is_none() {
+        eprintln!(
+            "`{name}`: the Hub sees no metadata in this card ({warnings} warning{})",
+            plural(warnings)
+        );
+        Ok(ExitCode::from(EXIT_OK))
+    } else if errors == 0 {
         let note = if warnings == 0 {
             String::new()
         } else {

@@ -39,10 +39,10 @@ fn serve(
                 if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim_end().is_empty() {
                     break;
                 }
-                if let Some((k, v)) = h.split_once(':') {
-                    if k.eq_ignore_ascii_case("content-length") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
+                if let Some((k, v)) = h.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap_or(0);
                 }
             }
             let mut body = vec![0; length];

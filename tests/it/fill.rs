@@ -237,9 +237,10 @@ fn errors_are_one_line_naming_the_file() {
     let out = dir.run(&["fill", "."]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    let last = err.lines().last().unwrap_or_default();
+    // The error comes first; warnings follow it.
+    let first = err.lines().next().unwrap_or_default();
     assert!(
-        last.starts_with("error: `./README.md` has front matter"),
+        first.starts_with("error: `./README.md` has front matter"),
         "{err}"
     );
     assert_eq!(

@@ -11,11 +11,13 @@
 //! - `carbon`: `co2`, `regions` and the Environmental Impact section.
 //! - `hub`: the base model from the cache and a Hub on 127.0.0.1, `validate`.
 //! - `faults`: fault injection: kill -9, racing editors, planted links, owners, full disks, FIFOs.
+//! - `bad_inputs`: the 68 first-contact mistakes of issue #16, one snapshot test each.
 //! - `readme`: the README's commands and flags stay true.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod util;
 
+mod bad_inputs;
 mod carbon;
 mod examples;
 mod faults;

@@ -56,6 +56,13 @@ fn client(timeout: Duration) -> Result<reqwest::blocking::Client, LiveError> {
 fn request_error(url: &str, err: &reqwest::Error) -> LiveError {
     let message = if err.is_timeout() {
         "timed out".to_owned()
+    } else if err.is_connect() {
+        // The innermost cause says why (refused, no route): the rest repeats the URL.
+        let mut inner: &dyn std::error::Error = err;
+        while let Some(s) = inner.source() {
+            inner = s;
+        }
+        format!("could not connect ({inner})")
     } else {
         // reqwest errors nest the useful part; keep it on one line.
         let mut text = err.to_string();

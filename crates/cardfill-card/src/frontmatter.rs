@@ -96,6 +96,54 @@ fn close_at(text: &str, i: usize) -> Option<usize> {
     }
 }
 
+/// Front matter a person began that the Hub's regex cannot find.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broken {
+    /// `---` directly followed by `---`: an empty block the Hub does not see. `inside` is the
+    /// byte offset just after the opening line's break, where keys go.
+    Empty {
+        /// Where keys are inserted.
+        inside: usize,
+    },
+    /// An opening `---` line with no closing one (1-based `line`).
+    Unclosed {
+        /// The line of the opening `---`.
+        line: usize,
+    },
+}
+
+/// Why a card that starts with a `---` line has no block the Hub finds, or `None` when
+/// [`find`] finds one or the card does not start with `---`.
+pub fn broken(text: &str) -> Option<Broken> {
+    if find(text).is_some() {
+        return None;
+    }
+    let lead = text.len() - text.trim_start_matches(py_space).len();
+    let after_dashes = lead + 3;
+    if !text[lead..].starts_with("---") {
+        return None;
+    }
+    let brk = line_break_at(text, after_dashes)?;
+    let inside = after_dashes + brk;
+    if close_at(text, inside).is_some() {
+        return Some(Broken::Empty { inside });
+    }
+    let line = text[..lead].matches('\n').count() + 1;
+    Some(Broken::Unclosed { line })
+}
+
+/// The first top-level key written twice in a YAML body: the key and the 0-based lines of
+/// its first and second appearance. PyYAML keeps the last silently; the Hub rejects it.
+pub fn duplicate_key(body: &str) -> Option<(String, usize, usize)> {
+    let blocks = key_blocks(&lines(body));
+    for (i, b) in blocks.iter().enumerate() {
+        if let Some(first) = blocks[..i].iter().find(|a| a.key == b.key) {
+            return Some((b.key.clone(), first.first, b.first));
+        }
+    }
+    None
+}
+
 /// The front matter's top-level mapping, parsed as YAML. As with PyYAML (which
 /// huggingface_hub uses), an empty block is an empty mapping and a repeated key keeps its last
 /// value.
@@ -293,6 +341,28 @@ mod tests {
         assert_eq!(body("---\ra: 1\r---"), Some("a: 1"));
         // The regex backtracks the opening `\r\n` to `\r`: the body is then empty.
         assert_eq!(body("---\r\n---\n"), Some(""));
+    }
+
+    #[test]
+    fn broken_openings_are_told_apart() {
+        assert_eq!(broken("---\n---\nx"), Some(Broken::Empty { inside: 4 }));
+        assert_eq!(broken("\n---\r\n---"), None);
+        assert_eq!(
+            broken("\n---\nlicense: mit\n\n# Model\n"),
+            Some(Broken::Unclosed { line: 2 })
+        );
+        assert_eq!(broken("---\na: 1\n---\n"), None);
+        assert_eq!(broken("# Title\n---\n"), None);
+        assert_eq!(broken("----\ntext\n"), None);
+    }
+
+    #[test]
+    fn repeated_top_level_keys_are_found() {
+        assert_eq!(
+            duplicate_key("license: mit\ntags:\n- a\nlicense: mit"),
+            Some(("license".to_owned(), 0, 3))
+        );
+        assert_eq!(duplicate_key("a:\n  b: 1\n  b: 2\nc: 3"), None);
     }
 
     #[test]

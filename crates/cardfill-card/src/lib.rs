@@ -24,7 +24,10 @@ pub mod write;
 
 use cardfill_facts::{Facts, Value};
 
-pub use frontmatter::{Span as FrontMatterSpan, find as find_front_matter};
+pub use frontmatter::{
+    Broken as BrokenFrontMatter, Span as FrontMatterSpan, broken as broken_front_matter,
+    duplicate_key as duplicate_front_matter_key, find as find_front_matter,
+};
 pub use markdown::PLACEHOLDER;
 pub use vars::{FrontKey, Variables, variables};
 
@@ -51,6 +54,30 @@ pub enum CardError {
         file: String,
         /// What the YAML parser said.
         message: String,
+    },
+    /// The card opens front matter with `---` and never closes it.
+    #[error(
+        "`{file}`: the front matter opened by `---` on line {line} is never closed: add a line `---` after the metadata, or remove line {line}"
+    )]
+    UnclosedFrontMatter {
+        /// The card.
+        file: String,
+        /// The line of the opening `---`.
+        line: usize,
+    },
+    /// A top-level front matter key is written twice.
+    #[error(
+        "`{file}`:{line}: front matter key `{key}` is repeated (first on line {first}) and the Hub rejects repeated keys: keep one of them"
+    )]
+    DuplicateKey {
+        /// The card.
+        file: String,
+        /// The key.
+        key: String,
+        /// The line of its second appearance.
+        line: usize,
+        /// The line of its first appearance.
+        first: usize,
     },
 }
 
@@ -92,6 +119,8 @@ pub enum ChangeKind {
     Replaced,
     /// A value cardfill wrote before was left as it was: the fact is unknown now.
     Stale,
+    /// A value cardfill wrote before was removed: it was worked out from evidence that changed.
+    Cleared,
 }
 
 /// One change (or deliberate non-change) to the card.
@@ -169,6 +198,10 @@ impl std::fmt::Display for Change {
                 f,
                 "left {what} from an earlier run as it was: no fact for it now"
             ),
+            ChangeKind::Cleared => write!(
+                f,
+                "cleared {what}: it was worked out from hours, hardware or a region that changed, and cannot be worked out now"
+            ),
         }
     }
 }
@@ -192,7 +225,18 @@ pub fn fill(
     facts: &Facts,
     options: &FillOptions,
 ) -> Result<Filled, CardError> {
-    let vars = variables(facts);
+    // A byte order mark stays where it is; the card after it is merged as any other.
+    if let Some(rest) = existing.and_then(|e| e.strip_prefix('\u{feff}')) {
+        let mut filled = fill(Some(rest), template, facts, options)?;
+        filled.text.insert(0, '\u{feff}');
+        return Ok(filled);
+    }
+    let mut vars = variables(facts);
+    let stale_co2 = existing.is_some_and(|card| co2_outdated(card, &vars));
+    if stale_co2 {
+        // Worked out from evidence that changed and cannot be worked out now: not kept.
+        vars.body.insert("co2_emitted", PLACEHOLDER.to_owned());
+    }
     let card_data: Vec<String> = vars
         .front
         .iter()
@@ -210,7 +254,10 @@ pub fn fill(
     let mut changes = Vec::new();
     let base = existing.unwrap_or(&rendered);
     let le = markdown::dominant_ending(base);
-    let text = merge_front(base, &vars.front, le, options, &mut changes)?;
+    let mut text = merge_front(base, &vars.front, le, options, &mut changes)?;
+    if stale_co2 {
+        text = drop_owned_key(&text, "co2_eq_emissions", &mut changes);
+    }
     let skeleton_body =
         frontmatter::find(&rendered).map_or(rendered.as_str(), |s| &rendered[s.end..]);
     let skeleton = merge::Skeleton::new(skeleton_body);
@@ -230,6 +277,11 @@ pub fn fill(
         ""
     };
     let text = format!("{}{gap}{body}", &text[..split]);
+    for c in changes.iter_mut() {
+        if stale_co2 && c.what == "co2_emitted" && c.kind == ChangeKind::Refreshed {
+            c.kind = ChangeKind::Cleared;
+        }
+    }
     if existing.is_none() {
         changes.insert(
             0,
@@ -242,6 +294,57 @@ pub fn fill(
         );
     }
     Ok(Filled { text, changes })
+}
+
+/// Whether the card's marked Carbon Emitted line was worked out from hours, hardware or a region
+/// that the facts now give differently, while no CO2 figure can be worked out now.
+fn co2_outdated(card: &str, vars: &Variables) -> bool {
+    if vars.body.contains_key("co2_emitted") {
+        return false;
+    }
+    let body = frontmatter::find(card).map_or(card, |s| &card[s.end..]);
+    let marked = merge::marked_values(body);
+    let derived_from = ["hours_used", "hardware_type", "cloud_region"];
+    marked
+        .get("co2_emitted")
+        .is_some_and(|v| !markdown::is_placeholder(v))
+        && derived_from.iter().any(|k| {
+            matches!((marked.get(*k), vars.body.get(k)),
+                (Some(old), Some(new)) if *old != render::inline_value(new))
+        })
+}
+
+/// Removes the front matter key `key` when cardfill owns it (its line ends with `# cardfill`).
+fn drop_owned_key(text: &str, key: &str, changes: &mut Vec<Change>) -> String {
+    let Some(span) = frontmatter::find(text) else {
+        return text.to_owned();
+    };
+    let mut lines = frontmatter::lines(&text[span.body_start..span.body_end]);
+    let Some(b) = frontmatter::key_blocks(&lines)
+        .into_iter()
+        .find(|b| b.key == key && b.owned)
+    else {
+        return text.to_owned();
+    };
+    // The body's last line has no ending of its own: the one before it loses its ending.
+    let last = b.last + 1 == lines.len();
+    lines.drain(b.first..=b.last);
+    if last && let Some(l) = lines.last_mut() {
+        let c = markdown::content(l).len();
+        l.truncate(c);
+    }
+    changes.push(Change::new(
+        ChangeKind::Cleared,
+        &format!("front matter `{key}`"),
+        None,
+        None,
+    ));
+    format!(
+        "{}{}{}",
+        &text[..span.body_start],
+        lines.concat(),
+        &text[span.body_end..]
+    )
 }
 
 fn same_value(card: &Value, ours: &Value) -> bool {
@@ -299,6 +402,32 @@ fn merge_front(
         file: options.card_name.clone(),
         message: message.split_whitespace().collect::<Vec<_>>().join(" "),
     };
+    match frontmatter::broken(text) {
+        Some(frontmatter::Broken::Unclosed { line }) => {
+            return Err(CardError::UnclosedFrontMatter {
+                file: options.card_name.clone(),
+                line,
+            });
+        }
+        // `---` right after `---`: fill the block in place.
+        Some(frontmatter::Broken::Empty { inside }) => {
+            if keys.is_empty() {
+                return Ok(text.to_owned());
+            }
+            let mut lines = Vec::new();
+            for k in keys {
+                lines.extend(frontmatter::emit(k.key, &k.value));
+                changes.push(change(ChangeKind::Filled, k, None));
+            }
+            return Ok(format!(
+                "{}{}{le}{}",
+                &text[..inside],
+                lines.join(le),
+                &text[inside..]
+            ));
+        }
+        None => {}
+    }
     let Some(span) = frontmatter::find(text) else {
         if keys.is_empty() {
             return Ok(text.to_owned());
@@ -312,6 +441,15 @@ fn merge_front(
         return Ok(format!("{}{le}{text}", lines.join(le)));
     };
     let body = &text[span.body_start..span.body_end];
+    if let Some((key, first, second)) = frontmatter::duplicate_key(body) {
+        let base = text[..span.body_start].matches('\n').count() + 1;
+        return Err(CardError::DuplicateKey {
+            file: options.card_name.clone(),
+            key,
+            line: base + second,
+            first: base + first,
+        });
+    }
     let map = frontmatter::parse(body).map_err(bad)?;
     let mut lines = frontmatter::lines(body);
     let mut append: Vec<String> = Vec::new();

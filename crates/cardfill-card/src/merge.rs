@@ -222,6 +222,26 @@ fn same_text(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
+/// The values of the fields cardfill marked inline in `body` (`value <!-- cardfill:NAME -->`),
+/// by name.
+pub fn marked_values(body: &str) -> BTreeMap<String, String> {
+    let lines = split_lines(body);
+    let info = scan(&lines);
+    let mut out = BTreeMap::new();
+    for (line, inf) in lines.iter().zip(&info) {
+        if inf.quoted {
+            continue;
+        }
+        let c = content(line);
+        if let (Some(Marker::Inline(name, pos)), Some((_, start))) = (marker(c), label(c))
+            && start <= pos
+        {
+            out.insert(name, c[start..pos].trim_end().to_owned());
+        }
+    }
+    out
+}
+
 /// Merges the skeleton's values into `body` (a card without its front matter).
 pub fn merge(
     body: &str,

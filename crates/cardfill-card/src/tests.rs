@@ -507,3 +507,63 @@ proptest! {
         prop_assert_eq!(&run(&first.text, &full_facts()).text, &first.text);
     }
 }
+
+#[test]
+fn a_byte_order_mark_stays_first_and_its_block_is_merged() {
+    let card = "\u{feff}---\r\nlicense: mit\r\nlanguage: en\r\ntags:\r\n- a\r\n---\r\n# Model\r\n";
+    let out = run(card, &full_facts()).text;
+    assert!(out.starts_with("\u{feff}---\r\nlicense: mit\r\nlanguage: en\r\ntags:\r\n- a\r\n"));
+    assert_eq!(out.matches("---\r\n").count(), 2, "one block: {out}");
+    assert_eq!(out.matches('\u{feff}').count(), 1);
+    let again = run(&out, &full_facts()).text;
+    assert_eq!(again, out);
+}
+
+#[test]
+fn an_empty_block_is_filled_in_place() {
+    let out = run("---\n---\n# Model\n", &full_facts()).text;
+    let span = frontmatter::find(&out).unwrap();
+    assert_eq!(span.body_start, 4);
+    assert!(out[span.end..].starts_with("# Model\n"), "{out}");
+    assert!(!out[span.end..].contains("---\n"), "{out}");
+}
+
+#[test]
+fn unclosed_blocks_and_repeated_keys_are_refused() {
+    let unclosed = fill(
+        Some("---\nlicense: mit\n\n# Model\n"),
+        None,
+        &full_facts(),
+        &opts(),
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(unclosed, @"`README.md`: the front matter opened by `---` on line 1 is never closed: add a line `---` after the metadata, or remove line 1");
+    let twice = fill(
+        Some("---\nlicense: mit\ntags:\n- a\nlicense: mit\n---\n"),
+        None,
+        &full_facts(),
+        &opts(),
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(twice, @"`README.md`:5: front matter key `license` is repeated (first on line 2) and the Hub rejects repeated keys: keep one of them");
+}
+
+#[test]
+fn a_co2_line_of_other_hours_is_cleared_when_it_cannot_be_worked_out() {
+    let first = run("# Model\n", &full_facts()).text;
+    assert!(first.contains("co2_eq_emissions"));
+    let mut facts = Facts::new();
+    facts.set(paths::RUN_HOURS, 99.0, Source::flag("--hours"));
+    let second = fill(Some(&first), None, &facts, &opts()).unwrap();
+    assert!(!second.text.contains("co2_eq_emissions"), "{}", second.text);
+    assert!(
+        second.text.contains(
+            "**Carbon Emitted:** [More Information Needed] <!-- cardfill:co2_emitted -->"
+        )
+    );
+    assert!(second.changes.iter().any(|c| c.kind == ChangeKind::Cleared));
+    assert_eq!(run(&second.text, &facts).text, second.text);
+    // The same hours again: the line stays as the earlier run left it.
+    let same = fill(Some(&first), None, &Facts::new(), &opts()).unwrap();
+    assert!(same.text.contains("co2_eq_emissions"));
+}

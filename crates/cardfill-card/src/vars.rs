@@ -639,14 +639,14 @@ fn source(f: &Facts, path: &str) -> String {
 fn front_keys(f: &Facts) -> Vec<FrontKey> {
     let mut out = Vec::new();
     let mut push = |key: &'static str, path: &str| {
-        if let Some(v) = f.value(path) {
-            if matches!(v, Value::String(_) | Value::Array(_)) {
-                out.push(FrontKey {
-                    key,
-                    value: v.clone(),
-                    source: source(f, path),
-                });
-            }
+        if let Some(v) = f.value(path)
+            && matches!(v, Value::String(_) | Value::Array(_))
+        {
+            out.push(FrontKey {
+                key,
+                value: v.clone(),
+                source: source(f, path),
+            });
         }
     };
     push("base_model", paths::MODEL_BASE_MODEL);

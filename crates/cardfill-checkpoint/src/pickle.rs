@@ -394,7 +394,7 @@ impl<'a> Walker<'a> {
     }
 
     fn set_items(&mut self, dict: Id, items: Vec<Id>) -> R<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return self.err("SETITEMS with an odd number of values");
         }
         match &mut self.nodes[dict] {
@@ -679,7 +679,7 @@ impl<'a> Walker<'a> {
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
+                    if !items.len().is_multiple_of(2) {
                         return self.err("DICT with an odd number of values");
                     }
                     let entries = items.chunks_exact(2).map(|c| (c[0], c[1])).collect();

@@ -44,10 +44,11 @@ pub fn record(dir: &Path, facts: &mut Facts) {
             );
         }
         let mut entry = serde_json::json!({ "name": name, "path": path, "type": ty });
-        if ty.ends_with("Pooling") && safe {
-            if let Some(mode) = pooling_mode(&dir.join(rel).join("config.json")) {
-                entry["pooling"] = mode.into();
-            }
+        if ty.ends_with("Pooling")
+            && safe
+            && let Some(mode) = pooling_mode(&dir.join(rel).join("config.json"))
+        {
+            entry["pooling"] = mode.into();
         }
         list.push(entry);
     }

@@ -111,7 +111,7 @@ impl Launcher {
     /// Nodes implied by `WORLD_SIZE / LOCAL_WORLD_SIZE`.
     pub fn nodes(&self) -> Option<u32> {
         match (self.world_size, self.local_world_size) {
-            (Some(w), Some(l)) if l > 0 && w % l == 0 => Some(w / l),
+            (Some(w), Some(l)) if l > 0 && w.is_multiple_of(l) => Some(w / l),
             _ => None,
         }
     }

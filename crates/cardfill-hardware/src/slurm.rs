@@ -436,7 +436,7 @@ fn tres_per_node_gpus(value: &str) -> Option<u32> {
 /// `total / nodes` when it divides evenly (a homogeneous allocation).
 fn even_share(total: Option<u32>, nodes: Option<u32>) -> Option<u32> {
     match (total, nodes) {
-        (Some(t), Some(n)) if n > 0 && t % n == 0 => Some(t / n),
+        (Some(t), Some(n)) if n > 0 && t.is_multiple_of(n) => Some(t / n),
         _ => None,
     }
 }

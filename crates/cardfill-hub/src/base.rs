@@ -187,11 +187,17 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, dirs: &[PathBuf], online: bool, 
     let base = find_base(hub, &id, snapshot.as_deref(), network, out);
     let Some((meta, origin)) = &base.card else {
         if !online && !base.readme_found {
+            // `--online` may have been given and overruled by HF_HUB_OFFLINE.
+            let hint = if crate::client::env_true("HF_HUB_OFFLINE") {
+                " (HF_HUB_OFFLINE is set: the Hub is not asked)"
+            } else {
+                " (pass --online to ask the Hub)"
+            };
             out.warn(
                 "base-model-not-cached",
                 format!(
                     "base model `{id}` is not in the local Hugging Face cache `{}`: its licence \
-                     is not inherited (pass --online to ask the Hub)",
+                     is not inherited{hint}",
                     hub.cache_dir().display()
                 ),
             );

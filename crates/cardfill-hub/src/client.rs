@@ -73,10 +73,10 @@ fn token() -> Option<String> {
     if std::env::var("HF_HUB_DISABLE_IMPLICIT_TOKEN").is_ok_and(|v| !v.is_empty()) {
         return None;
     }
-    if let Ok(t) = std::env::var("HF_TOKEN") {
-        if !t.trim().is_empty() {
-            return Some(t.trim().to_owned());
-        }
+    if let Ok(t) = std::env::var("HF_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Some(t.trim().to_owned());
     }
     let file = std::env::var("HF_TOKEN_PATH")
         .map(PathBuf::from)
@@ -228,7 +228,10 @@ impl Hub {
         }
         let (status, body) = net
             .run(async {
-                let response = request.send().await.map_err(|e| error_chain(&e))?;
+                let response = request.send().await.map_err(|e| {
+                    let text = error_chain(&e);
+                    unreachable(&text).unwrap_or(text)
+                })?;
                 let status = response.status();
                 let body = response.text().await.map_err(|e| error_chain(&e))?;
                 Ok((status, body))
@@ -258,7 +261,7 @@ impl Hub {
                 ..report
             })
         } else {
-            Err(fail(format!("HTTP {status}")))
+            Err(fail(format!("answered HTTP {status}")))
         }
     }
 }
@@ -329,7 +332,9 @@ impl Net {
     /// One line for an hf-hub error, with its cause; a timeout says how long was waited.
     fn describe(&self, e: &HFError) -> String {
         let text = error_chain(e);
-        if text.contains("timed out") {
+        if let Some(why) = unreachable(&text) {
+            why
+        } else if text.contains("timed out") {
             format!(
                 "no answer within {} s (timed out)",
                 self.timeout.as_secs_f64()
@@ -355,6 +360,21 @@ fn redact_token(token: Option<&str>, text: &str) -> String {
         Some(t) if !t.is_empty() => text.replace(t, "***"),
         _ => text.to_owned(),
     }
+}
+
+/// "could not reach it (dns error)" when `text` says the Hub was never reached.
+fn unreachable(text: &str) -> Option<String> {
+    let why = [
+        ("dns error", "dns error"),
+        ("failed to lookup address", "dns error"),
+        ("Connection refused", "connection refused"),
+        ("Network is unreachable", "network unreachable"),
+        ("error trying to connect", "connection failed"),
+    ]
+    .iter()
+    .find(|(needle, _)| text.contains(needle))?
+    .1;
+    Some(format!("could not reach it ({why})"))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

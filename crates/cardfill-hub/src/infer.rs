@@ -160,29 +160,28 @@ fn set_library(out: &mut Facts, known: &Facts, name: &str, source: Source) {
 /// Library name and pipeline tag from the files and the architecture.
 pub(crate) fn library_and_pipeline(known: &Facts, dirs: &[PathBuf], out: &mut Facts) {
     // diffusers pipeline
-    if let Some((path, rel)) = find(dirs, "model_index.json") {
-        if let Some(class) = read_json(&path)
+    if let Some((path, rel)) = find(dirs, "model_index.json")
+        && let Some(class) = read_json(&path)
             .as_ref()
             .and_then(|v| v.get("_class_name"))
             .and_then(Value::as_str)
-        {
-            set_library(
+    {
+        set_library(
+            out,
+            known,
+            "diffusers",
+            Source::file(&rel, "`_class_name` (a diffusers pipeline)"),
+        );
+        if let Some(tag) = pipeline_for_diffusers(class) {
+            set_new(
                 out,
                 known,
-                "diffusers",
-                Source::file(&rel, "`_class_name` (a diffusers pipeline)"),
+                paths::MODEL_PIPELINE_TAG,
+                tag,
+                Source::file(&rel, format!("`_class_name` {class}")),
             );
-            if let Some(tag) = pipeline_for_diffusers(class) {
-                set_new(
-                    out,
-                    known,
-                    paths::MODEL_PIPELINE_TAG,
-                    tag,
-                    Source::file(&rel, format!("`_class_name` {class}")),
-                );
-            }
-            return;
         }
+        return;
     }
     // sentence-transformers
     if let Some((_, rel)) =
@@ -238,31 +237,30 @@ pub(crate) fn library_and_pipeline(known: &Facts, dirs: &[PathBuf], out: &mut Fa
     // timm
     let config = find(dirs, "config.json");
     let config_json = config.as_ref().and_then(|(p, _)| read_json(p));
-    if let (Some((_, rel)), Some(cfg)) = (&config, &config_json) {
-        if cfg.get("architecture").is_some_and(Value::is_string)
-            && cfg.get("pretrained_cfg").is_some()
+    if let (Some((_, rel)), Some(cfg)) = (&config, &config_json)
+        && cfg.get("architecture").is_some_and(Value::is_string)
+        && cfg.get("pretrained_cfg").is_some()
+    {
+        set_library(
+            out,
+            known,
+            "timm",
+            Source::file(rel, "`architecture` and `pretrained_cfg` (a timm model)"),
+        );
+        if cfg
+            .get("num_classes")
+            .and_then(Value::as_u64)
+            .is_some_and(|n| n > 0)
         {
-            set_library(
+            set_new(
                 out,
                 known,
-                "timm",
-                Source::file(rel, "`architecture` and `pretrained_cfg` (a timm model)"),
+                paths::MODEL_PIPELINE_TAG,
+                "image-classification",
+                Source::file(rel, "`num_classes` of a timm model"),
             );
-            if cfg
-                .get("num_classes")
-                .and_then(Value::as_u64)
-                .is_some_and(|n| n > 0)
-            {
-                set_new(
-                    out,
-                    known,
-                    paths::MODEL_PIPELINE_TAG,
-                    "image-classification",
-                    Source::file(rel, "`num_classes` of a timm model"),
-                );
-            }
-            return;
         }
+        return;
     }
     // transformers
     let arch = known

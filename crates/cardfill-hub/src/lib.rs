@@ -64,7 +64,7 @@ impl HubOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// The Hub answered with an error, or could not be reached.
-    #[error("the Hub at `{endpoint}` answered: {message}")]
+    #[error("the Hub at `{endpoint}`: {message}")]
     Api {
         /// The endpoint asked.
         endpoint: String,

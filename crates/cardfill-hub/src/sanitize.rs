@@ -114,23 +114,23 @@ pub fn sanitize(facts: &mut Facts) {
             "not a library the Hub knows",
         );
     }
-    if let Some(v) = facts.value(paths::CARBON_CO2_GRAMS) {
-        if !v.as_f64().is_some_and(|g| g.is_finite() && g >= 0.0) {
-            drop(
-                facts,
-                paths::CARBON_CO2_GRAMS,
-                "`co2_eq_emissions` must be a number of grams, ≥ 0",
-            );
-        }
+    if let Some(v) = facts.value(paths::CARBON_CO2_GRAMS)
+        && !v.as_f64().is_some_and(|g| g.is_finite() && g >= 0.0)
+    {
+        drop(
+            facts,
+            paths::CARBON_CO2_GRAMS,
+            "`co2_eq_emissions` must be a number of grams, ≥ 0",
+        );
     }
-    if let Some(t) = facts.value(paths::CARBON_TRAINING_TYPE) {
-        if !matches!(t.as_str(), Some("pre-training" | "fine-tuning")) {
-            drop(
-                facts,
-                paths::CARBON_TRAINING_TYPE,
-                "use `pre-training` or `fine-tuning`",
-            );
-        }
+    if let Some(t) = facts.value(paths::CARBON_TRAINING_TYPE)
+        && !matches!(t.as_str(), Some("pre-training" | "fine-tuning"))
+    {
+        drop(
+            facts,
+            paths::CARBON_TRAINING_TYPE,
+            "use `pre-training` or `fine-tuning`",
+        );
     }
 }
 

@@ -60,15 +60,34 @@ pub fn validate_card(card: &str) -> Vec<Problem> {
     let Some(fm) = front_matter(card) else {
         return vec![missing_block(card)];
     };
+    let first_line = card[..fm.yaml_start].matches('\n').count() + 1;
+    // PyYAML keeps the last of two equal keys; the Hub's parser refuses them.
+    if let Some((key, first, second)) = cardfill_card::duplicate_front_matter_key(fm.yaml) {
+        let mut p = Problem::error(
+            key.as_str(),
+            format!("the key is repeated (first on line {})", first_line + first),
+            "keep one of them: the Hub rejects repeated keys",
+        );
+        p.line = Some(first_line + second);
+        return vec![p];
+    }
     let meta = match block_metadata(fm.yaml) {
         Ok(meta) => meta,
         Err(mut problem) => {
-            problem.line = Some(1);
+            // The parser counts lines from the block's first line; the last place it names
+            // is where the broken construct began.
+            let at = problem
+                .message
+                .rsplit(" at line ")
+                .next()
+                .filter(|_| problem.message.contains(" at line "))
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<usize>().ok());
+            problem.line = Some(at.map_or(first_line, |n| first_line + n - 1));
             return vec![problem];
         }
     };
     let mut problems = rules::check_metadata(&meta);
-    let first_line = card[..fm.yaml_start].matches('\n').count() + 1;
     for p in &mut problems {
         let top = p.key.split(['.', '[']).next().unwrap_or_default();
         p.line = key_line(fm.yaml, top).map(|l| first_line + l);
@@ -136,6 +155,16 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].key, "language");
         assert_eq!(problems[0].line, Some(4));
+    }
+
+    #[test]
+    fn repeated_keys_and_bad_yaml_point_at_their_line() {
+        let problems = validate_card("---\nlicense: mit\ntags:\n- a\nlicense: mit\n---\n");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].is_error());
+        assert_eq!(problems[0].line, Some(5));
+        let problems = validate_card("---\nlicense: mit\ntags: [a, b\n---\n");
+        assert_eq!(problems[0].line, Some(3), "{problems:?}");
     }
 
     #[test]

@@ -223,14 +223,12 @@ fn run_figures(
                 .map(|e| (format!("{path} (log_history)"), *e))
         });
     if let Some((path, obj)) = last {
-        if !runtime_set {
-            if let Some(v) = num(obj, "train_runtime") {
-                facts.set(
-                    paths::TRAINING_RUNTIME_S,
-                    v,
-                    Source::file(&path, "train_runtime"),
-                );
-            }
+        if !runtime_set && let Some(v) = num(obj, "train_runtime") {
+            facts.set(
+                paths::TRAINING_RUNTIME_S,
+                v,
+                Source::file(&path, "train_runtime"),
+            );
         }
         for (fact, key) in [
             (
@@ -255,10 +253,8 @@ fn run_figures(
                 Source::file(path, "global_step"),
             );
         }
-        if !streaming {
-            if let Some(epoch) = num(s, "epoch") {
-                facts.set(paths::TRAINING_EPOCHS, epoch, Source::file(path, "epoch"));
-            }
+        if !streaming && let Some(epoch) = num(s, "epoch") {
+            facts.set(paths::TRAINING_EPOCHS, epoch, Source::file(path, "epoch"));
         }
         if let Some(flos) = num(s, "total_flos") {
             facts.set(paths::TRAINING_FLOS, flos, Source::file(path, "total_flos"));
@@ -280,14 +276,14 @@ fn run_figures(
         }
     }
     // Without a trainer state, the results files still give epochs and FLOs.
-    if state.is_none() {
-        if let Some((path, obj)) = results.first() {
-            if let Some(epoch) = num(obj, "epoch") {
-                facts.set(paths::TRAINING_EPOCHS, epoch, Source::file(path, "epoch"));
-            }
-            if let Some(flos) = num(obj, "total_flos") {
-                facts.set(paths::TRAINING_FLOS, flos, Source::file(path, "total_flos"));
-            }
+    if state.is_none()
+        && let Some((path, obj)) = results.first()
+    {
+        if let Some(epoch) = num(obj, "epoch") {
+            facts.set(paths::TRAINING_EPOCHS, epoch, Source::file(path, "epoch"));
+        }
+        if let Some(flos) = num(obj, "total_flos") {
+            facts.set(paths::TRAINING_FLOS, flos, Source::file(path, "total_flos"));
         }
     }
 }
@@ -324,7 +320,8 @@ fn regime(files: &mut Files<'_>, setup: &mut Facts) -> Option<(String, Source)> 
     }
     accelerate_evidence(files, &mut evidence, setup);
     deepspeed_evidence(files, &mut evidence, setup);
-    if let Some(text) = files.text("README.md", cardfill_facts::read::CARD_CAP) {
+    // The card is reported by `fill` itself when unreadable: read it quietly here.
+    if let Some(text) = files.text_quiet("README.md") {
         // Written by transformers' Trainer into its card when `fp16` was on.
         for line in text.lines() {
             let line = line.trim().trim_start_matches(['-', '*']).trim();
@@ -341,10 +338,10 @@ fn regime(files: &mut Files<'_>, setup: &mut Facts) -> Option<(String, Source)> 
         }
     }
     for name in files.names_with(&["sh", "sbatch", "slurm"]) {
-        if let Some(text) = files.text(&name, MAX_CONFIG_BYTES) {
-            if let Some((mixed, flag)) = launch_flag(&text) {
-                evidence.push((mixed, name, format!("{flag} on the command line")));
-            }
+        if let Some(text) = files.text(&name, MAX_CONFIG_BYTES)
+            && let Some((mixed, flag)) = launch_flag(&text)
+        {
+            evidence.push((mixed, name, format!("{flag} on the command line")));
         }
     }
     if files.dir.join("scaler.pt").is_file() {
@@ -695,13 +692,13 @@ fn software(files: &Files<'_>) -> Option<(Map<String, Value>, Source)> {
             add(&mut versions, name, v, &format!("{file}: {key}"));
         }
     }
-    if let Some(obj) = files.json_object_quiet("config_sentence_transformers.json") {
-        if let Some(map) = obj.get("__version__").and_then(Value::as_object) {
-            for (key, value) in map {
-                if let Some(v) = value.as_str() {
-                    let from = "config_sentence_transformers.json: __version__";
-                    add(&mut versions, &package_name(key), v, from);
-                }
+    if let Some(obj) = files.json_object_quiet("config_sentence_transformers.json")
+        && let Some(map) = obj.get("__version__").and_then(Value::as_object)
+    {
+        for (key, value) in map {
+            if let Some(v) = value.as_str() {
+                let from = "config_sentence_transformers.json: __version__";
+                add(&mut versions, &package_name(key), v, from);
             }
         }
     }
@@ -739,7 +736,7 @@ impl Files<'_> {
 
     /// The text of a small file, without warnings.
     fn text_quiet(&self, name: &str) -> Option<String> {
-        small_text(&self.dir.join(name), MAX_CONFIG_BYTES)?.ok()
+        small_text(&self.dir.join(name), cardfill_facts::read::CARD_CAP)?.ok()
     }
 }
 

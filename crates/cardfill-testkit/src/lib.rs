@@ -53,7 +53,7 @@ impl TensorSpec {
             .with_context(|| format!("unknown safetensors dtype `{}`", self.dtype))?;
         let total = self.numel() * bits;
         ensure!(
-            total % 8 == 0,
+            total.is_multiple_of(8),
             "tensor `{}` does not fill whole bytes",
             self.name
         );

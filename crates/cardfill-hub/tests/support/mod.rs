@@ -227,10 +227,10 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) {
 
 fn not_found(st: &State, req: &Request, code: &str, what: &str) -> Answer {
     let mut message = format!("{what} not found");
-    if st.echo_auth {
-        if let Some(auth) = req.header("authorization") {
-            message.push_str(&format!(" (request had {auth})"));
-        }
+    if st.echo_auth
+        && let Some(auth) = req.header("authorization")
+    {
+        message.push_str(&format!(" (request had {auth})"));
     }
     json(
         404,
@@ -245,10 +245,10 @@ fn route(st: &State, req: &Request) -> (Answer, Option<Duration>) {
         let answer = match &st.validate {
             Some(v) => {
                 let mut body = v.body.clone();
-                if st.echo_auth {
-                    if let Some(auth) = req.header("authorization") {
-                        body = body.replace("AUTH", auth);
-                    }
+                if st.echo_auth
+                    && let Some(auth) = req.header("authorization")
+                {
+                    body = body.replace("AUTH", auth);
                 }
                 Answer {
                     status: v.status,
@@ -330,10 +330,11 @@ fn card_data(readme: &str) -> Option<serde_json::Value> {
     let end = rest.find("\n---")?;
     let mut map = serde_json::Map::new();
     for line in rest[..end].lines() {
-        if let Some((k, v)) = line.split_once(':') {
-            if !line.starts_with([' ', '-']) && !v.trim().is_empty() {
-                map.insert(k.trim().into(), v.trim().into());
-            }
+        if let Some((k, v)) = line.split_once(':')
+            && !line.starts_with([' ', '-'])
+            && !v.trim().is_empty()
+        {
+            map.insert(k.trim().into(), v.trim().into());
         }
     }
     Some(serde_json::Value::Object(map))
