@@ -127,11 +127,13 @@ fn report_changes(changes: &[cardfill_card::Change]) {
         match c.kind {
             ChangeKind::Filled => filled += 1,
             ChangeKind::Refreshed => refreshed += 1,
-            ChangeKind::Created
-            | ChangeKind::Added
+            // Said after the write, and only when it happened.
+            ChangeKind::Created => {}
+            ChangeKind::Added
             | ChangeKind::Kept
             | ChangeKind::Replaced
-            | ChangeKind::Stale => report::note(&c.to_string()),
+            | ChangeKind::Stale
+            | ChangeKind::Cleared => report::note(&c.to_string()),
         }
     }
     if filled + refreshed > 0 {
