@@ -155,6 +155,17 @@ pub const TRAINING_DISTRIBUTED: &str = "training.distributed";
 pub const TRAINING_PROCESSES: &str = "training.processes";
 /// integer: machines the launch config names (accelerate `num_machines`).
 pub const TRAINING_MACHINES: &str = "training.machines";
+/// object: `TrainingArguments` field name → value (non-default values only), plus
+/// `total_train_batch_size` (per-device × gradient accumulation × world size).
+pub const TRAINING_HYPERPARAMETERS: &str = "training.hyperparameters";
+/// list of objects `{"id": "org/name", "config": str|null, "split": str|null}`: training
+/// datasets, Hub ids only (never local paths).
+pub const TRAINING_DATASETS: &str = "training.datasets";
+
+// ---- evaluation ----
+/// list of objects `{"task": str|null, "dataset": {"id", "config", "split"}|null,
+/// "metric": str, "value": number, "step": int|null}`.
+pub const EVALUATION_RESULTS: &str = "evaluation.results";
 
 // ---- carbon ----
 /// number: energy used for the estimate, kWh (before PUE).
