@@ -8,6 +8,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod adapter;
+mod card_meta;
 mod config;
 mod hub_id;
 mod trainer;
@@ -49,6 +50,8 @@ pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
         config::collect(dir),
         adapter::collect(dir),
         trainer::collect(dir),
+        // Last: the card's front matter only fills what the configs left unknown.
+        card_meta::collect(dir),
     ] {
         match part {
             Ok(found) => facts.absorb(found),
