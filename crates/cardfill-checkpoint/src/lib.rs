@@ -167,6 +167,9 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
     let mut sets = sets.into_iter();
     if let Some(primary) = sets.next() {
         record(&mut facts, &primary);
+        if primary.format == "gguf" {
+            gguf::record_model(&mut facts);
+        }
         peft::record(dir, &primary, &mut facts);
         let config = read_small(&dir.join("config.json"))
             .and_then(|text| serde_json::from_str::<Value>(&text).ok());
