@@ -98,6 +98,7 @@ fn model_type(f: &Facts) -> Option<String> {
     let arch = f.str(paths::MODEL_ARCHITECTURE);
     let adapter = f.value(paths::MODEL_ADAPTER).and_then(Value::as_object);
     let base = match (mt, arch) {
+        (Some(m), Some(a)) if m == a => Some(m.to_owned()),
         (Some(m), Some(a)) => Some(format!("{m} ({a})")),
         (Some(m), None) => Some(m.to_owned()),
         (None, Some(a)) => Some(a.to_owned()),
@@ -326,10 +327,14 @@ fn speeds_sizes_times(f: &Facts) -> Option<String> {
         .f64(paths::TRAINING_RUNTIME_S)
         .filter(|r| r.is_finite() && *r >= 0.0)
     {
+        let exact = if rt >= 3600.0 {
+            format!("{} s, ", thousands(whole(rt)))
+        } else {
+            String::new()
+        };
         lines.push(format!(
-            "- **Training runtime:** {} hours ({} s, trainer)",
-            human_hours(rt / 3600.0),
-            thousands(whole(rt))
+            "- **Training runtime:** {} ({exact}trainer)",
+            rounded_duration(rt)
         ));
     }
     if let (Some(s), Some(e)) = (f.str(paths::RUN_START), f.str(paths::RUN_END)) {
@@ -403,17 +408,60 @@ fn hardware_type(f: &Facts) -> Option<String> {
 }
 
 fn hours_used(f: &Facts) -> Option<String> {
-    let h = f.f64(paths::RUN_HOURS)?;
-    let unit = if (h - 1.0).abs() < f64::EPSILON {
-        "hour"
+    let h = f
+        .f64(paths::RUN_HOURS)
+        .filter(|h| h.is_finite() && *h >= 0.0)?;
+    // Under an hour, "0 hours" says nothing: minutes or seconds instead.
+    let mut s = if h >= 1.0 {
+        let unit = if (h - 1.0).abs() < f64::EPSILON {
+            "hour"
+        } else {
+            "hours"
+        };
+        format!("{} {unit} wall clock", human_hours(h))
     } else {
-        "hours"
+        format!("{} wall clock", duration(h * 3600.0))
     };
-    let mut s = format!("{} {unit} wall clock", human_hours(h));
-    if let Some(g) = f.f64(paths::RUN_GPU_HOURS) {
-        s.push_str(&format!(" ({} GPU-hours)", human_hours(g)));
+    if let Some(g) = f
+        .f64(paths::RUN_GPU_HOURS)
+        .filter(|g| g.is_finite() && *g >= 0.0)
+    {
+        if g >= 0.1 {
+            s.push_str(&format!(" ({} GPU-hours)", human_hours(g)));
+        } else {
+            s.push_str(&format!(" ({} of GPU time)", duration(g * 3600.0)));
+        }
     }
     Some(s)
+}
+
+/// A duration for people: seconds, minutes, hours or days, never "0 hours"; the exact
+/// figure is kept beside rounded hours and days ("7 s", "42 min", "3.2 h (11,520 s)").
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    if s < 3600.0 {
+        rounded_duration(s)
+    } else {
+        format!("{} ({} s)", rounded_duration(s), thousands(whole(s)))
+    }
+}
+
+/// [`duration`] without the exact figure.
+fn rounded_duration(s: f64) -> String {
+    if s < 60.0 {
+        let shown = if s < 10.0 {
+            trimmed(s, 1)
+        } else {
+            trimmed(s, 0)
+        };
+        format!("{shown} s")
+    } else if s < 3600.0 {
+        format!("{} min", trimmed(s / 60.0, 0))
+    } else if s < 48.0 * 3600.0 {
+        format!("{} h", trimmed(s / 3600.0, 1))
+    } else {
+        format!("{} days", trimmed(s / 86_400.0, 1))
+    }
 }
 
 fn provider_name(p: &str) -> String {
@@ -619,6 +667,7 @@ fn front_keys(f: &Facts) -> Vec<FrontKey> {
     if !out.iter().any(|k| k.key == "library_name")
         && f.contains(paths::MODEL_ARCHITECTURE)
         && !f.contains(paths::MODEL_ADAPTER)
+        && f.str(paths::CHECKPOINT_FORMAT) != Some("gguf")
     {
         out.push(FrontKey {
             key: "library_name",
@@ -793,11 +842,21 @@ pub(crate) mod tests {
         );
         let v = variables(&f);
         insta::assert_snapshot!(v.body["speeds_sizes_times"], @r"
-        - **Training runtime:** 173.2 hours (623,384 s, trainer)
+        - **Training runtime:** 7.2 days (623,384 s, trainer)
         - **Throughput:** 41.1 samples/s
         - **Training length:** 100,000 steps
         ");
         assert!(v.body["software"].starts_with("- transformers 4.26.0\n- cardfill "));
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration(0.7215), "0.7 s");
+        assert_eq!(duration(7.0), "7 s");
+        assert_eq!(duration(42.0 * 60.0), "42 min");
+        assert_eq!(duration(11_520.0), "3.2 h (11,520 s)");
+        assert_eq!(duration(5.0 * 86_400.0), "5 days (432,000 s)");
+        assert!(!duration(0.0).contains("hours"));
     }
 
     #[test]
