@@ -164,6 +164,40 @@ fn counts(v: &Value) -> Vec<(String, u64)> {
         .unwrap_or_default()
 }
 
+/// What a PEFT adapter's count is: its own parameters, trainable, on a base whose count is
+/// known from the cache or the training record ("1.79k trainable adapter params on a
+/// 107k-param base (1.65%)"; the share is PEFT's: trainable / all).
+fn adapter_parameters(f: &Facts) -> Option<String> {
+    f.value(paths::MODEL_ADAPTER)?;
+    let total = f.u64(paths::PARAMETERS_TOTAL);
+    let trainable = f.u64(paths::PARAMETERS_TRAINABLE).or(total)?;
+    // A training record counts the whole model (base + adapter) in `parameters.total`.
+    let base = f
+        .u64(paths::PARAMETERS_BASE)
+        .or_else(|| total.filter(|t| *t > trainable).map(|t| t - trainable));
+    Some(match base {
+        Some(base) => {
+            let all = base + trainable;
+            #[allow(clippy::cast_precision_loss)]
+            let share = 100.0 * trainable as f64 / all as f64;
+            format!(
+                "- **Parameters:** {} trainable adapter params on a {}-param base ({}%; {} of {})",
+                human_count(trainable),
+                human_count(base),
+                three_significant(share),
+                thousands(trainable),
+                thousands(all)
+            )
+        }
+        None => format!(
+            "- **Parameters:** {} trainable adapter params ({}); the base model's count is not \
+             known here (its weights are not in the local cache)",
+            human_count(trainable),
+            thousands(trainable)
+        ),
+    })
+}
+
 fn model_specs(f: &Facts) -> Option<String> {
     let mut lines = Vec::new();
     match (
@@ -175,11 +209,18 @@ fn model_specs(f: &Facts) -> Option<String> {
         (None, Some(m)) => lines.push(format!("- **Architecture:** `{m}`")),
         (None, None) => {}
     }
-    for (path, label, unit) in [
-        (paths::PARAMETERS_TOTAL, "Parameters", " params"),
-        (paths::PARAMETERS_ACTIVE, "Active parameters per token", ""),
-        (paths::PARAMETERS_TRAINABLE, "Trainable parameters", ""),
-    ] {
+    let adapter_line = adapter_parameters(f);
+    let counted: &[(&str, &str, &str)] = if adapter_line.is_some() {
+        &[(paths::PARAMETERS_ACTIVE, "Active parameters per token", "")]
+    } else {
+        &[
+            (paths::PARAMETERS_TOTAL, "Parameters", " params"),
+            (paths::PARAMETERS_ACTIVE, "Active parameters per token", ""),
+            (paths::PARAMETERS_TRAINABLE, "Trainable parameters", ""),
+        ]
+    };
+    lines.extend(adapter_line);
+    for &(path, label, unit) in counted {
         if let Some(n) = f.u64(path) {
             lines.push(format!(
                 "- **{label}:** {}{unit} ({})",

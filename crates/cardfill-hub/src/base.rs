@@ -146,6 +146,34 @@ fn named_snapshot(dirs: &[PathBuf], id: &str) -> Option<PathBuf> {
         .find(|path| path.is_dir())
 }
 
+/// The parameter count of an adapter's base model, from its weight headers in the local cache
+/// (headers only; nothing is downloaded).
+fn base_parameters(hub: &Hub, id: &str, snapshot: Option<&Path>, out: &mut Facts) {
+    let dir = match snapshot {
+        Some(s) => s.to_path_buf(),
+        None => match hub.cached_file(id, "config.json") {
+            Some(config) => match config.parent() {
+                Some(p) => p.to_path_buf(),
+                None => return,
+            },
+            None => return,
+        },
+    };
+    let Ok(found) = cardfill_checkpoint::collect(&dir) else {
+        return;
+    };
+    if let Some(n) = found.u64(paths::PARAMETERS_TOTAL) {
+        out.set(
+            paths::PARAMETERS_BASE,
+            n,
+            Source::file(
+                dir.display().to_string(),
+                format!("weights of base model {id} in the Hugging Face cache: Σ shape products"),
+            ),
+        );
+    }
+}
+
 /// Resolves the base model named in `known` (through the snapshot the configs in `dirs` name,
 /// the cache, then the Hub when `online`) and inherits its licence, language and pipeline tag
 /// into `out` where `known` lacks them.
@@ -182,6 +210,9 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, dirs: &[PathBuf], online: bool, 
         }
     }
     let snapshot = named_snapshot(dirs, &id);
+    if known.contains(paths::MODEL_ADAPTER) && !known.contains(paths::PARAMETERS_BASE) {
+        base_parameters(hub, &id, snapshot.as_deref(), out);
+    }
     let base = find_base(hub, &id, snapshot.as_deref(), network, out);
     let Some((meta, origin)) = &base.card else {
         if !online && !base.readme_found {
