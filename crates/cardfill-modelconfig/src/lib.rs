@@ -11,6 +11,7 @@ mod adapter;
 mod card_meta;
 mod config;
 mod hub_id;
+mod hyper;
 mod trainer;
 
 use std::path::{Path, PathBuf};
@@ -58,5 +59,7 @@ pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
             Err(err) => facts.warn("config-unreadable", err.to_string()),
         }
     }
+    let processes = facts.u64(cardfill_facts::paths::TRAINING_PROCESSES);
+    facts.absorb(hyper::collect(dir, processes));
     Ok(facts)
 }
