@@ -165,6 +165,11 @@ pub const TRAINING_HYPERPARAMETERS: &str = "training.hyperparameters";
 /// datasets, Hub ids only (never local paths).
 pub const TRAINING_DATASETS: &str = "training.datasets";
 
+/// list of objects: the trainer's log (`trainer_state.json` `log_history`), numbers only:
+/// `step`, `epoch`, `loss`, `learning_rate`, `grad_norm`, `eval_*`; at most 1000 entries
+/// (evenly thinned, evaluation entries always kept).
+pub const TRAINING_LOG: &str = "training.log";
+
 // ---- evaluation ----
 /// list of objects `{"task": str|null, "dataset": {"id", "config", "split"}|null,
 /// "metric": str, "value": number, "step": int|null}`.

@@ -37,8 +37,8 @@ fn default_of(field: &str) -> Option<Value> {
         "adam_epsilon" => Value::from(1e-8),
         "max_grad_norm" => Value::from(1.0),
         "label_smoothing_factor" => Value::from(0.0),
-        "fp16" | "bf16" | "tf32" | "gradient_checkpointing" | "torch_compile" => Value::Bool(false),
-        "neftune_noise_alpha" => Value::Null,
+        "fp16" | "bf16" | "gradient_checkpointing" | "torch_compile" => Value::Bool(false),
+        "tf32" | "neftune_noise_alpha" => Value::Null,
         _ => return None,
     })
 }
@@ -76,7 +76,9 @@ pub fn collect(dir: &Path, processes: Option<u64>) -> Facts {
     let mut facts = Facts::new();
     if let Some((mut hp, n_gpu)) = training_args(dir) {
         let world = processes.unwrap_or(1);
-        let per_device = hp.get("per_device_train_batch_size").and_then(Value::as_u64);
+        let per_device = hp
+            .get("per_device_train_batch_size")
+            .and_then(Value::as_u64);
         let accumulation = hp
             .get("gradient_accumulation_steps")
             .and_then(Value::as_u64)

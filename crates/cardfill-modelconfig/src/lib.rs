@@ -12,6 +12,7 @@ mod card_meta;
 mod config;
 mod hub_id;
 mod hyper;
+mod results;
 mod trainer;
 
 use std::path::{Path, PathBuf};
@@ -61,5 +62,6 @@ pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
     }
     let processes = facts.u64(cardfill_facts::paths::TRAINING_PROCESSES);
     facts.absorb(hyper::collect(dir, processes));
+    facts.absorb(results::collect(dir));
     Ok(facts)
 }
