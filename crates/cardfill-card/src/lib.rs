@@ -190,7 +190,10 @@ pub fn fill(
     facts: &Facts,
     options: &FillOptions,
 ) -> Result<Filled, CardError> {
-    let vars = variables(facts);
+    let mut vars = variables(facts);
+    if let Some(card) = existing {
+        vars::leave_to_card(card, &mut vars.body);
+    }
     let card_data: Vec<String> = vars
         .front
         .iter()

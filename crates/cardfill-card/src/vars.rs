@@ -66,6 +66,9 @@ pub fn variables(facts: &Facts) -> Variables {
     put("compute_infrastructure", compute_infrastructure(facts));
     put("hardware_requirements", hardware_requirements(facts));
     put("software", software(facts));
+    put("training_hyperparameters", training_hyperparameters(facts));
+    put("training_results", training_results(facts));
+    put("results", evaluation_results(facts));
     Variables {
         body,
         front: front_keys(facts),
@@ -676,6 +679,240 @@ fn software(f: &Facts) -> Option<String> {
     Some(lines.join("\n"))
 }
 
+/// Drops the variables whose content the card already has in text cardfill does not own
+/// (the Trainer's, PEFT's or sentence-transformers' own card): its framework versions list,
+/// its hyperparameter list, its training results table. A second list would only disagree.
+pub fn leave_to_card(card: &str, body: &mut BTreeMap<&'static str, String>) {
+    // The card's own text: cardfill's blocks removed.
+    let mut own = String::new();
+    let mut inside = false;
+    for line in card.lines() {
+        let t = line.trim();
+        if t.starts_with("<!-- cardfill:begin ") {
+            inside = true;
+        } else if t.starts_with("<!-- cardfill:end ") {
+            inside = false;
+        } else if !inside {
+            own.push_str(&t.to_ascii_lowercase());
+            own.push('\n');
+        }
+    }
+    let heading = |title: &str| {
+        own.lines()
+            .any(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == title)
+    };
+    if heading("framework versions") {
+        body.remove("software");
+    }
+    if own.contains("the following hyperparameters were used during training") {
+        body.remove("training_hyperparameters");
+    }
+    if own.lines().any(|l| l.starts_with("| training loss")) {
+        body.remove("training_results");
+    }
+}
+
+/// `training.hyperparameters`: batch sizes first (per device, accumulation, effective total),
+/// then every other value as `TrainingArguments` names it.
+fn training_hyperparameters(f: &Facts) -> Option<String> {
+    let hp = f.value(paths::TRAINING_HYPERPARAMETERS)?.as_object()?;
+    let num = |k: &str| hp.get(k).and_then(Value::as_u64);
+    let mut lines = Vec::new();
+    if let Some(b) = num("per_device_train_batch_size") {
+        let mut s = format!("- **Batch size:** {b} per device");
+        if let Some(a) = num("gradient_accumulation_steps") {
+            s.push_str(&format!(" × {a} gradient accumulation steps"));
+        }
+        if let Some(t) = num("total_train_batch_size") {
+            s.push_str(&format!(" = {t} effective (all devices)"));
+        }
+        lines.push(s);
+    }
+    for (k, v) in hp {
+        if matches!(
+            k.as_str(),
+            "per_device_train_batch_size"
+                | "gradient_accumulation_steps"
+                | "total_train_batch_size"
+        ) {
+            continue;
+        }
+        let shown = match v {
+            Value::String(s) => s.clone(),
+            Value::Null => "None".to_owned(),
+            other => other.to_string(),
+        };
+        lines.push(format!("- `{k}`: {shown}"));
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+fn metric_title(name: &str) -> String {
+    let mut out = String::new();
+    for (i, w) in name.split('_').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let mut c = w.chars();
+        if let Some(first) = c.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(c.as_str());
+        }
+    }
+    out
+}
+
+fn four(v: &Value) -> String {
+    v.as_f64()
+        .map_or_else(|| "-".to_owned(), |x| format!("{x:.4}"))
+}
+
+/// The Trainer's own "Training results" table from `training.log`: at each evaluation, the
+/// last training loss logged before it, the epoch, the step and the evaluation metrics.
+fn training_results(f: &Facts) -> Option<String> {
+    let log = f.value(paths::TRAINING_LOG)?.as_array()?;
+    let mut metrics: Vec<String> = Vec::new();
+    for e in log.iter().filter_map(Value::as_object) {
+        for k in e.keys() {
+            if let Some(m) = k.strip_prefix("eval_") {
+                if !metrics.iter().any(|x| x == m) {
+                    metrics.push(m.to_owned());
+                }
+            }
+        }
+    }
+    if metrics.is_empty() {
+        return None;
+    }
+    let title = |m: &str| {
+        if m == "loss" {
+            "Validation Loss".to_owned()
+        } else {
+            metric_title(m)
+        }
+    };
+    let mut head = vec!["Training Loss".to_owned(), "Epoch".into(), "Step".into()];
+    head.extend(metrics.iter().map(|m| title(m)));
+    let mut lines = vec![
+        format!("| {} |", head.join(" | ")),
+        format!("|{}", head.iter().map(|_| ":---:|").collect::<String>()),
+    ];
+    let mut last_loss: Option<&Value> = None;
+    for e in log.iter().filter_map(Value::as_object) {
+        if let Some(l) = e.get("loss") {
+            last_loss = Some(l);
+        }
+        if !e.keys().any(|k| k.starts_with("eval_")) {
+            continue;
+        }
+        let mut row = vec![
+            last_loss.map_or_else(|| "No log".to_owned(), four),
+            e.get("epoch")
+                .and_then(Value::as_f64)
+                .map_or_else(|| "-".to_owned(), |x| trimmed(x, 4)),
+            e.get("step")
+                .and_then(Value::as_u64)
+                .map_or_else(|| "-".to_owned(), |x| x.to_string()),
+        ];
+        row.extend(metrics.iter().map(|m| {
+            e.get(&format!("eval_{m}"))
+                .map_or_else(|| "-".to_owned(), four)
+        }));
+        lines.push(format!("| {} |", row.join(" | ")));
+    }
+    Some(lines.join("\n"))
+}
+
+/// A result entry the Hub's `model-index` can hold: task, Hub dataset and metric.
+fn complete(r: &Value) -> bool {
+    r.get("task").is_some_and(Value::is_string)
+        && r.get("dataset")
+            .and_then(|d| d.get("id"))
+            .is_some_and(Value::is_string)
+        && r.get("metric").is_some_and(Value::is_string)
+        && r.get("value").is_some_and(Value::is_number)
+}
+
+/// `evaluation.results` as a table: every entry, complete or not.
+fn evaluation_results(f: &Facts) -> Option<String> {
+    let results = f.value(paths::EVALUATION_RESULTS)?.as_array()?;
+    let mut lines = vec![
+        "| Task | Dataset | Metric | Value | Step |".to_owned(),
+        "|:---|:---|:---|---:|---:|".to_owned(),
+    ];
+    for r in results {
+        let task = r
+            .get("name")
+            .or_else(|| r.get("task"))
+            .and_then(Value::as_str)
+            .unwrap_or("-");
+        let dataset = match r.get("dataset").filter(|d| d.is_object()) {
+            Some(d) => {
+                let id = d.get("id").and_then(Value::as_str).unwrap_or("-");
+                let mut s = format!("[{id}](https://huggingface.co/datasets/{id})");
+                for k in ["config", "split"] {
+                    if let Some(x) = d.get(k).and_then(Value::as_str) {
+                        s.push_str(&format!(" `{x}`"));
+                    }
+                }
+                s
+            }
+            None => "evaluation set".to_owned(),
+        };
+        let metric = r.get("metric").and_then(Value::as_str).unwrap_or("-");
+        let value = r
+            .get("value")
+            .and_then(Value::as_f64)
+            .map_or_else(|| "-".to_owned(), |v| trimmed(v, 4));
+        let step = r
+            .get("step")
+            .and_then(Value::as_u64)
+            .map_or_else(|| "-".to_owned(), |s| s.to_string());
+        lines.push(format!(
+            "| {task} | {dataset} | {metric} | {value} | {step} |"
+        ));
+    }
+    (lines.len() > 2).then(|| lines.join("\n"))
+}
+
+/// `model-index` from the complete entries of `evaluation.results` (the Hub requires task,
+/// dataset and metric), grouped by task and dataset.
+fn model_index(f: &Facts) -> Option<FrontKey> {
+    let results = f.value(paths::EVALUATION_RESULTS)?.as_array()?;
+    let mut groups: Vec<(Value, Value, Vec<Value>)> = Vec::new();
+    for r in results.iter().filter(|r| complete(r)) {
+        let task = json!({"type": r["task"]});
+        let d = &r["dataset"];
+        let mut ds = Map::new();
+        ds.insert("name".into(), d["id"].clone());
+        ds.insert("type".into(), d["id"].clone());
+        for k in ["config", "split"] {
+            if let Some(x) = d.get(k).filter(|x| x.is_string()) {
+                ds.insert(k.into(), x.clone());
+            }
+        }
+        let ds = Value::Object(ds);
+        let metric = json!({"type": r["metric"], "value": r["value"]});
+        match groups.iter_mut().find(|(t, d, _)| *t == task && *d == ds) {
+            Some(g) => g.2.push(metric),
+            None => groups.push((task, ds, vec![metric])),
+        }
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    let results: Vec<Value> = groups
+        .into_iter()
+        .map(|(task, dataset, metrics)| json!({"task": task, "dataset": dataset, "metrics": metrics}))
+        .collect();
+    let name = f.str(paths::MODEL_NAME).unwrap_or("model");
+    Some(FrontKey {
+        key: "model-index",
+        value: json!([{"name": name, "results": results}]),
+        source: source(f, paths::EVALUATION_RESULTS),
+    })
+}
+
 fn source(f: &Facts, path: &str) -> String {
     f.get(path)
         .map(|fact| fact.source.to_string())
@@ -705,6 +942,19 @@ fn front_keys(f: &Facts) -> Vec<FrontKey> {
         push("license_link", paths::MODEL_LICENSE_LINK);
     }
     push("language", paths::MODEL_LANGUAGE);
+    if let Some(list) = f.value(paths::TRAINING_DATASETS).and_then(Value::as_array) {
+        let ids: Vec<Value> = list
+            .iter()
+            .filter_map(|d| d.get("id").filter(|i| i.is_string()).cloned())
+            .collect();
+        if !ids.is_empty() {
+            out.push(FrontKey {
+                key: "datasets",
+                value: Value::Array(ids),
+                source: source(f, paths::TRAINING_DATASETS),
+            });
+        }
+    }
     if !out.iter().any(|k| k.key == "library_name")
         && f.contains(paths::MODEL_ARCHITECTURE)
         && !f.contains(paths::MODEL_ADAPTER)
@@ -719,6 +969,7 @@ fn front_keys(f: &Facts) -> Vec<FrontKey> {
     if let Some(co2) = co2_front(f) {
         out.push(co2);
     }
+    out.extend(model_index(f));
     out
 }
 

@@ -74,6 +74,21 @@ pub fn collect(dir: &Path) -> Facts {
             sources.push(format!("{rel}: results"));
         }
     }
+    let partial = results
+        .iter()
+        .filter(|r| r["task"].is_null() || r["dataset"].is_null())
+        .count();
+    if partial > 0 {
+        facts.warn(
+            "evaluation-result-partial",
+            format!(
+                "{partial} evaluation result(s) of {} name no task or no Hub dataset id: they \
+                 stay in the card's Results, not in `model-index` (the Hub needs task, dataset \
+                 and metric)",
+                sources.join(", ")
+            ),
+        );
+    }
     if !results.is_empty() {
         let source = match sources.as_slice() {
             [one] => {
