@@ -11,6 +11,7 @@
 //! - `carbon`: `co2`, `regions` and the Environmental Impact section.
 //! - `hub`: the base model from the cache and a Hub on 127.0.0.1, `validate`.
 //! - `readme`: the README's commands and flags stay true.
+//! - `real`: the corpus of real-library outputs against the libraries' own figures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod util;
@@ -22,5 +23,6 @@ mod formats;
 mod hub;
 mod inspect;
 mod readme;
+mod real;
 mod run;
 mod slurm;

@@ -74,6 +74,10 @@ pub fn collect(dir: &Path) -> Facts {
             sources.push(format!("{rel}: results"));
         }
     }
+    let files: Vec<&str> = sources
+        .iter()
+        .map(|s| s.split_once(": ").map_or(s.as_str(), |(f, _)| f))
+        .collect();
     let partial = results
         .iter()
         .filter(|r| r["task"].is_null() || r["dataset"].is_null())
@@ -82,10 +86,10 @@ pub fn collect(dir: &Path) -> Facts {
         facts.warn(
             "evaluation-result-partial",
             format!(
-                "{partial} evaluation result(s) of {} name no task or no Hub dataset id: they \
+                "{partial} evaluation result(s) of `{}` name no task or no Hub dataset id: they \
                  stay in the card's Results, not in `model-index` (the Hub needs task, dataset \
                  and metric)",
-                sources.join(", ")
+                files.join("`, `")
             ),
         );
     }
