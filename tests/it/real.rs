@@ -23,10 +23,12 @@ fn figures() -> Value {
 }
 
 /// Artifacts with weights (the cache and the results-only folder aside).
-const DIRS: [&str; 9] = [
+const DIRS: [&str; 11] = [
     "torch-whole-module",
     "tf5-trainer",
     "tf5-peft-trainer",
+    "tf4-trainer",
+    "tf4-peft-trainer",
     "sentence-transformers",
     "diffusers-unet",
     "diffusers-pipeline",
@@ -74,9 +76,12 @@ fn copy(name: &str) -> tempfile::TempDir {
 #[test]
 fn counts_equal_the_libraries_figures() {
     let fig = figures();
-    let cases: [(&str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str); 10] = [
         ("torch-whole-module", "tensor_elements", "parameters.total"),
         ("tf5-trainer", "parameters", "parameters.total"),
+        ("tf4-trainer", "parameters", "parameters.total"),
+        ("tf4-peft-trainer", "trainable", "parameters.trainable"),
+        ("tf4-peft-trainer", "base_parameters", "parameters.base"),
         ("tf5-peft-trainer", "trainable", "parameters.trainable"),
         ("tf5-peft-trainer", "base_parameters", "parameters.base"),
         ("sentence-transformers", "parameters", "parameters.total"),
@@ -105,7 +110,12 @@ fn counts_equal_the_libraries_figures() {
 #[test]
 fn trainer_state_and_arguments_equal_the_trainers() {
     let fig = figures();
-    for dir in ["tf5-trainer", "tf5-peft-trainer"] {
+    for dir in [
+        "tf5-trainer",
+        "tf5-peft-trainer",
+        "tf4-trainer",
+        "tf4-peft-trainer",
+    ] {
         let f = inspect(&real().join(dir));
         let want = &fig[dir];
         assert_eq!(at(&f, "training.steps"), &want["global_step"], "{dir}");
@@ -221,7 +231,12 @@ fn fill_keeps_human_lines_is_idempotent_and_valid() {
 fn cards_read_well_on_library_cards() {
     // The Trainer's, PEFT's and sentence-transformers' cards list framework versions, and
     // the Trainer's its hyperparameters and results table: no second copy.
-    for dir in ["tf5-trainer", "tf5-peft-trainer", "sentence-transformers"] {
+    for dir in [
+        "tf5-trainer",
+        "tf5-peft-trainer",
+        "tf4-trainer",
+        "sentence-transformers",
+    ] {
         let out = run(&["fill", "--dry-run"], &real().join(dir));
         let card = stdout(&out);
         assert!(!card.contains("cardfill:begin software"), "{dir}");
