@@ -74,6 +74,10 @@ fn same(a: &Value, b: &Value) -> bool {
 /// count when one was found.
 pub fn collect(dir: &Path, processes: Option<u64>) -> Facts {
     let mut facts = Facts::new();
+    if !dir.join("training_args.bin").is_file() {
+        yaml_configs(dir, processes, &mut facts);
+        return facts;
+    }
     if let Some((mut hp, n_gpu)) = training_args(dir) {
         let world = processes.unwrap_or(1);
         let per_device = hp
@@ -101,6 +105,123 @@ pub fn collect(dir: &Path, processes: Option<u64>) -> Facts {
         );
     }
     facts
+}
+
+/// Keys of axolotl, LLaMA-Factory and TRL configs → `TrainingArguments` names.
+const ALIASES: [(&str, &str); 6] = [
+    ("micro_batch_size", "per_device_train_batch_size"),
+    ("eval_batch_size", "per_device_eval_batch_size"),
+    ("num_epochs", "num_train_epochs"),
+    ("lr_scheduler", "lr_scheduler_type"),
+    ("optimizer", "optim"),
+    ("sequence_len", "max_seq_length"),
+];
+
+/// A training YAML config in `dir`: axolotl (`micro_batch_size`, `datasets[].path`),
+/// LLaMA-Factory (`stage`, `finetuning_type`) or TRL (`dataset_name`).
+fn yaml_configs(dir: &Path, processes: Option<u64>, facts: &mut Facts) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        if std::fs::metadata(&path).map_or(true, |m| !m.is_file() || m.len() > (1 << 20)) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(Value::Object(cfg)) = serde_norway::from_str::<Value>(&text) else {
+            continue;
+        };
+        let kind = if cfg.contains_key("micro_batch_size") || cfg.contains_key("base_model") {
+            "axolotl"
+        } else if cfg.contains_key("stage") && cfg.contains_key("finetuning_type") {
+            "LLaMA-Factory"
+        } else if cfg.contains_key("dataset_name") && cfg.contains_key("model_name_or_path") {
+            "TRL"
+        } else {
+            continue;
+        };
+        let mut hp = Map::new();
+        for (k, v) in &cfg {
+            let k = ALIASES
+                .iter()
+                .find(|(from, _)| from == k)
+                .map_or(k.as_str(), |(_, to)| to);
+            let keep = CORE.contains(&k)
+                || k == "num_train_epochs"
+                || k == "max_seq_length"
+                || SHOWN_IF_CHANGED.contains(&k) && default_of(k).is_none_or(|d| !same(v, &d));
+            if keep && !v.is_null() && !v.is_object() && !v.is_array() {
+                hp.insert(k.to_owned(), v.clone());
+            }
+        }
+        let per_device = hp
+            .get("per_device_train_batch_size")
+            .and_then(Value::as_u64);
+        let accumulation = hp
+            .get("gradient_accumulation_steps")
+            .and_then(Value::as_u64)
+            .unwrap_or(1);
+        let world = processes.unwrap_or(1);
+        if let Some(b) = per_device {
+            hp.insert(
+                "total_train_batch_size".into(),
+                (b * accumulation * world).into(),
+            );
+        }
+        if !hp.is_empty() {
+            facts.set(
+                paths::TRAINING_HYPERPARAMETERS,
+                Value::Object(hp),
+                Source::file(&name, format!("{kind} training config")),
+            );
+        }
+        let hub = |v: Option<&Value>| match v.and_then(Value::as_str).map(crate::hub_id) {
+            Some(crate::HubId::Id(id) | crate::HubId::FromCache(id)) => Some(id),
+            _ => None,
+        };
+        let base = hub(cfg.get("base_model")).or_else(|| hub(cfg.get("model_name_or_path")));
+        if let Some(id) = base {
+            facts.set_if_absent(
+                paths::MODEL_BASE_MODEL,
+                id,
+                Source::file(&name, format!("{kind} base model")),
+            );
+        }
+        let mut datasets = Vec::new();
+        let s = |o: &Value, k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
+        if let Some(list) = cfg.get("datasets").and_then(Value::as_array) {
+            for d in list {
+                if let Some(id) = hub(d.get("path")) {
+                    datasets.push(serde_json::json!({
+                        "id": id, "config": s(d, "name"), "split": s(d, "split"),
+                    }));
+                }
+            }
+        }
+        if let Some(id) = hub(cfg.get("dataset_name")) {
+            let c = Value::Object(cfg.clone());
+            datasets.push(serde_json::json!({
+                "id": id, "config": s(&c, "dataset_config"), "split": s(&c, "dataset_train_split"),
+            }));
+        }
+        if !datasets.is_empty() {
+            facts.set_if_absent(
+                paths::TRAINING_DATASETS,
+                datasets,
+                Source::file(&name, format!("{kind} datasets (Hub ids only)")),
+            );
+        }
+        return;
+    }
 }
 
 /// The hyperparameters of `training_args.bin` and its `_n_gpu`.
@@ -184,6 +305,40 @@ fn plain(pk: &Pickle, id: Id, depth: u32) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An axolotl config (the shape of its `examples/llama-3/lora-1b.yml`): hyperparameters
+    /// under TrainingArguments' names, Hub datasets only, the base model.
+    #[test]
+    fn axolotl_yaml_config() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.yml"),
+            "base_model: NousResearch/Llama-3.2-1B\n\nload_in_8bit: true\nadapter: lora\n\
+             datasets:\n  - path: teknium/GPT4-LLM-Cleaned\n    type: alpaca\n  - path: ./data/local.jsonl\n    type: alpaca\n\
+             sequence_len: 2048\nmicro_batch_size: 2\ngradient_accumulation_steps: 4\nnum_epochs: 1\n\
+             optimizer: adamw_8bit\nlr_scheduler: cosine\nlearning_rate: 0.0002\nwarmup_steps: 10\n\
+             weight_decay: 0.0\nbf16: auto\n",
+        )
+        .unwrap();
+        let f = collect(dir.path(), Some(8));
+        let hp = f.value(paths::TRAINING_HYPERPARAMETERS).unwrap();
+        assert_eq!(hp["per_device_train_batch_size"], 2);
+        assert_eq!(hp["total_train_batch_size"], 64);
+        assert_eq!(hp["optim"], "adamw_8bit");
+        assert_eq!(hp["lr_scheduler_type"], "cosine");
+        assert_eq!(hp["num_train_epochs"], 1);
+        assert!(hp.get("weight_decay").is_none(), "a default is not shown");
+        assert_eq!(
+            f.value(paths::TRAINING_DATASETS),
+            Some(
+                &serde_json::json!([{"id": "teknium/GPT4-LLM-Cleaned", "config": null, "split": null}])
+            )
+        );
+        assert_eq!(
+            f.str(paths::MODEL_BASE_MODEL),
+            Some("NousResearch/Llama-3.2-1B")
+        );
+    }
 
     /// transformers 5.25's `training_args.bin`: the values the generator passed, equal to the
     /// figures it recorded.
