@@ -44,7 +44,17 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     let filled = cardfill_card::fill(existing.as_deref(), template.as_deref(), &facts, &options)?;
-    let up_to_date = existing.as_deref() == Some(filled.text.as_str());
+    // The training figure, beside the card, when the card links it.
+    let figure = cardfill_card::training_figure(&facts)
+        .filter(|_| filled.text.contains(cardfill_card::FIGURE_FILE));
+    let figure_path = card_path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(cardfill_card::FIGURE_FILE);
+    let figure_stale = figure
+        .as_ref()
+        .is_some_and(|bytes| std::fs::read(&figure_path).ok().as_ref() != Some(bytes));
+    let up_to_date = existing.as_deref() == Some(filled.text.as_str()) && !figure_stale;
 
     report_changes(&filled.changes);
     // Metadata a person wrote may still be rejected: say so, without touching it.
@@ -85,6 +95,10 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
                     bak.display()
                 )
             })?;
+        }
+        if let Some(bytes) = figure.as_ref().filter(|_| figure_stale) {
+            write_atomic(&figure_path, bytes)?;
+            report::note(&format!("wrote `{}`", figure_path.display()));
         }
         write_atomic(&card_path, filled.text.as_bytes())?;
         report::note(&format!("wrote `{}`", card_path.display()));

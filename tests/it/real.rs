@@ -224,6 +224,24 @@ fn fill_keeps_human_lines_is_idempotent_and_valid() {
             stderr(&valid)
         );
         assert!(!first.contains("0 hours"), "{dir}");
+        // A trainer log draws the figure beside the card; deleting it makes the card stale.
+        let figure = tmp.path().join("cardfill-training.png");
+        if dir.contains("trainer") {
+            assert!(first.contains("](cardfill-training.png)"), "{dir}");
+            let bytes = fs::read(&figure).unwrap();
+            assert_eq!(&bytes[..4], b"\x89PNG", "{dir}");
+            fs::remove_file(&figure).unwrap();
+            let stale = run(&["fill", "--check"], tmp.path());
+            assert_eq!(stale.status.code(), Some(1), "{dir}");
+            assert!(run(&["fill", "--no-backup"], tmp.path()).status.success());
+            assert_eq!(
+                fs::read(&figure).unwrap(),
+                bytes,
+                "{dir}: same facts, same bytes"
+            );
+        } else {
+            assert!(!figure.exists(), "{dir}");
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod figure;
 mod frontmatter;
 mod markdown;
 mod merge;
@@ -22,6 +23,7 @@ mod vars;
 
 use cardfill_facts::{Facts, Value};
 
+pub use figure::{FIGURE_FILE, has_figure, training_figure};
 pub use frontmatter::{Span as FrontMatterSpan, find as find_front_matter};
 pub use markdown::PLACEHOLDER;
 pub use vars::{FrontKey, Variables, variables};

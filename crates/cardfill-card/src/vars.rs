@@ -68,6 +68,17 @@ pub fn variables(facts: &Facts) -> Variables {
     put("software", software(facts));
     put("training_hyperparameters", training_hyperparameters(facts));
     put("training_results", training_results(facts));
+    put(
+        "training_figure",
+        crate::figure::has_figure(facts).then(|| {
+            format!(
+                "![Loss and learning rate by step]({})\n\n*Training loss (line), validation \
+                 loss (points) and learning rate by step, from the trainer's log; drawn by \
+                 cardfill.*",
+                crate::figure::FIGURE_FILE
+            )
+        }),
+    );
     put("results", evaluation_results(facts));
     Variables {
         body,
