@@ -318,3 +318,50 @@ fn local_path_base_model_warning_says_so() {
     assert!(!err.contains("needs a `base_model`"), "{err}");
     assert!(err.contains("the base model is a local path"), "{err}");
 }
+
+/// huggingface_hub's `ModelCard.load` reads every filled card, with the metadata cardfill
+/// wrote (`CARDFILL_PYTHON` names the interpreter; skipped where huggingface_hub is missing).
+#[test]
+fn model_card_load_reads_filled_cards() {
+    let python = std::env::var("CARDFILL_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let probe = std::process::Command::new(&python)
+        .args(["-c", "import huggingface_hub"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"skipped: huggingface_hub is not importable (set CARDFILL_PYTHON)\n",
+        );
+        return;
+    }
+    let dirs: Vec<tempfile::TempDir> = DIRS.iter().map(|d| copy(d)).collect();
+    let mut cards = Vec::new();
+    for (name, tmp) in DIRS.iter().zip(&dirs) {
+        let out = run(&["fill", "--no-backup"], tmp.path());
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        cards.push(tmp.path().join("README.md"));
+    }
+    let out = std::process::Command::new(&python)
+        .arg(real().join("load_cards.py"))
+        .args(&cards)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let loaded: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(loaded.len(), DIRS.len());
+    let by = |name: &str| &loaded[DIRS.iter().position(|d| *d == name).unwrap()];
+    assert_eq!(by("gguf")["data"]["base_model"], "cardfill-test/tiny-llama");
+    assert_eq!(by("diffusers-unet")["data"]["library_name"], "diffusers");
+    assert_eq!(
+        by("tf5-trainer")["data"]["datasets"],
+        json!(["cardfill-test/tiny-text"])
+    );
+    let lm = &by("lm-eval")["eval_results"];
+    assert_eq!(
+        lm[0],
+        json!({"task": "text-generation", "dataset": "allenai/ai2_arc", "metric": "acc", "value": 0.2668})
+    );
+}

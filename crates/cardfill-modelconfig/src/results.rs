@@ -65,6 +65,15 @@ pub fn collect(dir: &Path) -> Facts {
         let found = if obj.contains_key("config_general") {
             lighteval(&obj)
         } else if obj.contains_key("configs") || obj.contains_key("versions") {
+            // The evaluated model, when a Hub id, names the card's `model-index` entry.
+            let name = obj.get("model_name").and_then(Value::as_str).map(hub_id);
+            if let Some(HubId::Id(id) | HubId::FromCache(id)) = name {
+                facts.set(
+                    paths::MODEL_NAME,
+                    id,
+                    Source::file(&rel, "model_name (lm-evaluation-harness)"),
+                );
+            }
             lm_eval(&obj)
         } else {
             Vec::new()
