@@ -216,11 +216,16 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, dirs: &[PathBuf], online: bool, 
     let base = find_base(hub, &id, snapshot.as_deref(), network, out);
     let Some((meta, origin)) = &base.card else {
         if !online && !base.readme_found {
+            // The model may be cached without its card (`from_pretrained` fetches no README).
+            let what = if base.config.is_some() {
+                format!("base model `{id}` has no README.md in the local Hugging Face cache")
+            } else {
+                format!("base model `{id}` is not in the local Hugging Face cache")
+            };
             out.warn(
                 "base-model-not-cached",
                 format!(
-                    "base model `{id}` is not in the local Hugging Face cache `{}`: its licence \
-                     is not inherited (pass --online to ask the Hub)",
+                    "{what} `{}`: its licence is not inherited (pass --online to ask the Hub)",
                     hub.cache_dir().display()
                 ),
             );
