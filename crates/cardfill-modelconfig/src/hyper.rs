@@ -76,6 +76,9 @@ pub fn collect(dir: &Path, processes: Option<u64>) -> Facts {
     let mut facts = Facts::new();
     if !dir.join("training_args.bin").is_file() {
         yaml_configs(dir, processes, &mut facts);
+        if !facts.contains(paths::TRAINING_HYPERPARAMETERS) {
+            deepspeed_config(dir, processes, &mut facts);
+        }
         return facts;
     }
     if let Some((mut hp, n_gpu)) = training_args(dir) {
@@ -224,6 +227,87 @@ fn yaml_configs(dir: &Path, processes: Option<u64>, facts: &mut Facts) {
     }
 }
 
+/// A DeepSpeed config's own values (those not left to the Trainer as `"auto"`):
+/// micro batch, accumulation, optimizer, learning rate, scheduler, gradient clipping.
+fn deepspeed_config(dir: &Path, processes: Option<u64>, facts: &mut Facts) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        if std::fs::metadata(&path).map_or(true, |m| !m.is_file() || m.len() > (1 << 20)) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if !text.contains("zero_optimization") && !text.contains("train_micro_batch_size_per_gpu") {
+            continue;
+        }
+        let Ok(ds) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        let given = |v: Option<&Value>| {
+            v.filter(|v| v.is_number() || (v.is_string() && *v != "auto"))
+                .cloned()
+        };
+        let mut hp = Map::new();
+        for (key, value) in [
+            (
+                "per_device_train_batch_size",
+                given(ds.get("train_micro_batch_size_per_gpu")),
+            ),
+            (
+                "gradient_accumulation_steps",
+                given(ds.get("gradient_accumulation_steps")),
+            ),
+            ("optim", given(ds.pointer("/optimizer/type"))),
+            ("learning_rate", given(ds.pointer("/optimizer/params/lr"))),
+            (
+                "weight_decay",
+                given(ds.pointer("/optimizer/params/weight_decay")),
+            ),
+            ("lr_scheduler_type", given(ds.pointer("/scheduler/type"))),
+            (
+                "warmup_steps",
+                given(ds.pointer("/scheduler/params/warmup_num_steps")),
+            ),
+            ("max_grad_norm", given(ds.get("gradient_clipping"))),
+        ] {
+            if let Some(v) = value {
+                hp.insert(key.to_owned(), v);
+            }
+        }
+        let total = given(ds.get("train_batch_size"))
+            .and_then(|v| v.as_u64())
+            .or_else(|| {
+                let b = hp.get("per_device_train_batch_size")?.as_u64()?;
+                let a = hp
+                    .get("gradient_accumulation_steps")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1);
+                Some(b * a * processes?)
+            });
+        if let Some(t) = total {
+            hp.insert("total_train_batch_size".into(), t.into());
+        }
+        if !hp.is_empty() {
+            facts.set(
+                paths::TRAINING_HYPERPARAMETERS,
+                Value::Object(hp),
+                Source::file(&name, "DeepSpeed config (values not left as \"auto\")"),
+            );
+            return;
+        }
+    }
+}
+
 /// The hyperparameters of `training_args.bin` and its `_n_gpu`.
 fn training_args(dir: &Path) -> Option<(Map<String, Value>, u64)> {
     let path = dir.join("training_args.bin");
@@ -338,6 +422,28 @@ mod tests {
             f.str(paths::MODEL_BASE_MODEL),
             Some("NousResearch/Llama-3.2-1B")
         );
+    }
+
+    /// A DeepSpeed config with its own batch and optimizer (values left as "auto" skipped).
+    #[test]
+    fn deepspeed_config_values() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ds_config.json"),
+            r#"{"train_batch_size": 64, "train_micro_batch_size_per_gpu": 4,
+                "gradient_accumulation_steps": 2,
+                "optimizer": {"type": "AdamW", "params": {"lr": 3e-5, "weight_decay": "auto"}},
+                "scheduler": {"type": "WarmupLR", "params": {"warmup_num_steps": 100}},
+                "gradient_clipping": 1.0, "zero_optimization": {"stage": 2}}"#,
+        )
+        .unwrap();
+        let f = collect(dir.path(), None);
+        let hp = f.value(paths::TRAINING_HYPERPARAMETERS).unwrap();
+        assert_eq!(hp["per_device_train_batch_size"], 4);
+        assert_eq!(hp["total_train_batch_size"], 64);
+        assert_eq!(hp["learning_rate"], 3e-5);
+        assert_eq!(hp["optim"], "AdamW");
+        assert!(hp.get("weight_decay").is_none());
     }
 
     /// transformers 5.25's `training_args.bin`: the values the generator passed, equal to the
