@@ -332,6 +332,33 @@ mod tests {
         }
     }
 
+    /// lighteval's `results/<model>/results_<time>.json` layout.
+    #[test]
+    fn lighteval_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("org__model");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(
+            sub.join("results_2026-12-05T19-00-00.json"),
+            r#"{"config_general": {"model_name": "org/model"},
+                "results": {"lighteval|arc:easy|0": {"acc": 0.61, "acc_stderr": 0.01},
+                            "all": {"acc": 0.61, "acc_stderr": 0.01}},
+                "config_tasks": {"lighteval|arc:easy": {"name": "arc:easy",
+                    "hf_repo": "allenai/ai2_arc", "hf_subset": "ARC-Easy",
+                    "evaluation_splits": ["test"]}}}"#,
+        )
+        .unwrap();
+        let f = collect(dir.path());
+        let r = f.value(paths::EVALUATION_RESULTS).unwrap();
+        assert_eq!(
+            r,
+            &json!([{"task": "text-generation", "metric": "acc", "value": 0.61, "step": null,
+                     "name": "lighteval|arc:easy",
+                     "dataset": {"id": "allenai/ai2_arc", "config": "ARC-Easy", "split": "test"}}])
+        );
+        assert!(f.warnings().is_empty());
+    }
+
     #[test]
     fn lm_eval_results_keep_hub_datasets_only() {
         let f = collect(&real("lm-eval"));
