@@ -158,8 +158,9 @@ pub const TRAINING_DISTRIBUTED: &str = "training.distributed";
 pub const TRAINING_PROCESSES: &str = "training.processes";
 /// integer: machines the launch config names (accelerate `num_machines`).
 pub const TRAINING_MACHINES: &str = "training.machines";
-/// object: `TrainingArguments` field name → value (non-default values only), plus
-/// `total_train_batch_size` (per-device × gradient accumulation × world size).
+/// object: `TrainingArguments` field name → value (non-default values, and the ones the
+/// Trainer's card always shows: learning rate, batch sizes, accumulation, seed, optimizer,
+/// scheduler), plus `total_train_batch_size` (per-device × gradient accumulation × world size).
 pub const TRAINING_HYPERPARAMETERS: &str = "training.hyperparameters";
 /// list of objects `{"id": "org/name", "config": str|null, "split": str|null}`: training
 /// datasets, Hub ids only (never local paths).
@@ -172,7 +173,8 @@ pub const TRAINING_LOG: &str = "training.log";
 
 // ---- evaluation ----
 /// list of objects `{"task": str|null, "dataset": {"id", "config", "split"}|null,
-/// "metric": str, "value": number, "step": int|null}`.
+/// "metric": str, "value": number, "step": int|null}`; `task` is the Hub task type
+/// (`text-generation`); an optional `name` is the benchmark's own task name (`arc_easy`).
 pub const EVALUATION_RESULTS: &str = "evaluation.results";
 
 // ---- carbon ----
