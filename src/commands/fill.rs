@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use cardfill_card::write::CardFile;
@@ -54,7 +55,20 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     let filled = cardfill_card::fill(existing.as_deref(), template.as_deref(), &facts, &options)?;
-    let up_to_date = existing.as_deref() == Some(filled.text.as_str());
+    // The training figure, beside the card, when the card links it.
+    let figure = cardfill_card::training_figure(&facts)
+        .filter(|_| filled.text.contains(cardfill_card::FIGURE_FILE));
+    let figure_path = card_path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(cardfill_card::FIGURE_FILE);
+    let figure_stale = figure
+        .as_ref()
+        .is_some_and(|bytes| {
+            cardfill_facts::read::read(&figure_path, cardfill_facts::read::CONFIG_CAP).ok().as_ref()
+                != Some(bytes)
+        });
+    let up_to_date = existing.as_deref() == Some(filled.text.as_str()) && !figure_stale;
 
     report_changes(&filled.changes);
     // Metadata a person wrote may still be rejected: say so, without touching it.
@@ -106,6 +120,10 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
             EXIT_OK
         }));
     } else {
+        if let Some(bytes) = figure.as_ref().filter(|_| figure_stale) {
+            write_figure(&figure_path, bytes)?;
+            report::note(&format!("wrote `{}`", figure_path.display()));
+        }
         card.write(filled.text, !args.no_backup, |fresh| {
             cardfill_card::fill(fresh, template.as_deref(), &facts, &options).map(|f| f.text)
         })?;
@@ -141,4 +159,32 @@ fn report_changes(changes: &[cardfill_card::Change]) {
             "filled {filled} and refreshed {refreshed} value(s)"
         ));
     }
+}
+
+/// Writes the training figure beside the card: a temporary file in the same directory, then a
+/// rename, so a reader never sees half a PNG.
+fn write_figure(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let fail = |e: &std::io::Error| {
+        report::fatal(
+            "figure-unwritable",
+            Some(path),
+            format!(
+                "cannot write `{}`: {}: make its directory writable",
+                path.display(),
+                report::io_words(e)
+            ),
+        )
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".cardfill-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| fail(&e))?;
+    tmp.write_all(bytes).map_err(|e| fail(&e))?;
+    tmp.persist(path).map_err(|e| fail(&e.error))?;
+    Ok(())
 }

@@ -13,6 +13,7 @@
 //! - `faults`: fault injection: kill -9, racing editors, planted links, owners, full disks, FIFOs.
 //! - `bad_inputs`: the 68 first-contact mistakes of issue #16, one snapshot test each.
 //! - `readme`: the README's commands and flags stay true.
+//! - `real`: the corpus of real-library outputs against the libraries' own figures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod util;
@@ -26,5 +27,6 @@ mod formats;
 mod hub;
 mod inspect;
 mod readme;
+mod real;
 mod run;
 mod slurm;

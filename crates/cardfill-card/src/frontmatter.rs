@@ -257,17 +257,56 @@ fn looks_typed(s: &str) -> bool {
 /// The lines (without endings) that write `key: value`, marked as cardfill's.
 pub fn emit(key: &str, value: &Value) -> Vec<String> {
     match value {
-        Value::Array(items) => {
+        Value::Array(items) if !items.is_empty() => {
             let mut out = vec![format!("{key}:  {OWNED}")];
-            out.extend(items.iter().map(|i| format!("- {}", scalar(i))));
+            block(value, 0, &mut out);
             out
         }
-        Value::Object(map) => {
+        Value::Object(map) if !map.is_empty() => {
             let mut out = vec![format!("{key}:  {OWNED}")];
-            out.extend(map.iter().map(|(k, v)| format!("  {k}: {}", scalar(v))));
+            block(value, 2, &mut out);
             out
         }
         other => vec![format!("{key}: {}  {OWNED}", scalar(other))],
+    }
+}
+
+/// The lines of a nested list or mapping at `indent` (block style, as the Hub's cards write
+/// `model-index`).
+fn block(value: &Value, indent: usize, out: &mut Vec<String>) {
+    let pad = " ".repeat(indent);
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    Value::Object(m) if !m.is_empty() => {
+                        out.push(format!("{pad}{k}:"));
+                        block(v, indent + 2, out);
+                    }
+                    Value::Array(a) if !a.is_empty() => {
+                        out.push(format!("{pad}{k}:"));
+                        block(v, indent, out);
+                    }
+                    other => out.push(format!("{pad}{k}: {}", scalar(other))),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::Object(m) if !m.is_empty() => {
+                        let mut sub = Vec::new();
+                        block(item, indent + 2, &mut sub);
+                        if let Some(first) = sub.first_mut() {
+                            *first = format!("{pad}- {}", first.trim_start());
+                        }
+                        out.extend(sub);
+                    }
+                    other => out.push(format!("{pad}- {}", scalar(other))),
+                }
+            }
+        }
+        other => out.push(format!("{pad}{}", scalar(other))),
     }
 }
 

@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod figure;
 mod frontmatter;
 mod markdown;
 mod merge;
@@ -24,6 +25,7 @@ pub mod write;
 
 use cardfill_facts::{Facts, Value};
 
+pub use figure::{FIGURE_FILE, has_figure, training_figure};
 pub use frontmatter::{
     Broken as BrokenFrontMatter, Span as FrontMatterSpan, broken as broken_front_matter,
     duplicate_key as duplicate_front_matter_key, find as find_front_matter,
@@ -236,6 +238,9 @@ pub fn fill(
     if stale_co2 {
         // Worked out from evidence that changed and cannot be worked out now: not kept.
         vars.body.insert("co2_emitted", PLACEHOLDER.to_owned());
+    }
+    if let Some(card) = existing {
+        vars::leave_to_card(card, &mut vars.body);
     }
     let card_data: Vec<String> = vars
         .front

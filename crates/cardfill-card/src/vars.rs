@@ -86,6 +86,20 @@ pub fn variables(facts: &Facts) -> Variables {
     put("compute_infrastructure", compute_infrastructure(facts));
     put("hardware_requirements", hardware_requirements(facts));
     put("software", software(facts));
+    put("training_hyperparameters", training_hyperparameters(facts));
+    put("training_results", training_results(facts));
+    put(
+        "training_figure",
+        crate::figure::has_figure(facts).then(|| {
+            format!(
+                "![Loss and learning rate by step]({})\n\n*Training loss (line), validation \
+                 loss (points) and learning rate by step, from the trainer's log; drawn by \
+                 cardfill.*",
+                crate::figure::FIGURE_FILE
+            )
+        }),
+    );
+    put("results", evaluation_results(facts));
     Variables {
         body,
         front: front_keys(facts),
@@ -118,6 +132,7 @@ fn model_type(f: &Facts) -> Option<String> {
     let arch = f.str(paths::MODEL_ARCHITECTURE);
     let adapter = f.value(paths::MODEL_ADAPTER).and_then(Value::as_object);
     let base = match (mt, arch) {
+        (Some(m), Some(a)) if m == a => Some(m.to_owned()),
         (Some(m), Some(a)) => Some(format!("{m} ({a})")),
         (Some(m), None) => Some(m.to_owned()),
         (None, Some(a)) => Some(a.to_owned()),
@@ -183,6 +198,40 @@ fn counts(v: &Value) -> Vec<(String, u64)> {
         .unwrap_or_default()
 }
 
+/// What a PEFT adapter's count is: its own parameters, trainable, on a base whose count is
+/// known from the cache or the training record ("1.79k trainable adapter params on a
+/// 107k-param base (1.65%)"; the share is PEFT's: trainable / all).
+fn adapter_parameters(f: &Facts) -> Option<String> {
+    f.value(paths::MODEL_ADAPTER)?;
+    let total = f.u64(paths::PARAMETERS_TOTAL);
+    let trainable = f.u64(paths::PARAMETERS_TRAINABLE).or(total)?;
+    // A training record counts the whole model (base + adapter) in `parameters.total`.
+    let base = f
+        .u64(paths::PARAMETERS_BASE)
+        .or_else(|| total.filter(|t| *t > trainable).map(|t| t - trainable));
+    Some(match base {
+        Some(base) => {
+            let all = base + trainable;
+            #[allow(clippy::cast_precision_loss)]
+            let share = 100.0 * trainable as f64 / all as f64;
+            format!(
+                "- **Parameters:** {} trainable adapter params on a {}-param base ({}%; {} of {})",
+                human_count(trainable),
+                human_count(base),
+                three_significant(share),
+                thousands(trainable),
+                thousands(all)
+            )
+        }
+        None => format!(
+            "- **Parameters:** {} trainable adapter params ({}); the base model's count is not \
+             known here (its weights are not in the local cache)",
+            human_count(trainable),
+            thousands(trainable)
+        ),
+    })
+}
+
 fn model_specs(f: &Facts) -> Option<String> {
     let mut lines = Vec::new();
     match (
@@ -194,11 +243,18 @@ fn model_specs(f: &Facts) -> Option<String> {
         (None, Some(m)) => lines.push(format!("- **Architecture:** `{m}`")),
         (None, None) => {}
     }
-    for (path, label, unit) in [
-        (paths::PARAMETERS_TOTAL, "Parameters", " params"),
-        (paths::PARAMETERS_ACTIVE, "Active parameters per token", ""),
-        (paths::PARAMETERS_TRAINABLE, "Trainable parameters", ""),
-    ] {
+    let adapter_line = adapter_parameters(f);
+    let counted: &[(&str, &str, &str)] = if adapter_line.is_some() {
+        &[(paths::PARAMETERS_ACTIVE, "Active parameters per token", "")]
+    } else {
+        &[
+            (paths::PARAMETERS_TOTAL, "Parameters", " params"),
+            (paths::PARAMETERS_ACTIVE, "Active parameters per token", ""),
+            (paths::PARAMETERS_TRAINABLE, "Trainable parameters", ""),
+        ]
+    };
+    lines.extend(adapter_line);
+    for &(path, label, unit) in counted {
         if let Some(n) = f.u64(path) {
             lines.push(format!(
                 "- **{label}:** {}{unit} ({})",
@@ -346,10 +402,14 @@ fn speeds_sizes_times(f: &Facts) -> Option<String> {
         .f64(paths::TRAINING_RUNTIME_S)
         .filter(|r| r.is_finite() && *r >= 0.0)
     {
+        let exact = if rt >= 3600.0 {
+            format!("{} s, ", thousands(whole(rt)))
+        } else {
+            String::new()
+        };
         lines.push(format!(
-            "- **Training runtime:** {} hours ({} s, trainer)",
-            human_hours(rt / 3600.0),
-            thousands(whole(rt))
+            "- **Training runtime:** {} ({exact}trainer)",
+            rounded_duration(rt)
         ));
     }
     if let (Some(s), Some(e)) = (f.str(paths::RUN_START), f.str(paths::RUN_END)) {
@@ -423,17 +483,60 @@ fn hardware_type(f: &Facts) -> Option<String> {
 }
 
 fn hours_used(f: &Facts) -> Option<String> {
-    let h = f.f64(paths::RUN_HOURS)?;
-    let unit = if (h - 1.0).abs() < f64::EPSILON {
-        "hour"
+    let h = f
+        .f64(paths::RUN_HOURS)
+        .filter(|h| h.is_finite() && *h >= 0.0)?;
+    // Under an hour, "0 hours" says nothing: minutes or seconds instead.
+    let mut s = if h >= 1.0 {
+        let unit = if (h - 1.0).abs() < f64::EPSILON {
+            "hour"
+        } else {
+            "hours"
+        };
+        format!("{} {unit} wall clock", human_hours(h))
     } else {
-        "hours"
+        format!("{} wall clock", duration(h * 3600.0))
     };
-    let mut s = format!("{} {unit} wall clock", human_hours(h));
-    if let Some(g) = f.f64(paths::RUN_GPU_HOURS) {
-        s.push_str(&format!(" ({} GPU-hours)", human_hours(g)));
+    if let Some(g) = f
+        .f64(paths::RUN_GPU_HOURS)
+        .filter(|g| g.is_finite() && *g >= 0.0)
+    {
+        if g >= 0.1 {
+            s.push_str(&format!(" ({} GPU-hours)", human_hours(g)));
+        } else {
+            s.push_str(&format!(" ({} of GPU time)", duration(g * 3600.0)));
+        }
     }
     Some(s)
+}
+
+/// A duration for people: seconds, minutes, hours or days, never "0 hours"; the exact
+/// figure is kept beside rounded hours and days ("7 s", "42 min", "3.2 h (11,520 s)").
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    if s < 3600.0 {
+        rounded_duration(s)
+    } else {
+        format!("{} ({} s)", rounded_duration(s), thousands(whole(s)))
+    }
+}
+
+/// [`duration`] without the exact figure.
+fn rounded_duration(s: f64) -> String {
+    if s < 60.0 {
+        let shown = if s < 10.0 {
+            trimmed(s, 1)
+        } else {
+            trimmed(s, 0)
+        };
+        format!("{shown} s")
+    } else if s < 3600.0 {
+        format!("{} min", trimmed(s / 60.0, 0))
+    } else if s < 48.0 * 3600.0 {
+        format!("{} h", trimmed(s / 3600.0, 1))
+    } else {
+        format!("{} days", trimmed(s / 86_400.0, 1))
+    }
 }
 
 fn provider_name(p: &str) -> String {
@@ -630,6 +733,240 @@ fn software(f: &Facts) -> Option<String> {
     Some(lines.join("\n"))
 }
 
+/// Drops the variables whose content the card already has in text cardfill does not own
+/// (the Trainer's, PEFT's or sentence-transformers' own card): its framework versions list,
+/// its hyperparameter list, its training results table. A second list would only disagree.
+pub fn leave_to_card(card: &str, body: &mut BTreeMap<&'static str, String>) {
+    // The card's own text: cardfill's blocks removed.
+    let mut own = String::new();
+    let mut inside = false;
+    for line in card.lines() {
+        let t = line.trim();
+        if t.starts_with("<!-- cardfill:begin ") {
+            inside = true;
+        } else if t.starts_with("<!-- cardfill:end ") {
+            inside = false;
+        } else if !inside {
+            own.push_str(&t.to_ascii_lowercase());
+            own.push('\n');
+        }
+    }
+    let heading = |title: &str| {
+        own.lines()
+            .any(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == title)
+    };
+    if heading("framework versions") {
+        body.remove("software");
+    }
+    if own.contains("the following hyperparameters were used during training") {
+        body.remove("training_hyperparameters");
+    }
+    if own.lines().any(|l| l.starts_with("| training loss")) {
+        body.remove("training_results");
+    }
+}
+
+/// `training.hyperparameters`: batch sizes first (per device, accumulation, effective total),
+/// then every other value as `TrainingArguments` names it.
+fn training_hyperparameters(f: &Facts) -> Option<String> {
+    let hp = f.value(paths::TRAINING_HYPERPARAMETERS)?.as_object()?;
+    let num = |k: &str| hp.get(k).and_then(Value::as_u64);
+    let mut lines = Vec::new();
+    if let Some(b) = num("per_device_train_batch_size") {
+        let mut s = format!("- **Batch size:** {b} per device");
+        if let Some(a) = num("gradient_accumulation_steps") {
+            s.push_str(&format!(" × {a} gradient accumulation steps"));
+        }
+        if let Some(t) = num("total_train_batch_size") {
+            s.push_str(&format!(" = {t} effective (all devices)"));
+        }
+        lines.push(s);
+    }
+    for (k, v) in hp {
+        if matches!(
+            k.as_str(),
+            "per_device_train_batch_size"
+                | "gradient_accumulation_steps"
+                | "total_train_batch_size"
+        ) {
+            continue;
+        }
+        let shown = match v {
+            Value::String(s) => s.clone(),
+            Value::Null => "None".to_owned(),
+            other => other.to_string(),
+        };
+        lines.push(format!("- `{k}`: {shown}"));
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+fn metric_title(name: &str) -> String {
+    let mut out = String::new();
+    for (i, w) in name.split('_').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let mut c = w.chars();
+        if let Some(first) = c.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(c.as_str());
+        }
+    }
+    out
+}
+
+fn four(v: &Value) -> String {
+    v.as_f64()
+        .map_or_else(|| "-".to_owned(), |x| format!("{x:.4}"))
+}
+
+/// The Trainer's own "Training results" table from `training.log`: at each evaluation, the
+/// last training loss logged before it, the epoch, the step and the evaluation metrics.
+fn training_results(f: &Facts) -> Option<String> {
+    let log = f.value(paths::TRAINING_LOG)?.as_array()?;
+    let mut metrics: Vec<String> = Vec::new();
+    for e in log.iter().filter_map(Value::as_object) {
+        for k in e.keys() {
+            if let Some(m) = k.strip_prefix("eval_") {
+                if !metrics.iter().any(|x| x == m) {
+                    metrics.push(m.to_owned());
+                }
+            }
+        }
+    }
+    if metrics.is_empty() {
+        return None;
+    }
+    let title = |m: &str| {
+        if m == "loss" {
+            "Validation Loss".to_owned()
+        } else {
+            metric_title(m)
+        }
+    };
+    let mut head = vec!["Training Loss".to_owned(), "Epoch".into(), "Step".into()];
+    head.extend(metrics.iter().map(|m| title(m)));
+    let mut lines = vec![
+        format!("| {} |", head.join(" | ")),
+        format!("|{}", head.iter().map(|_| ":---:|").collect::<String>()),
+    ];
+    let mut last_loss: Option<&Value> = None;
+    for e in log.iter().filter_map(Value::as_object) {
+        if let Some(l) = e.get("loss") {
+            last_loss = Some(l);
+        }
+        if !e.keys().any(|k| k.starts_with("eval_")) {
+            continue;
+        }
+        let mut row = vec![
+            last_loss.map_or_else(|| "No log".to_owned(), four),
+            e.get("epoch")
+                .and_then(Value::as_f64)
+                .map_or_else(|| "-".to_owned(), |x| trimmed(x, 4)),
+            e.get("step")
+                .and_then(Value::as_u64)
+                .map_or_else(|| "-".to_owned(), |x| x.to_string()),
+        ];
+        row.extend(metrics.iter().map(|m| {
+            e.get(&format!("eval_{m}"))
+                .map_or_else(|| "-".to_owned(), four)
+        }));
+        lines.push(format!("| {} |", row.join(" | ")));
+    }
+    Some(lines.join("\n"))
+}
+
+/// A result entry the Hub's `model-index` can hold: task, Hub dataset and metric.
+fn complete(r: &Value) -> bool {
+    r.get("task").is_some_and(Value::is_string)
+        && r.get("dataset")
+            .and_then(|d| d.get("id"))
+            .is_some_and(Value::is_string)
+        && r.get("metric").is_some_and(Value::is_string)
+        && r.get("value").is_some_and(Value::is_number)
+}
+
+/// `evaluation.results` as a table: every entry, complete or not.
+fn evaluation_results(f: &Facts) -> Option<String> {
+    let results = f.value(paths::EVALUATION_RESULTS)?.as_array()?;
+    let mut lines = vec![
+        "| Task | Dataset | Metric | Value | Step |".to_owned(),
+        "|:---|:---|:---|---:|---:|".to_owned(),
+    ];
+    for r in results {
+        let task = r
+            .get("name")
+            .or_else(|| r.get("task"))
+            .and_then(Value::as_str)
+            .unwrap_or("-");
+        let dataset = match r.get("dataset").filter(|d| d.is_object()) {
+            Some(d) => {
+                let id = d.get("id").and_then(Value::as_str).unwrap_or("-");
+                let mut s = format!("[{id}](https://huggingface.co/datasets/{id})");
+                for k in ["config", "split"] {
+                    if let Some(x) = d.get(k).and_then(Value::as_str) {
+                        s.push_str(&format!(" `{x}`"));
+                    }
+                }
+                s
+            }
+            None => "evaluation set".to_owned(),
+        };
+        let metric = r.get("metric").and_then(Value::as_str).unwrap_or("-");
+        let value = r
+            .get("value")
+            .and_then(Value::as_f64)
+            .map_or_else(|| "-".to_owned(), |v| trimmed(v, 4));
+        let step = r
+            .get("step")
+            .and_then(Value::as_u64)
+            .map_or_else(|| "-".to_owned(), |s| s.to_string());
+        lines.push(format!(
+            "| {task} | {dataset} | {metric} | {value} | {step} |"
+        ));
+    }
+    (lines.len() > 2).then(|| lines.join("\n"))
+}
+
+/// `model-index` from the complete entries of `evaluation.results` (the Hub requires task,
+/// dataset and metric), grouped by task and dataset.
+fn model_index(f: &Facts) -> Option<FrontKey> {
+    let results = f.value(paths::EVALUATION_RESULTS)?.as_array()?;
+    let mut groups: Vec<(Value, Value, Vec<Value>)> = Vec::new();
+    for r in results.iter().filter(|r| complete(r)) {
+        let task = json!({"type": r["task"]});
+        let d = &r["dataset"];
+        let mut ds = Map::new();
+        ds.insert("name".into(), d["id"].clone());
+        ds.insert("type".into(), d["id"].clone());
+        for k in ["config", "split"] {
+            if let Some(x) = d.get(k).filter(|x| x.is_string()) {
+                ds.insert(k.into(), x.clone());
+            }
+        }
+        let ds = Value::Object(ds);
+        let metric = json!({"type": r["metric"], "value": r["value"]});
+        match groups.iter_mut().find(|(t, d, _)| *t == task && *d == ds) {
+            Some(g) => g.2.push(metric),
+            None => groups.push((task, ds, vec![metric])),
+        }
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    let results: Vec<Value> = groups
+        .into_iter()
+        .map(|(task, dataset, metrics)| json!({"task": task, "dataset": dataset, "metrics": metrics}))
+        .collect();
+    let name = f.str(paths::MODEL_NAME).unwrap_or("model");
+    Some(FrontKey {
+        key: "model-index",
+        value: json!([{"name": name, "results": results}]),
+        source: source(f, paths::EVALUATION_RESULTS),
+    })
+}
+
 fn source(f: &Facts, path: &str) -> String {
     f.get(path)
         .map(|fact| fact.source.to_string())
@@ -659,9 +996,23 @@ fn front_keys(f: &Facts) -> Vec<FrontKey> {
         push("license_link", paths::MODEL_LICENSE_LINK);
     }
     push("language", paths::MODEL_LANGUAGE);
+    if let Some(list) = f.value(paths::TRAINING_DATASETS).and_then(Value::as_array) {
+        let ids: Vec<Value> = list
+            .iter()
+            .filter_map(|d| d.get("id").filter(|i| i.is_string()).cloned())
+            .collect();
+        if !ids.is_empty() {
+            out.push(FrontKey {
+                key: "datasets",
+                value: Value::Array(ids),
+                source: source(f, paths::TRAINING_DATASETS),
+            });
+        }
+    }
     if !out.iter().any(|k| k.key == "library_name")
         && f.contains(paths::MODEL_ARCHITECTURE)
         && !f.contains(paths::MODEL_ADAPTER)
+        && f.str(paths::CHECKPOINT_FORMAT) != Some("gguf")
     {
         out.push(FrontKey {
             key: "library_name",
@@ -672,6 +1023,7 @@ fn front_keys(f: &Facts) -> Vec<FrontKey> {
     if let Some(co2) = co2_front(f) {
         out.push(co2);
     }
+    out.extend(model_index(f));
     out
 }
 
@@ -871,11 +1223,21 @@ pub(crate) mod tests {
         );
         let v = variables(&f);
         insta::assert_snapshot!(v.body["speeds_sizes_times"], @r"
-        - **Training runtime:** 173.2 hours (623,384 s, trainer)
+        - **Training runtime:** 7.2 days (623,384 s, trainer)
         - **Throughput:** 41.1 samples/s
         - **Training length:** 100,000 steps
         ");
         assert!(v.body["software"].starts_with("- transformers 4.26.0\n- cardfill "));
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration(0.7215), "0.7 s");
+        assert_eq!(duration(7.0), "7 s");
+        assert_eq!(duration(42.0 * 60.0), "42 min");
+        assert_eq!(duration(11_520.0), "3.2 h (11,520 s)");
+        assert_eq!(duration(5.0 * 86_400.0), "5 days (432,000 s)");
+        assert!(!duration(0.0).contains("hours"));
     }
 
     #[test]

@@ -33,11 +33,41 @@ fn prefixed(component: &str, mut set: WeightSet) -> WeightSet {
     set
 }
 
+/// A diffusers model saved alone (`UNet2DModel.save_pretrained`): its `config.json` has
+/// `_class_name` and `_diffusers_version`; the class is the architecture.
+fn lone_model(dir: &Path, facts: &mut Facts) {
+    let Some(text) = crate::read_small(&dir.join("config.json")) else {
+        return;
+    };
+    let Ok(Value::Object(config)) = serde_json::from_str::<Value>(&text) else {
+        return;
+    };
+    if !config.contains_key("_diffusers_version") {
+        return;
+    }
+    if let Some(class) = config.get("_class_name").and_then(Value::as_str) {
+        facts.set(
+            paths::MODEL_ARCHITECTURE,
+            class,
+            Source::file("config.json", "_class_name"),
+        );
+        facts.set(
+            paths::MODEL_LIBRARY_NAME,
+            "diffusers",
+            Source::file(
+                "config.json",
+                "a diffusers model config (_class_name, _diffusers_version)",
+            ),
+        );
+    }
+}
+
 /// The pipeline of `dir` if it has `model_index.json`: the combined primary copy of every
 /// component (format `diffusers`) followed by the alternatives (variants, other formats).
 pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointError> {
     let index = dir.join("model_index.json");
     if index.symlink_metadata().is_err() {
+        lone_model(dir, facts);
         return Ok(Vec::new());
     }
     let text = match cardfill_facts::read::read_to_string(&index, cardfill_facts::read::INDEX_CAP) {
@@ -66,6 +96,11 @@ pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointE
     if let Some(class) = obj.get("_class_name").and_then(Value::as_str) {
         facts.set(
             paths::MODEL_NAME,
+            class,
+            Source::file("model_index.json", "_class_name"),
+        );
+        facts.set(
+            paths::MODEL_MODEL_TYPE,
             class,
             Source::file("model_index.json", "_class_name"),
         );
@@ -163,6 +198,28 @@ pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// diffusers 0.42: `UNet2DModel.save_pretrained` alone, and a `DDPMPipeline`.
+    #[test]
+    fn real_lone_model_and_pipeline() {
+        let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/real");
+        let figures: Value =
+            serde_json::from_str(&std::fs::read_to_string(real.join("figures.json")).unwrap())
+                .unwrap();
+        let f = crate::collect(&real.join("diffusers-unet")).unwrap();
+        let fig = &figures["diffusers-unet"];
+        assert_eq!(f.value(paths::MODEL_ARCHITECTURE), Some(&fig["class"]));
+        assert_eq!(f.str(paths::MODEL_LIBRARY_NAME), Some("diffusers"));
+        assert_eq!(f.value(paths::PARAMETERS_TOTAL), Some(&fig["parameters"]));
+        let f = crate::collect(&real.join("diffusers-pipeline")).unwrap();
+        let fig = &figures["diffusers-pipeline"];
+        assert_eq!(f.value(paths::MODEL_MODEL_TYPE), Some(&fig["class"]));
+        assert_eq!(f.value(paths::PARAMETERS_TOTAL), Some(&fig["parameters"]));
+        assert_eq!(
+            f.value(paths::PARAMETERS_COMPONENTS),
+            Some(&fig["components"])
+        );
+    }
 
     #[test]
     fn variants() {

@@ -180,7 +180,7 @@ fn deepspeed(dir: &Path, facts: &mut Facts) -> Result<Option<WeightSet>, Checkpo
     };
     let rel = Path::new(tag).join(first);
     let tf = pytorch::read(&dir.join(&rel), &rel)?;
-    pytorch::record_unsafe(facts, &rel, &tf);
+    pytorch::record_unsafe(facts, &rel, &tf, true);
     let pk = &tf.pickle;
     let sd = pytorch::state_dict(&tf);
     let module_total: u64 = sd.tensors.iter().map(Tensor::numel).sum();

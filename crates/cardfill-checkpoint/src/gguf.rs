@@ -436,6 +436,9 @@ pub fn find(
             ("general.name", "name"),
             ("general.file_type", "file_type"),
             ("general.quantization_version", "quantization_version"),
+            ("general.license", "license"),
+            ("general.finetune", "finetune"),
+            ("general.size_label", "size_label"),
         ] {
             if let Some(v) = h.metadata.get(key) {
                 meta.insert(name.into(), meta_json(v));
@@ -453,6 +456,21 @@ pub fn find(
             if let Some(v) = h.metadata.get(&format!("{arch}.{suffix}")) {
                 meta.insert(suffix.replace('.', "_"), meta_json(v));
             }
+        }
+        let base_models: Vec<Value> = (0..16)
+            .filter_map(|i| {
+                let get = |k: &str| match h.metadata.get(&format!("general.base_model.{i}.{k}")) {
+                    Some(MetaValue::Str(v)) => Some(v.clone()),
+                    _ => None,
+                };
+                let (name, org, url) = (get("name"), get("organization"), get("repo_url"));
+                (name.is_some() || url.is_some()).then(
+                    || serde_json::json!({"name": name, "organization": org, "repo_url": url}),
+                )
+            })
+            .collect();
+        if !base_models.is_empty() {
+            meta.insert("base_models".into(), base_models.into());
         }
         if let Some(MetaValue::Str(t)) = h.metadata.get("tokenizer.ggml.model") {
             meta.insert("tokenizer".into(), t.as_str().into());
@@ -488,9 +506,112 @@ pub fn find(
     Ok(sets)
 }
 
+/// The `model.*` facts a GGUF file states, when it is the primary copy of the weights:
+/// `general.name`, `general.architecture`, `general.license`, and the base models whose
+/// `repo_url` is a Hugging Face repository (relation `quantized` for quantized file types).
+pub fn record_model(facts: &mut Facts) {
+    let meta = match facts.value(paths::CHECKPOINT_GGUF) {
+        Some(Value::Object(m)) => m.clone(),
+        Some(Value::Array(a)) => match a.first() {
+            Some(Value::Object(m)) => m.clone(),
+            _ => return,
+        },
+        _ => return,
+    };
+    let file = meta
+        .get("files")
+        .and_then(|f| f.get(0))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let src = |key: &str| Source::file(&file, format!("GGUF header {key}"));
+    let text = |k: &str| {
+        meta.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    if let Some(name) = text("name") {
+        facts.set_if_absent(paths::MODEL_NAME, name, src("general.name"));
+    }
+    if let Some(arch) = text("architecture") {
+        facts.set_if_absent(paths::MODEL_ARCHITECTURE, arch, src("general.architecture"));
+        facts.set_if_absent(paths::MODEL_MODEL_TYPE, arch, src("general.architecture"));
+    }
+    if let Some(license) = text("license") {
+        facts.set_if_absent(paths::MODEL_LICENSE, license, src("general.license"));
+    }
+    let ids: Vec<String> = meta
+        .get("base_models")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| hub_repo(b.get("repo_url")?.as_str()?))
+        .collect();
+    let source = src("general.base_model.N.repo_url");
+    let set = match ids.as_slice() {
+        [] => false,
+        [one] => facts.set_if_absent(paths::MODEL_BASE_MODEL, one.as_str(), source),
+        many => facts.set_if_absent(paths::MODEL_BASE_MODEL, many.to_vec(), source),
+    };
+    // ALL_F32 (0), MOSTLY_F16 (1) and MOSTLY_BF16 (32) are not quantized.
+    let quantized = meta
+        .get("file_type")
+        .and_then(Value::as_u64)
+        .is_some_and(|t| !matches!(t, 0 | 1 | 32));
+    if set && quantized {
+        facts.set_if_absent(
+            paths::MODEL_BASE_MODEL_RELATION,
+            "quantized",
+            src("general.file_type"),
+        );
+    }
+}
+
+/// `org/name` of a `https://huggingface.co/org/name` URL (models only).
+fn hub_repo(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://huggingface.co/")
+        .or_else(|| url.strip_prefix("http://huggingface.co/"))?;
+    let mut parts = rest.trim_end_matches('/').split('/');
+    let (org, name) = (parts.next()?, parts.next()?);
+    let ok = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(['.', '-'])
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    (parts.next().is_none() && ok(org) && ok(name) && !matches!(org, "datasets" | "spaces"))
+        .then(|| format!("{org}/{name}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file written by gguf-py 0.19's `GGUFWriter` with `general.*` metadata.
+    #[test]
+    fn real_gguf_metadata_becomes_model_facts() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/real");
+        let figures: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("figures.json")).unwrap())
+                .unwrap();
+        let fig = &figures["gguf"];
+        let f = crate::collect(&dir.join("gguf")).unwrap();
+        assert_eq!(f.value(paths::PARAMETERS_TOTAL), Some(&fig["parameters"]));
+        assert_eq!(f.value(paths::MODEL_NAME), Some(&fig["name"]));
+        assert_eq!(
+            f.value(paths::MODEL_ARCHITECTURE),
+            Some(&fig["architecture"])
+        );
+        assert_eq!(f.value(paths::MODEL_MODEL_TYPE), Some(&fig["architecture"]));
+        assert_eq!(f.value(paths::MODEL_LICENSE), Some(&fig["license"]));
+        assert_eq!(f.value(paths::MODEL_BASE_MODEL), Some(&fig["base_model"]));
+        assert_eq!(f.str(paths::MODEL_BASE_MODEL_RELATION), Some("quantized"));
+        let meta = f.value(paths::CHECKPOINT_GGUF).unwrap();
+        assert_eq!(meta["finetune"], fig["finetune"]);
+        assert_eq!(meta["size_label"], fig["size_label"]);
+        assert_eq!(hub_repo("https://huggingface.co/datasets/a/b"), None);
+    }
 
     #[test]
     fn split_names() {

@@ -168,6 +168,9 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
     let mut sets = sets.into_iter();
     if let Some(primary) = sets.next() {
         record(&mut facts, &primary);
+        if primary.format == "gguf" {
+            gguf::record_model(&mut facts);
+        }
         peft::record(dir, &primary, &mut facts);
         let config = read_small(&dir.join("config.json"))
             .and_then(|text| serde_json::from_str::<Value>(&text).ok());
@@ -181,7 +184,40 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
         facts.absorb(trainer_dirs::rebase(&sub, inner));
     }
     lfs::record(dir, &names, &read, &mut facts);
+    warn_uncounted(&names, &mut facts);
     Ok(facts)
+}
+
+/// A directory with weight-like files but no parameter count is a warning, never silence.
+fn warn_uncounted(names: &[String], facts: &mut Facts) {
+    if facts.value(paths::PARAMETERS_TOTAL).is_some()
+        || facts.value(paths::CHECKPOINT_WEIGHTS_MISSING).is_some()
+    {
+        return;
+    }
+    let weightlike: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| {
+            n.ends_with(".safetensors")
+                || n.ends_with(".gguf")
+                || (pytorch::is_weight_name(n) && !pytorch::is_auxiliary(n))
+        })
+        .collect();
+    if let Some(first) = weightlike.first() {
+        facts.warn(
+            "weights-uncounted",
+            format!(
+                "`{first}`{}: looks like weights but no tensors were found in it, so no \
+                 parameter count; check the file was saved with torch.save(state_dict) or \
+                 save_pretrained",
+                match weightlike.len() {
+                    1 => String::new(),
+                    n => format!(" (+{} files)", n - 1),
+                }
+            ),
+        );
+    }
 }
 
 /// Which copy of the weights wins when several are present: lower is preferred.

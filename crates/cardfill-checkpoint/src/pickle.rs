@@ -2,8 +2,10 @@
 //! values. Globals are only names; calling one (`REDUCE`, `NEWOBJ`, `INST`, `OBJ`) makes an
 //! opaque [`Node::Call`], except for the few constructors state dicts are made of
 //! (`collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`, `torch.Size`, ...), which
-//! become dicts, tensors and tuples. Globals that reach for code execution are recorded in
-//! [`Pickle::unsafe_globals`] with why.
+//! become dicts, tensors and tuples. Every global that `torch.load(weights_only=True)` would
+//! refuse is recorded in [`Pickle::unsafe_globals`] with why: the judgement is an allowlist
+//! ([`weights_only_allowed`], torch 2.15's `_get_allowed_globals`), and names known to run
+//! code ([`unsafe_reason`]) say so.
 //!
 //! Every resource is bounded by [`Limits`]: opcodes, nodes, memo entries, mark depth and
 //! stack size, so a hostile pickle costs at most a bounded amount of time and memory.
@@ -106,6 +108,9 @@ pub struct UnsafeGlobal {
     pub offset: usize,
     /// Why it is dangerous.
     pub why: &'static str,
+    /// `true` when the global is known to run code ([`unsafe_reason`]); `false` when it is only
+    /// outside the weights-only allowlist (a class of the user's, `TrainingArguments`, ...).
+    pub known: bool,
 }
 
 /// A walked pickle.
@@ -371,11 +376,17 @@ impl<'a> Walker<'a> {
     }
 
     fn global(&mut self, module: String, name: String) -> R<()> {
-        if let Some(why) = unsafe_reason(&module, &name) {
+        let judged = match unsafe_reason(&module, &name) {
+            Some(why) => Some((why, true)),
+            None if !weights_only_allowed(&module, &name) => Some((NOT_ALLOWED, false)),
+            None => None,
+        };
+        if let Some((why, known)) = judged {
             self.unsafe_globals.push(UnsafeGlobal {
                 global: format!("{module}.{name}"),
                 offset: self.op_at,
                 why,
+                known,
             });
         }
         self.push(Node::Global(module, name))
@@ -851,7 +862,145 @@ fn long(bytes: &[u8]) -> Node {
     Node::Int(i64::from_le_bytes(a))
 }
 
-/// Why `module.name` is dangerous to load, or `None` if it is not known to be.
+/// Why a global outside the allowlist is unsafe when nothing more specific is known.
+pub const NOT_ALLOWED: &str = "not in torch.load(weights_only=True)'s allowlist: loading imports \
+                               it and runs its code";
+
+/// Whether `torch.load(weights_only=True)` accepts global `module.name`: the allowlist of
+/// torch 2.15 (`torch/_weights_only_unpickler.py`, `_get_allowed_globals`, with the protocol-2
+/// name mapping `__builtin__` → `builtins`):
+/// - `collections.OrderedDict`, `collections.Counter`, `torch.nn.parameter.Parameter`,
+///   `torch.serialization._get_layout`, `torch.Size`, `torch.Tensor`, `torch.device`,
+///   `_codecs.encode`, `builtins.bytearray`, `builtins.set`, `builtins.complex`;
+/// - dtypes (`torch.float32`, `torch.bfloat16`, `torch.uint1`…`torch.uint64`, …) and the
+///   quantization schemes (`torch.per_tensor_affine`, …);
+/// - tensor and storage classes (`torch.FloatStorage`, `torch.cuda.HalfTensor`,
+///   `torch.sparse.FloatTensor`, `torch.storage.TypedStorage`, `torch.storage.UntypedStorage`);
+/// - the rebuild functions `torch._utils._rebuild_{tensor,tensor_v2,tensor_v3,parameter,
+///   parameter_with_state,qtensor,sparse_tensor,meta_tensor_no_storage,wrapper_subclass,
+///   device_tensor_from_numpy,device_tensor_from_cpu_tensor}` and
+///   `torch._tensor._rebuild_from_type_v2`.
+///
+/// Everything else (a user's `nn.Module` class, `TrainingArguments`, numpy) is refused by
+/// torch unless the loader adds it with `add_safe_globals`.
+pub fn weights_only_allowed(module: &str, name: &str) -> bool {
+    let module = match module {
+        "__builtin__" => "builtins",
+        m => m,
+    };
+    const PREFIXES: &[&str] = &[
+        "BFloat16",
+        "Bool",
+        "Byte",
+        "Char",
+        "ComplexDouble",
+        "ComplexFloat",
+        "Double",
+        "Float",
+        "Half",
+        "Int",
+        "Long",
+        "Short",
+    ];
+    const QSTORAGE: &[&str] = &["QInt32", "QInt8", "QUInt2x4", "QUInt4x2", "QUInt8"];
+    const DTYPES: &[&str] = &[
+        "bool",
+        "uint8",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "float16",
+        "float32",
+        "float64",
+        "bfloat16",
+        "complex32",
+        "complex64",
+        "complex128",
+        "qint8",
+        "quint8",
+        "qint32",
+        "quint4x2",
+        "quint2x4",
+        "bits1x8",
+        "bits2x4",
+        "bits4x2",
+        "bits8",
+        "bits16",
+        "float8_e5m2",
+        "float8_e4m3fn",
+        "float8_e5m2fnuz",
+        "float8_e4m3fnuz",
+        "float8_e8m0fnu",
+        "float4_e2m1fn_x2",
+        "bcomplex32",
+        "uint16",
+        "uint32",
+        "uint64",
+        "uint1",
+        "uint2",
+        "uint3",
+        "uint4",
+        "uint5",
+        "uint6",
+        "uint7",
+        "int1",
+        "int2",
+        "int3",
+        "int4",
+        "int5",
+        "int6",
+        "int7",
+        "per_tensor_affine",
+        "per_tensor_symmetric",
+        "per_channel_affine",
+        "per_channel_symmetric",
+        "per_channel_affine_float_qparams",
+    ];
+    let class_of = |suffix: &str, extra: &[&str]| {
+        name.strip_suffix(suffix)
+            .is_some_and(|p| PREFIXES.contains(&p) || extra.contains(&p))
+    };
+    match module {
+        "collections" => matches!(name, "OrderedDict" | "Counter"),
+        "builtins" => matches!(name, "bytearray" | "set" | "complex"),
+        "_codecs" => name == "encode",
+        "torch.nn.parameter" => name == "Parameter",
+        "torch.serialization" => name == "_get_layout",
+        "torch.storage" => matches!(name, "TypedStorage" | "UntypedStorage"),
+        "torch._tensor" => name == "_rebuild_from_type_v2",
+        "torch._utils" => matches!(
+            name,
+            "_rebuild_parameter"
+                | "_rebuild_parameter_with_state"
+                | "_rebuild_qtensor"
+                | "_rebuild_tensor"
+                | "_rebuild_tensor_v2"
+                | "_rebuild_tensor_v3"
+                | "_rebuild_sparse_tensor"
+                | "_rebuild_meta_tensor_no_storage"
+                | "_rebuild_wrapper_subclass"
+                | "_rebuild_device_tensor_from_numpy"
+                | "_rebuild_device_tensor_from_cpu_tensor"
+        ),
+        "torch" => {
+            matches!(name, "Size" | "Tensor" | "device")
+                || DTYPES.contains(&name)
+                || class_of("Storage", QSTORAGE)
+                || class_of("Tensor", &[])
+        }
+        "torch.cuda" => {
+            class_of("Storage", &[]) || (class_of("Tensor", &[]) && !name.starts_with("Complex"))
+        }
+        "torch.sparse" | "torch.cuda.sparse" => {
+            class_of("Tensor", &[]) && !name.starts_with("Complex") && name != "BoolTensor"
+        }
+        _ => false,
+    }
+}
+
+/// Why `module.name` is known to be dangerous to load, or `None` if it is not known to be
+/// (it may still be outside the weights-only allowlist: [`weights_only_allowed`]).
 pub fn unsafe_reason(module: &str, name: &str) -> Option<&'static str> {
     let top = module.split('.').next().unwrap_or(module);
     match top {

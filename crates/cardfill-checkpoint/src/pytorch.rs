@@ -219,6 +219,9 @@ pub struct StateDict {
     pub tensors: Vec<Tensor>,
     /// Names dropped because they alias a tensor already counted (tied weights).
     pub shared: Vec<String>,
+    /// The class of a whole pickled `nn.Module` (`__main__.SomeNet`) whose `_parameters` and
+    /// `_buffers` gave the tensors, when the file is `torch.save(model)`.
+    pub module_class: Option<String>,
 }
 
 /// Keys under which training frameworks nest the model's state dict, in order of preference.
@@ -248,6 +251,38 @@ fn tensor_entries(pk: &Pickle, dict: Id) -> Vec<(String, &TensorRef)> {
         .collect()
 }
 
+/// The tensors of a pickled `nn.Module` (`torch.save(model)`): its `_parameters` and
+/// `_buffers`, then its `_modules` recursively, named as `state_dict()` names them.
+fn module_tensors<'a>(
+    pk: &'a Pickle,
+    module: Id,
+    prefix: &str,
+    depth: u32,
+    out: &mut Vec<(String, &'a TensorRef)>,
+) {
+    // Real models nest a few dozen levels at most; the bound also stops memo cycles.
+    if depth > 64 || !matches!(pk.node(module), Node::Call { .. }) {
+        return;
+    }
+    for key in ["_parameters", "_buffers"] {
+        if let Some(dict) = pk.get(module, key) {
+            for (name, t) in tensor_entries(pk, dict) {
+                out.push((format!("{prefix}{name}"), t));
+            }
+        }
+    }
+    let Some(children) = pk.get(module, "_modules") else {
+        return;
+    };
+    if let Node::Dict(entries) = pk.node(children) {
+        for (k, v) in entries {
+            if let Some(name) = pk.str(*k) {
+                module_tensors(pk, *v, &format!("{prefix}{name}."), depth + 1, out);
+            }
+        }
+    }
+}
+
 /// The state dict of a torch file: the root if it maps names to tensors, else the first
 /// nested dict under a known key (Lightning `state_dict`, DeepSpeed `module`, ...).
 pub fn state_dict(tf: &TorchFile) -> StateDict {
@@ -264,10 +299,20 @@ pub fn state_dict(tf: &TorchFile) -> StateDict {
             }
         }
     }
+    let mut module_class = None;
+    if chosen.0.is_none() && chosen.1.is_empty() {
+        let mut found = Vec::new();
+        module_tensors(pk, pk.root, "", 0, &mut found);
+        if !found.is_empty() {
+            module_class = pk.class_of(pk.root);
+            chosen.1 = found;
+        }
+    }
     let (key, entries) = chosen;
     let mut seen = HashSet::new();
     let mut out = StateDict {
         key,
+        module_class,
         ..StateDict::default()
     };
     for (name, t) in entries {
@@ -288,9 +333,21 @@ pub fn state_dict(tf: &TorchFile) -> StateDict {
     out
 }
 
-/// Reports the unsafe globals of a walked torch file under `checkpoint.unsafe`.
-pub fn record_unsafe(facts: &mut Facts, rel: &Path, tf: &TorchFile) {
-    if tf.pickle.unsafe_globals.is_empty() {
+/// Reports the unsafe globals of a walked torch file under `checkpoint.unsafe`, once per global.
+///
+/// A weight file (`weights_only` true) is judged by torch's weights-only allowlist: a global
+/// outside it makes `torch.load(weights_only=True)` refuse the file. Auxiliary trainer files
+/// (`training_args.bin`, optimizer states) are objects by design, which transformers itself
+/// loads with `weights_only=False`: only globals known to run code are reported for them.
+pub fn record_unsafe(facts: &mut Facts, rel: &Path, tf: &TorchFile, weights_only: bool) {
+    let mut seen = HashSet::new();
+    let found: Vec<&crate::pickle::UnsafeGlobal> = tf
+        .pickle
+        .unsafe_globals
+        .iter()
+        .filter(|g| (weights_only || g.known) && seen.insert(g.global.as_str()))
+        .collect();
+    if found.is_empty() {
         return;
     }
     let file = rel.to_string_lossy().replace('\\', "/");
@@ -298,7 +355,7 @@ pub fn record_unsafe(facts: &mut Facts, rel: &Path, tf: &TorchFile) {
         Some(Value::Array(a)) => a.clone(),
         _ => Vec::new(),
     };
-    for g in &tf.pickle.unsafe_globals {
+    for g in found {
         list.push(serde_json::json!({
             "file": file,
             "member": tf.member,
@@ -333,6 +390,11 @@ pub fn is_auxiliary(name: &str) -> bool {
         || name.starts_with("optimizer")
 }
 
+/// Whether `name` has a PyTorch weight extension (`.bin`, `.pt`, `.pth`, `.ckpt`).
+pub fn is_weight_name(name: &str) -> bool {
+    has_torch_extension(name)
+}
+
 fn has_torch_extension(name: &str) -> bool {
     [".bin", ".pt", ".pth", ".ckpt"]
         .iter()
@@ -356,15 +418,19 @@ fn weight_set(
         ..WeightSet::default()
     };
     let mut keys = BTreeMap::new();
+    let mut modules = BTreeMap::new();
     let mut shared = 0usize;
     let mut layout = "zip";
     for rel in files {
         let tf = read(&dir.join(rel), rel)?;
-        record_unsafe(facts, rel, &tf);
+        record_unsafe(facts, rel, &tf, true);
         layout = tf.layout;
         let sd = state_dict(&tf);
         if let Some(k) = &sd.key {
             keys.insert(k.clone(), ());
+        }
+        if let Some(c) = &sd.module_class {
+            modules.insert(c.clone(), ());
         }
         shared += sd.shared.len();
         set.bytes += tf.bytes;
@@ -383,6 +449,13 @@ fn weight_set(
     if !keys.is_empty() {
         let k: Vec<_> = keys.into_keys().collect();
         method.push_str(&format!(", model weights under `{}`", k.join("`, `")));
+    }
+    if !modules.is_empty() {
+        let m: Vec<_> = modules.into_keys().collect();
+        method.push_str(&format!(
+            ", whole nn.Module `{}`: `_parameters` and `_buffers` of every submodule",
+            m.join("`, `")
+        ));
     }
     if shared > 0 {
         method.push_str(&format!(", {shared} tied tensors counted once"));
@@ -443,7 +516,7 @@ pub fn find(
         let rel = PathBuf::from(name);
         if is_auxiliary(name) {
             match read(&path, &rel) {
-                Ok(tf) => record_unsafe(facts, &rel, &tf),
+                Ok(tf) => record_unsafe(facts, &rel, &tf, false),
                 Err(e) => facts.warn("checkpoint-file-invalid", e.to_string()),
             }
             continue;
@@ -530,6 +603,77 @@ mod tests {
             .join(name)
     }
 
+    use cardfill_facts::paths;
+
+    fn real(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/real")
+            .join(name)
+    }
+
+    /// `torch.save(model)` of a `__main__` class (torch 2.15): format pytorch, the class named
+    /// unsafe, and the module's `_parameters` and `_buffers` counted as the library counts them.
+    #[test]
+    fn whole_module_pickle_is_counted_and_named_unsafe() {
+        let figures: Value =
+            serde_json::from_str(&std::fs::read_to_string(real("figures.json")).unwrap()).unwrap();
+        let fig = &figures["torch-whole-module"];
+        let facts = crate::collect(&real("torch-whole-module")).unwrap();
+        assert_eq!(
+            facts.value(paths::CHECKPOINT_FORMAT),
+            Some(&Value::from("pytorch"))
+        );
+        assert_eq!(
+            facts.value(paths::CHECKPOINT_FILES),
+            Some(&serde_json::json!(["model.pt"]))
+        );
+        assert_eq!(
+            facts.value(paths::PARAMETERS_TOTAL),
+            Some(&fig["tensor_elements"])
+        );
+        let unsafe_list = facts.value(paths::CHECKPOINT_UNSAFE).unwrap();
+        let globals: Vec<&str> = unsafe_list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|u| u["global"].as_str())
+            .collect();
+        assert_eq!(globals[0], fig["class"].as_str().unwrap());
+        assert!(globals.contains(&"torch.nn.modules.linear.Linear"));
+        // The state dict's own globals are on the allowlist.
+        assert!(
+            !globals
+                .iter()
+                .any(|g| g.starts_with("collections.") || g.contains("_rebuild"))
+        );
+    }
+
+    #[test]
+    fn allowlist_is_torch_weights_only() {
+        use crate::pickle::weights_only_allowed as ok;
+        assert!(ok("collections", "OrderedDict"));
+        assert!(ok("torch._utils", "_rebuild_tensor_v2"));
+        assert!(ok("torch", "BFloat16Storage"));
+        assert!(ok("torch", "bfloat16"));
+        assert!(ok("__builtin__", "set"));
+        assert!(ok("torch.cuda", "HalfTensor"));
+        assert!(!ok("torch.cuda", "ComplexFloatTensor"));
+        assert!(!ok("torch.sparse", "BoolTensor"));
+        assert!(!ok("__main__", "SomeNet"));
+        assert!(!ok("numpy.core.multiarray", "_reconstruct"));
+        assert!(!ok("builtins", "eval"));
+    }
+
+    #[test]
+    fn weight_file_without_tensors_is_a_warning() {
+        // torch.save of a dict holding no tensors (torch 2.15).
+        let facts = crate::collect(&real("torch-no-tensors")).unwrap();
+        assert!(facts.value(paths::PARAMETERS_TOTAL).is_none());
+        let w: Vec<&str> = facts.warnings().iter().map(|w| w.code.as_str()).collect();
+        assert_eq!(w, ["weights-uncounted"]);
+        assert!(facts.warnings()[0].message.starts_with("`model.pt`: "));
+    }
+
     #[test]
     fn real_trainer_files_parse_without_executing() {
         let dir = case("peft-lora-tinyllama-trainer-ckpt");
@@ -544,7 +688,22 @@ mod tests {
             args.pickle.class_of(args.pickle.root).as_deref(),
             Some("trl.trainer.sft_config.SFTConfig")
         );
-        assert!(args.pickle.unsafe_globals.is_empty());
+        // Outside the weights-only allowlist (torch refuses it with weights_only=True), but
+        // nothing known to run code: an auxiliary file reports nothing.
+        let globals: Vec<&str> = args
+            .pickle
+            .unsafe_globals
+            .iter()
+            .map(|g| g.global.as_str())
+            .collect();
+        assert!(
+            globals.contains(&"trl.trainer.sft_config.SFTConfig"),
+            "{globals:?}"
+        );
+        assert!(args.pickle.unsafe_globals.iter().all(|g| !g.known));
+        let mut facts = Facts::new();
+        record_unsafe(&mut facts, Path::new("training_args.bin"), &args, false);
+        assert!(facts.value(paths::CHECKPOINT_UNSAFE).is_none());
         assert!(state_dict(&args).tensors.is_empty());
 
         let rng = read(&dir.join("rng_state.pth"), Path::new("rng_state.pth")).unwrap();

@@ -60,6 +60,9 @@ pub const PARAMETERS_TOTAL: &str = "parameters.total";
 pub const PARAMETERS_BY_DTYPE: &str = "parameters.by_dtype";
 /// integer: trainable parameters (a PEFT adapter's count).
 pub const PARAMETERS_TRAINABLE: &str = "parameters.trainable";
+/// integer: the base model's own parameter count, for an adapter (its weights in the Hugging
+/// Face cache, or the training record).
+pub const PARAMETERS_BASE: &str = "parameters.base";
 /// integer: parameters active per token (mixture of experts).
 pub const PARAMETERS_ACTIVE: &str = "parameters.active";
 /// integer: stored element count where it differs from the logical count.
@@ -159,6 +162,24 @@ pub const TRAINING_DISTRIBUTED: &str = "training.distributed";
 pub const TRAINING_PROCESSES: &str = "training.processes";
 /// integer: machines the launch config names (accelerate `num_machines`).
 pub const TRAINING_MACHINES: &str = "training.machines";
+/// object: `TrainingArguments` field name → value (non-default values, and the ones the
+/// Trainer's card always shows: learning rate, batch sizes, accumulation, seed, optimizer,
+/// scheduler), plus `total_train_batch_size` (per-device × gradient accumulation × world size).
+pub const TRAINING_HYPERPARAMETERS: &str = "training.hyperparameters";
+/// list of objects `{"id": "org/name", "config": str|null, "split": str|null}`: training
+/// datasets, Hub ids only (never local paths).
+pub const TRAINING_DATASETS: &str = "training.datasets";
+
+/// list of objects: the trainer's log (`trainer_state.json` `log_history`), numbers only:
+/// `step`, `epoch`, `loss`, `learning_rate`, `grad_norm`, `eval_*`; at most 1000 entries
+/// (evenly thinned, evaluation entries always kept).
+pub const TRAINING_LOG: &str = "training.log";
+
+// ---- evaluation ----
+/// list of objects `{"task": str|null, "dataset": {"id", "config", "split"}|null,
+/// "metric": str, "value": number, "step": int|null}`; `task` is the Hub task type
+/// (`text-generation`); an optional `name` is the benchmark's own task name (`arc_easy`).
+pub const EVALUATION_RESULTS: &str = "evaluation.results";
 
 // ---- carbon ----
 /// number: IT energy of the devices, kWh (before PUE).

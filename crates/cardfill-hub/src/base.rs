@@ -148,6 +148,34 @@ fn named_snapshot(dirs: &[PathBuf], id: &str) -> Option<PathBuf> {
         .find(|path| path.is_dir())
 }
 
+/// The parameter count of an adapter's base model, from its weight headers in the local cache
+/// (headers only; nothing is downloaded).
+fn base_parameters(hub: &Hub, id: &str, snapshot: Option<&Path>, out: &mut Facts) {
+    let dir = match snapshot {
+        Some(s) => s.to_path_buf(),
+        None => match hub.cached_file(id, "config.json") {
+            Some(config) => match config.parent() {
+                Some(p) => p.to_path_buf(),
+                None => return,
+            },
+            None => return,
+        },
+    };
+    let Ok(found) = cardfill_checkpoint::collect(&dir) else {
+        return;
+    };
+    if let Some(n) = found.u64(paths::PARAMETERS_TOTAL) {
+        out.set(
+            paths::PARAMETERS_BASE,
+            n,
+            Source::file(
+                dir.display().to_string(),
+                format!("weights of base model {id} in the Hugging Face cache: Σ shape products"),
+            ),
+        );
+    }
+}
+
 /// Resolves the base model named in `known` (through the snapshot the configs in `dirs` name,
 /// the cache, then the Hub when `online`) and inherits its licence, language and pipeline tag
 /// into `out` where `known` lacks them.
@@ -184,9 +212,18 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, dirs: &[PathBuf], online: bool, 
         }
     }
     let snapshot = named_snapshot(dirs, &id);
+    if known.contains(paths::MODEL_ADAPTER) && !known.contains(paths::PARAMETERS_BASE) {
+        base_parameters(hub, &id, snapshot.as_deref(), out);
+    }
     let base = find_base(hub, &id, snapshot.as_deref(), network, out);
     let Some((meta, origin)) = &base.card else {
         if !online && !base.readme_found {
+            // The model may be cached without its card (`from_pretrained` fetches no README).
+            let what = if base.config.is_some() {
+                format!("base model `{id}` has no README.md in the local Hugging Face cache")
+            } else {
+                format!("base model `{id}` is not in the local Hugging Face cache")
+            };
             // `--online` may have been given and overruled by HF_HUB_OFFLINE.
             let hint = if crate::client::env_true("HF_HUB_OFFLINE") {
                 " (HF_HUB_OFFLINE is set: the Hub is not asked)"
@@ -196,8 +233,7 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, dirs: &[PathBuf], online: bool, 
             out.warn(
                 "base-model-not-cached",
                 format!(
-                    "base model `{id}` is not in the local Hugging Face cache `{}`: its licence \
-                     is not inherited{hint}",
+                    "{what} `{}`: its licence is not inherited{hint}",
                     hub.cache_dir().display()
                 ),
             );

@@ -74,11 +74,18 @@ pub fn sanitize(facts: &mut Facts) {
                 "use `adapter`, `merge`, `quantized` or `finetune`",
             );
         } else if !facts.contains(paths::MODEL_BASE_MODEL) {
-            drop(
-                facts,
-                paths::MODEL_BASE_MODEL_RELATION,
-                "`base_model_relation` needs a `base_model`",
-            );
+            // Say what the real problem is when the base model was a local path.
+            let local = facts
+                .warnings()
+                .iter()
+                .any(|w| w.code == "base-model-local-path");
+            let why = if local {
+                "the base model is a local path, and the Hub accepts only model ids (`org/name`) \
+                 in `base_model`; pass the base model's Hub id (`org/name`) to keep it"
+            } else {
+                "`base_model_relation` needs a `base_model`"
+            };
+            drop(facts, paths::MODEL_BASE_MODEL_RELATION, why);
         }
     }
     sanitize_license(facts);

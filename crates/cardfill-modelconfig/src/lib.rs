@@ -8,8 +8,11 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod adapter;
+mod card_meta;
 mod config;
 mod hub_id;
+mod hyper;
+mod results;
 mod trainer;
 
 use std::path::{Path, PathBuf};
@@ -49,11 +52,16 @@ pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
         config::collect(dir),
         adapter::collect(dir),
         trainer::collect(dir),
+        // Last: the card's front matter only fills what the configs left unknown.
+        card_meta::collect(dir),
     ] {
         match part {
             Ok(found) => facts.absorb(found),
             Err(err) => facts.warn("config-unreadable", err.to_string()),
         }
     }
+    let processes = facts.u64(cardfill_facts::paths::TRAINING_PROCESSES);
+    facts.absorb(hyper::collect(dir, processes));
+    facts.absorb(results::collect(dir));
     Ok(facts)
 }

@@ -365,22 +365,65 @@ fn regime(files: &mut Files<'_>, setup: &mut Facts) -> Option<(String, Source)> 
         Mixed::Bf16 => "bf16 mixed precision",
         Mixed::Fp8 => "fp8 mixed precision",
         Mixed::No => {
-            let config = files.json_object("config.json")?;
-            let dtype = config
-                .get("torch_dtype")
-                .or_else(|| config.get("dtype"))
-                .and_then(Value::as_str)?;
-            let phrase = match dtype {
+            // Without mixed precision the regime is the dtype of the trained weights: the
+            // config's (`dtype` from transformers 5, `torch_dtype` before), else a PEFT
+            // adapter's own tensors.
+            let (dtype, from) = match files.json_object("config.json") {
+                Some(config) => {
+                    let (key, dtype) = ["dtype", "torch_dtype"]
+                        .into_iter()
+                        .find_map(|k| Some((k, config.get(k)?.as_str()?.to_owned())))?;
+                    (dtype, format!("config.json {key}"))
+                }
+                None => (
+                    adapter_dtype(files.dir)?,
+                    "adapter_model.safetensors dtype".to_owned(),
+                ),
+            };
+            let phrase = match dtype.as_str() {
                 "float32" => "fp32",
                 "bfloat16" => "bf16 non-mixed precision",
                 "float16" => "fp16 non-mixed precision",
                 _ => return None,
             };
-            let method = format!("{method}; config.json torch_dtype {dtype}");
+            let method = format!("{method}; {from} {dtype}");
             return Some((phrase.to_owned(), Source::file(file, method)));
         }
     };
     Some((phrase.to_owned(), Source::file(file, method)))
+}
+
+/// The one dtype of a PEFT adapter's tensors (`adapter_model.safetensors` header), as torch
+/// names it (`float32`); `None` when mixed or unreadable.
+fn adapter_dtype(dir: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(dir.join("adapter_model.safetensors")).ok()?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).ok()?;
+    let n = u64::from_le_bytes(len);
+    if n > MAX_CONFIG_BYTES {
+        return None;
+    }
+    let mut header = Vec::new();
+    file.take(n).read_to_end(&mut header).ok()?;
+    let header: Map<String, Value> = serde_json::from_slice(&header).ok()?;
+    let mut dtypes = header
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .filter_map(|(_, v)| v.get("dtype")?.as_str());
+    let first = dtypes.next()?;
+    if dtypes.any(|d| d != first) {
+        return None;
+    }
+    Some(
+        match first {
+            "F32" => "float32",
+            "BF16" => "bfloat16",
+            "F16" => "float16",
+            _ => return None,
+        }
+        .to_owned(),
+    )
 }
 
 /// `fp16`/`bf16` of the pickled `TrainingArguments` in `training_args.bin`, found by scanning
@@ -855,8 +898,10 @@ fn readme_framework_versions(text: &str) -> Vec<(String, String)> {
         else {
             continue;
         };
-        // The version is the last word; the name is what precedes it.
+        // The version is the last word; the name is what precedes it (sentence-transformers
+        // writes `- Transformers: 5.25.0`).
         if let Some((name, version)) = item.trim().rsplit_once(' ') {
+            let name = name.trim().trim_end_matches(':');
             let looks_like_version = version.starts_with(|c: char| c.is_ascii_digit());
             if looks_like_version && !name.trim().is_empty() {
                 out.push((package_name(name), version.to_owned()));
@@ -868,7 +913,12 @@ fn readme_framework_versions(text: &str) -> Vec<(String, String)> {
 
 /// The package name for a framework as cards and configs spell it (`Pytorch` → `torch`).
 fn package_name(name: &str) -> String {
-    let lower = name.trim().to_ascii_lowercase().replace([' ', '_'], "-");
+    let lower = name
+        .trim()
+        .trim_end_matches(':')
+        .trim()
+        .to_ascii_lowercase()
+        .replace([' ', '_'], "-");
     match lower.as_str() {
         "pytorch" | "torch" => "torch".into(),
         "sentence-transformers" => "sentence-transformers".into(),
@@ -1268,5 +1318,58 @@ mod tests {
         assert_eq!(software["peft"], "0.12.0");
         assert!(software.get("other").is_none());
         assert!(source(&facts, paths::TRAINING_SOFTWARE).starts_with("derived: config.json"));
+    }
+}
+
+#[cfg(test)]
+mod real_tests {
+    use super::*;
+
+    fn real(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/real")
+            .join(name)
+    }
+
+    /// sentence-transformers 6.3 writes `- Transformers: 5.25.0`: no colon kept, names canonical.
+    #[test]
+    fn sentence_transformers_framework_versions() {
+        let f = collect(&real("sentence-transformers")).unwrap();
+        let sw = f
+            .value(paths::TRAINING_SOFTWARE)
+            .unwrap()
+            .as_object()
+            .unwrap();
+        assert!(
+            sw.keys().all(|k| !k.contains(':') && !k.contains(' ')),
+            "{sw:?}"
+        );
+        assert_eq!(sw["transformers"], "5.25.0");
+        assert_eq!(sw["sentence-transformers"], "6.3.0");
+        assert_eq!(sw["torch"], "2.15.0+cu132");
+        assert_eq!(sw["python"], "3.11.7");
+        assert!(!sw.contains_key("pytorch"));
+    }
+
+    /// PEFT Trainer folders get the regime from the same `training_args.bin` evidence, and the
+    /// source names the key the config uses (`dtype` in transformers 5).
+    #[test]
+    fn regime_for_plain_and_peft_trainer_folders() {
+        let plain = collect(&real("tf5-trainer")).unwrap();
+        assert_eq!(plain.str(paths::TRAINING_REGIME), Some("fp32"));
+        let src = plain
+            .get(paths::TRAINING_REGIME)
+            .unwrap()
+            .source
+            .to_string();
+        assert!(src.contains("config.json dtype float32"), "{src}");
+        assert!(!src.contains("torch_dtype"), "{src}");
+        let peft = collect(&real("tf5-peft-trainer")).unwrap();
+        assert_eq!(peft.str(paths::TRAINING_REGIME), Some("fp32"));
+        let src = peft.get(paths::TRAINING_REGIME).unwrap().source.to_string();
+        assert!(
+            src.starts_with("training_args.bin: fp16 = bf16 = False"),
+            "{src}"
+        );
     }
 }

@@ -1,0 +1,387 @@
+//! Evaluation results → `evaluation.results`, and the trainer's log → `training.log`.
+//!
+//! Read: `eval_results.json` (else the `eval_*` keys of `all_results.json`), written by the
+//! Trainer; lm-evaluation-harness `results*.json` (its `results` and `configs`); lighteval
+//! `results_*.json` (`results` and `config_tasks`). Files sit in the directory or one folder
+//! below it (lm-evaluation-harness writes `<output>/<model>/results_<time>.json`). Dataset ids
+//! come from the files (`dataset_path`, `hf_repo`) and only when they are Hub ids.
+
+use std::path::Path;
+
+use cardfill_facts::{Facts, Source, Value, paths};
+use serde_json::{Map, json};
+
+use crate::{HubId, hub_id};
+
+const MAX_BYTES: u64 = 64 << 20;
+const MAX_LOG: usize = 1000;
+
+fn read_json(path: &Path) -> Option<Map<String, Value>> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_BYTES {
+        return None;
+    }
+    match serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// Collects `evaluation.results` and `training.log` in `dir`.
+pub fn collect(dir: &Path) -> Facts {
+    let mut facts = Facts::new();
+    let state = read_json(&dir.join("trainer_state.json"));
+    let step = state
+        .as_ref()
+        .and_then(|s| s.get("global_step"))
+        .and_then(Value::as_u64);
+    if let Some(log) = state
+        .as_ref()
+        .and_then(|s| s.get("log_history"))
+        .and_then(Value::as_array)
+    {
+        let entries = thin(log);
+        if !entries.is_empty() {
+            facts.set(
+                paths::TRAINING_LOG,
+                entries,
+                Source::file("trainer_state.json", "log_history (numbers)"),
+            );
+        }
+    }
+    let mut results = Vec::new();
+    let mut sources = Vec::new();
+    for name in ["eval_results.json", "all_results.json"] {
+        if let Some(obj) = read_json(&dir.join(name)) {
+            let found = trainer_results(&obj, step);
+            if !found.is_empty() {
+                results.extend(found);
+                sources.push(format!("{name}: eval_* metrics"));
+                break;
+            }
+        }
+    }
+    for (rel, obj) in result_files(dir) {
+        let found = if obj.contains_key("config_general") {
+            lighteval(&obj)
+        } else if obj.contains_key("configs") || obj.contains_key("versions") {
+            // The evaluated model, when a Hub id, names the card's `model-index` entry.
+            let name = obj.get("model_name").and_then(Value::as_str).map(hub_id);
+            if let Some(HubId::Id(id) | HubId::FromCache(id)) = name {
+                facts.set(
+                    paths::MODEL_NAME,
+                    id,
+                    Source::file(&rel, "model_name (lm-evaluation-harness)"),
+                );
+            }
+            lm_eval(&obj)
+        } else {
+            Vec::new()
+        };
+        if !found.is_empty() {
+            results.extend(found);
+            sources.push(format!("{rel}: results"));
+        }
+    }
+    let files: Vec<&str> = sources
+        .iter()
+        .map(|s| s.split_once(": ").map_or(s.as_str(), |(f, _)| f))
+        .collect();
+    let partial = results
+        .iter()
+        .filter(|r| r["task"].is_null() || r["dataset"].is_null())
+        .count();
+    if partial > 0 {
+        facts.warn(
+            "evaluation-result-partial",
+            format!(
+                "{partial} evaluation result(s) of `{}` name no task or no Hub dataset id: they \
+                 stay in the card's Results, not in `model-index` (the Hub needs task, dataset \
+                 and metric)",
+                files.join("`, `")
+            ),
+        );
+    }
+    if !results.is_empty() {
+        let source = match sources.as_slice() {
+            [one] => {
+                let (file, method) = one.split_once(": ").unwrap_or((one, ""));
+                Source::file(file, method)
+            }
+            many => Source::derived(many.join("; ")),
+        };
+        facts.set(paths::EVALUATION_RESULTS, results, source);
+    }
+    facts
+}
+
+/// `results*.json` in `dir` and its sub-folders (not `checkpoint-*`), sorted.
+fn result_files(dir: &Path) -> Vec<(String, Map<String, Value>)> {
+    let mut out = Vec::new();
+    let is_results =
+        |n: &str| n.starts_with("results") && n.ends_with(".json") && n != "results.json.index";
+    let mut names: Vec<(String, std::path::PathBuf)> = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
+        let path = e.path();
+        if path.is_dir() && !name.starts_with("checkpoint-") && !name.starts_with('.') {
+            if let Ok(sub) = std::fs::read_dir(&path) {
+                for s in sub.flatten() {
+                    if let Ok(n) = s.file_name().into_string() {
+                        if is_results(&n) {
+                            names.push((format!("{name}/{n}"), s.path()));
+                        }
+                    }
+                }
+            }
+        } else if is_results(&name) {
+            names.push((name, path));
+        }
+    }
+    names.sort();
+    for (rel, path) in names {
+        if let Some(obj) = read_json(&path) {
+            out.push((rel, obj));
+        }
+    }
+    out
+}
+
+fn dataset(id: Option<&str>, config: Option<&str>, split: Option<&str>) -> Value {
+    match id.map(hub_id) {
+        Some(HubId::Id(id) | HubId::FromCache(id)) => {
+            json!({"id": id, "config": config, "split": split})
+        }
+        _ => Value::Null,
+    }
+}
+
+/// The Trainer's `eval_*` metrics (speeds and runtimes left out).
+fn trainer_results(obj: &Map<String, Value>, step: Option<u64>) -> Vec<Value> {
+    obj.iter()
+        .filter_map(|(k, v)| {
+            let metric = k.strip_prefix("eval_")?;
+            if metric == "runtime" || metric.ends_with("_per_second") {
+                return None;
+            }
+            let value = v.as_f64()?;
+            Some(json!({"task": null, "dataset": null, "metric": metric, "value": value, "step": step}))
+        })
+        .collect()
+}
+
+/// lm-evaluation-harness 0.4: `results.<task>.<metric>,<filter>` with the dataset of
+/// `configs.<task>`; evaluated as text generation.
+fn lm_eval(obj: &Map<String, Value>) -> Vec<Value> {
+    let Some(results) = obj.get("results").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (task, metrics) in results {
+        let Some(metrics) = metrics.as_object() else {
+            continue;
+        };
+        let config = obj.get("configs").and_then(|c| c.get(task));
+        let s = |k: &str| config.and_then(|c| c.get(k)).and_then(Value::as_str);
+        let split = s("test_split").or_else(|| s("validation_split"));
+        let ds = dataset(s("dataset_path"), s("dataset_name"), split);
+        for (key, v) in metrics {
+            let (metric, _filter) = key.split_once(',').unwrap_or((key, ""));
+            if metric.ends_with("_stderr") || metric == "alias" {
+                continue;
+            }
+            if let Some(value) = v.as_f64() {
+                out.push(json!({
+                    "task": "text-generation",
+                    "dataset": ds,
+                    "metric": metric,
+                    "value": value,
+                    "step": null,
+                    "name": task,
+                }));
+            }
+        }
+    }
+    out
+}
+
+/// lighteval: `results.<suite|task|shots>.<metric>` with `config_tasks.<suite|task>`.
+fn lighteval(obj: &Map<String, Value>) -> Vec<Value> {
+    let Some(results) = obj.get("results").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (task, metrics) in results {
+        if task == "all" {
+            continue;
+        }
+        let Some(metrics) = metrics.as_object() else {
+            continue;
+        };
+        let key = task.rsplit_once('|').map_or(task.as_str(), |(k, _)| k);
+        let config = obj.get("config_tasks").and_then(|c| c.get(key));
+        let s = |k: &str| config.and_then(|c| c.get(k)).and_then(Value::as_str);
+        let split = config
+            .and_then(|c| c.get("evaluation_splits"))
+            .and_then(|s| s.get(0))
+            .and_then(Value::as_str);
+        let ds = dataset(s("hf_repo"), s("hf_subset"), split);
+        for (metric, v) in metrics {
+            if metric.ends_with("_stderr") {
+                continue;
+            }
+            if let Some(value) = v.as_f64() {
+                out.push(json!({
+                    "task": "text-generation",
+                    "dataset": ds,
+                    "metric": metric,
+                    "value": value,
+                    "step": null,
+                    "name": key,
+                }));
+            }
+        }
+    }
+    out
+}
+
+/// The log's numeric fields, thinned to at most [`MAX_LOG`] entries (evaluations kept).
+fn thin(log: &[Value]) -> Vec<Value> {
+    let entries: Vec<Map<String, Value>> = log
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|e| {
+            e.iter()
+                .filter(|(k, v)| {
+                    v.is_number()
+                        && (matches!(
+                            k.as_str(),
+                            "step" | "epoch" | "loss" | "learning_rate" | "grad_norm"
+                        ) || (k.starts_with("eval_")
+                            && *k != "eval_runtime"
+                            && !k.ends_with("_per_second")))
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Map<String, Value>>()
+        })
+        .filter(|e| e.len() > 2 || e.contains_key("loss"))
+        .collect();
+    let evals = entries
+        .iter()
+        .filter(|e| e.keys().any(|k| k.starts_with("eval_")))
+        .count();
+    let train = entries.len() - evals;
+    let keep_every = train.div_ceil(MAX_LOG.saturating_sub(evals).max(1)).max(1);
+    let mut i = 0usize;
+    entries
+        .into_iter()
+        .filter(|e| {
+            if e.keys().any(|k| k.starts_with("eval_")) {
+                return true;
+            }
+            i += 1;
+            (i - 1) % keep_every == 0
+        })
+        .map(Value::Object)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn real(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/real")
+            .join(name)
+    }
+
+    #[test]
+    fn trainer_eval_results_and_log() {
+        let figures: Value =
+            serde_json::from_str(&std::fs::read_to_string(real("figures.json")).unwrap()).unwrap();
+        let fig = &figures["tf5-trainer"];
+        let f = collect(&real("tf5-trainer"));
+        let r = f
+            .value(paths::EVALUATION_RESULTS)
+            .unwrap()
+            .as_array()
+            .unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0]["metric"], "loss");
+        assert_eq!(r[0]["value"], fig["eval_loss"]);
+        assert_eq!(r[0]["step"], fig["global_step"]);
+        assert!(r[0]["dataset"].is_null());
+        let log = f.value(paths::TRAINING_LOG).unwrap().as_array().unwrap();
+        let want: Vec<&Value> = fig["log_history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e.get("loss").is_some() || e.get("eval_loss").is_some())
+            .collect();
+        assert_eq!(log.len(), want.len());
+        for (a, b) in log.iter().zip(want) {
+            assert_eq!(a["step"], b["step"]);
+            assert_eq!(a.get("loss"), b.get("loss"));
+            assert_eq!(a.get("eval_loss"), b.get("eval_loss"));
+        }
+    }
+
+    /// lighteval's `results/<model>/results_<time>.json` layout.
+    #[test]
+    fn lighteval_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("org__model");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(
+            sub.join("results_2026-12-05T19-00-00.json"),
+            r#"{"config_general": {"model_name": "org/model"},
+                "results": {"lighteval|arc:easy|0": {"acc": 0.61, "acc_stderr": 0.01},
+                            "all": {"acc": 0.61, "acc_stderr": 0.01}},
+                "config_tasks": {"lighteval|arc:easy": {"name": "arc:easy",
+                    "hf_repo": "allenai/ai2_arc", "hf_subset": "ARC-Easy",
+                    "evaluation_splits": ["test"]}}}"#,
+        )
+        .unwrap();
+        let f = collect(dir.path());
+        let r = f.value(paths::EVALUATION_RESULTS).unwrap();
+        assert_eq!(
+            r,
+            &json!([{"task": "text-generation", "metric": "acc", "value": 0.61, "step": null,
+                     "name": "lighteval|arc:easy",
+                     "dataset": {"id": "allenai/ai2_arc", "config": "ARC-Easy", "split": "test"}}])
+        );
+        assert!(f.warnings().is_empty());
+    }
+
+    #[test]
+    fn lm_eval_results_keep_hub_datasets_only() {
+        let f = collect(&real("lm-eval"));
+        let r = f
+            .value(paths::EVALUATION_RESULTS)
+            .unwrap()
+            .as_array()
+            .unwrap();
+        let acc = r.iter().find(|e| e["metric"] == "acc").unwrap();
+        assert_eq!(acc["value"], 0.2668);
+        assert_eq!(
+            acc["dataset"],
+            json!({"id": "allenai/ai2_arc", "config": "ARC-Easy", "split": "test"})
+        );
+        assert_eq!(acc["task"], "text-generation");
+        assert!(
+            r.iter()
+                .all(|e| !e["metric"].as_str().unwrap().contains("stderr"))
+        );
+        let local = r.iter().find(|e| e["metric"] == "exact_match").unwrap();
+        assert!(
+            local["dataset"].is_null(),
+            "a local data file is no dataset id"
+        );
+    }
+}
