@@ -183,6 +183,16 @@ pub struct ProbeArgs {
     /// Print the record on stdout too.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Open this node's training record (train begin; used by the Python integrations).
+    #[arg(long, conflicts_with = "end")]
+    pub begin: bool,
+    /// Close this node's training record (train end), found by `CARDFILL_RUN_KEY`, the Slurm
+    /// job or the torchelastic run.
+    #[arg(long)]
+    pub end: bool,
+    /// With --end: what the training process knows, a JSON object (`-`: standard input).
+    #[arg(long, value_name = "FILE", requires = "end")]
+    pub training: Option<PathBuf>,
 }
 
 /// `cardfill co2`.

@@ -58,6 +58,9 @@ pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
     };
     let run = cardfill_hardware::collect(dir, &facts, &run_options);
     overlay(&mut facts, "hardware", run);
+    // What the training process told its record; it weighs the files' facts itself.
+    let training = cardfill_hardware::training::collect(dir, &facts);
+    facts.overlay(training);
 
     let hub_options = cardfill_hub::HubOptions {
         online: evidence.online,

@@ -50,6 +50,9 @@ pub const MODEL_LICENSE_NAME: &str = "model.license_name";
 pub const MODEL_LICENSE_LINK: &str = "model.license_link";
 /// string or list of strings: language codes.
 pub const MODEL_LANGUAGE: &str = "model.language";
+/// string: the class of the live model in the training process (`LlamaForCausalLM`,
+/// `PeftModelForCausalLM`).
+pub const MODEL_CLASS: &str = "model.class";
 /// object: the PEFT adapter (`type`, `r`, `alpha`, `target_modules`, `task_type`).
 pub const MODEL_ADAPTER: &str = "model.adapter";
 
@@ -151,6 +154,14 @@ pub const TRAINING_SOFTWARE: &str = "training.software";
 /// string: distributed setup from the launch configs (`DDP`, `FSDP`, `DeepSpeed ZeRO-3 with
 /// CPU offload`, `Megatron-LM`).
 pub const TRAINING_DISTRIBUTED: &str = "training.distributed";
+/// object: training argument name → value, the arguments that differ from their defaults
+/// (plus `seed` and `total_train_batch_size`), from the training process.
+pub const TRAINING_HYPERPARAMETERS: &str = "training.hyperparameters";
+/// list of objects: the Hub datasets trained on, `{id, config, split}` (`config` and `split`
+/// may be null); never a local path.
+pub const TRAINING_DATASETS: &str = "training.datasets";
+/// integer: processes of the training run (world size), from the training process.
+pub const TRAINING_WORLD_SIZE: &str = "training.world_size";
 /// integer: processes launched over all machines (accelerate `num_processes`).
 pub const TRAINING_PROCESSES: &str = "training.processes";
 /// integer: machines the launch config names (accelerate `num_machines`).
@@ -177,3 +188,8 @@ pub const CARBON_INTENSITY_SOURCE: &str = "carbon.intensity_source";
 pub const CARBON_LOCATION: &str = "carbon.location";
 /// string: `pre-training` or `fine-tuning`.
 pub const CARBON_TRAINING_TYPE: &str = "carbon.training_type";
+
+// ---- evaluation ----
+/// list of objects: `{task, dataset: {id, config, split} | null, metric, value, step}`
+/// (`task` and `step` may be null), from the training process's log history.
+pub const EVALUATION_RESULTS: &str = "evaluation.results";
