@@ -89,11 +89,11 @@ def model_facts(model: Any, info: dict) -> None:
         base = getattr(config, "base_model_name_or_path", None)
         read["base_model"] = "the PEFT config's base_model_name_or_path"
     if not base:
-        for candidate in (model, getattr(model, "model", None)):
+        for label, candidate in (("model", model), ("model.model", getattr(model, "model", None))):
             name = getattr(candidate, "name_or_path", None)
             if isinstance(name, str) and name:
                 base = name
-                read["base_model"] = "model.name_or_path"
+                read["base_model"] = f"{label}.name_or_path"
                 break
     if base:
         info["base_model"] = str(base)
