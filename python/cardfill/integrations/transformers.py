@@ -337,7 +337,13 @@ class CardfillCallback(TrainerCallback):
         def end():
             run = self._run_for(args)
             main = getattr(state, "is_world_process_zero", run.is_main)
-            run.end(self._info(args, state, model) if main else None)
+            info = None
+            if main:
+                try:
+                    info = self._info(args, state, model)
+                except Exception as err:  # the record and the card go on without them
+                    run.call.problem(f"could not read the training facts: {err}")
+            run.end(info)
             self.trained = True
             if main and self.fill:
                 if self.save_state and hasattr(state, "save_to_json"):
