@@ -50,7 +50,7 @@ fn read_training(file: &Path) -> anyhow::Result<cardfill_hardware::training::Tra
     };
     Ok(cardfill_hardware::training::read_info(
         &text,
-        &file.display().to_string(),
+        &format!("--training {}", file.display()),
     )?)
 }
 

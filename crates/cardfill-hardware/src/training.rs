@@ -131,11 +131,15 @@ fn read_open(path: &Path) -> Option<RunRecord> {
         .filter(|r| r.open_counters_mj.is_some())
 }
 
-/// Reads `--training FILE` (`-`: standard input) as [`TrainingInfo`].
+/// Reads the training process's facts (`--training FILE`) as [`TrainingInfo`]; `name` says
+/// where they came from in the error.
 pub fn read_info(text: &str, name: &str) -> Result<TrainingInfo, HardwareError> {
     serde_json::from_str(text).map_err(|e| HardwareError::Record {
         path: name.into(),
-        message: format!("not a training record's `training` object: {e}"),
+        message: format!(
+            "not the JSON object of a training record's `training` field ({e}); the \
+             training record is left open"
+        ),
     })
 }
 
