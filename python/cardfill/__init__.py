@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterable, Iterator, Optional
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from cardfill import _facts
 from cardfill._find_bin import find_cardfill_bin
@@ -29,9 +30,9 @@ __all__ = ["Tracker", "fill", "find_cardfill_bin", "track"]
 
 
 def fill(
-    output_dir: "os.PathLike[str] | str",
+    output_dir: os.PathLike[str] | str,
     *,
-    timeout: Optional[float] = None,
+    timeout: float | None = None,
     **flags: Any,
 ) -> bool:
     """Runs `cardfill fill OUTPUT_DIR` with `flags` (`region="FR"` → `--region FR`,
@@ -54,9 +55,9 @@ class Tracker:
         self,
         metric: str,
         value: float,
-        step: Optional[int] = None,
+        step: int | None = None,
         dataset: Any = None,
-        task: Optional[str] = None,
+        task: str | None = None,
     ) -> None:
         """Records an evaluation result (the latest value of each metric and dataset counts)."""
         ref = _facts.dataset_ref(dataset)
@@ -86,14 +87,14 @@ class Tracker:
 
 @contextlib.contextmanager
 def track(
-    output_dir: "os.PathLike[str] | str",
+    output_dir: os.PathLike[str] | str,
     model: Any = None,
     datasets: Iterable[Any] = (),
-    hyperparameters: Optional[dict] = None,
+    hyperparameters: dict | None = None,
     *,
     fill: bool = True,
     fill_args: Iterable[str] = (),
-    timeout: Optional[float] = None,
+    timeout: float | None = None,
 ) -> Iterator[Tracker]:
     """Records a training run in a plain loop or under Accelerate.
 

@@ -10,7 +10,8 @@ import os
 import platform
 import re
 import sys
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from cardfill._run import jsonable, world_size
 
@@ -113,7 +114,7 @@ def model_facts(model: Any, info: dict) -> None:
             pass
 
 
-def task_of(model: Any) -> Optional[str]:
+def task_of(model: Any) -> str | None:
     """The Hub task the live model's class (or its PEFT base model's) implies, if common."""
     if model is None:
         return None
@@ -135,7 +136,7 @@ def task_of(model: Any) -> Optional[str]:
 _CACHE_SEGMENT = re.compile(r"^(?P<org>[A-Za-z0-9][\w.-]*)___(?P<name>[\w.-]+)$")
 
 
-def dataset_ref(dataset: Any) -> Optional[dict]:
+def dataset_ref(dataset: Any) -> dict | None:
     """`{id, config, split}` of a dataset from the Hub; None for local or unknown data.
 
     Accepts a Hub id, a dict with `id`, or a `datasets.Dataset` (its cache files lie under
@@ -204,7 +205,7 @@ def base_info(integration: str) -> dict:
     }
 
 
-def hyperparameters_facts(hyperparameters: Optional[dict], info: dict, read: str) -> None:
+def hyperparameters_facts(hyperparameters: dict | None, info: dict, read: str) -> None:
     if hyperparameters:
         info["hyperparameters"] = jsonable(dict(hyperparameters))
         info.setdefault("read", {})["hyperparameters"] = read

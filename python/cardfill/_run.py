@@ -10,7 +10,8 @@ import json
 import logging
 import os
 import subprocess
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from cardfill._find_bin import find_cardfill_bin
 
@@ -20,7 +21,7 @@ logger = logging.getLogger("cardfill")
 DEFAULT_TIMEOUT = 120.0
 
 
-def _env_int(name: str) -> Optional[int]:
+def _env_int(name: str) -> int | None:
     try:
         return int(os.environ[name])
     except (KeyError, ValueError):
@@ -65,7 +66,7 @@ def flags_to_args(flags: dict) -> list:
 class Caller:
     """Runs the binary; logs the first failure as a warning and the rest at debug level."""
 
-    def __init__(self, timeout: Optional[float] = None, executable: Optional[str] = None):
+    def __init__(self, timeout: float | None = None, executable: str | None = None):
         if timeout is None:
             try:
                 timeout = float(os.environ.get("CARDFILL_TIMEOUT", DEFAULT_TIMEOUT))
@@ -83,7 +84,7 @@ class Caller:
             self.warned = True
             logger.warning("cardfill: %s; training goes on", message)
 
-    def binary(self) -> Optional[str]:
+    def binary(self) -> str | None:
         if self.executable is not None:
             return self.executable
         try:
@@ -93,8 +94,8 @@ class Caller:
             return None
 
     def __call__(
-        self, args: Sequence[str], stdin: Optional[str] = None, env: Optional[dict] = None
-    ) -> Optional[str]:
+        self, args: Sequence[str], stdin: str | None = None, env: dict | None = None
+    ) -> str | None:
         """Runs `cardfill ARGS`; returns its stdout on exit 0 (or 1: done, with warnings)."""
         binary = self.binary()
         if binary is None:
@@ -105,8 +106,7 @@ class Caller:
             result = subprocess.run(
                 command,
                 input=stdin if stdin is not None else "",
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                capture_output=True,
                 text=True,
                 timeout=self.timeout,
                 env=env,
@@ -135,15 +135,15 @@ class Run:
 
     def __init__(
         self,
-        output_dir: "os.PathLike[str] | str",
-        timeout: Optional[float] = None,
-        executable: Optional[str] = None,
+        output_dir: os.PathLike[str] | str,
+        timeout: float | None = None,
+        executable: str | None = None,
         fill_args: Sequence[str] = (),
     ):
         self.output_dir = os.fspath(output_dir)
         self.call = Caller(timeout=timeout, executable=executable)
         self.fill_args = list(fill_args)
-        self.run_key: Optional[str] = None
+        self.run_key: str | None = None
         self.begun = False
         self.ended = False
 
@@ -173,7 +173,7 @@ class Run:
             except ValueError:
                 self.run_key = None
 
-    def end(self, info: Optional[dict] = None) -> None:
+    def end(self, info: dict | None = None) -> None:
         """Train end: closes this node's record, with `info` from the main process."""
         if self.ended or not self.records_node:
             return

@@ -66,18 +66,21 @@ def env(hf_home):
     return env
 
 
-def run_script(name: str, env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_script(
+    name: str, env: dict, *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Runs `scripts/NAME` with this interpreter; fails the test with its output on error."""
     result = subprocess.run(
         [sys.executable, str(SCRIPTS / name), *args],
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         timeout=timeout,
     )
-    assert result.returncode == 0, f"{name} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"{name} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    )
     return result
 
 
@@ -89,8 +92,7 @@ def inspect(directory, env: dict) -> dict:
         [cardfill.find_cardfill_bin(), "inspect", str(directory), "--format", "json"],
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         timeout=60,
     )

@@ -30,7 +30,7 @@ class FakeHub:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "FakeHub":
+    def __enter__(self) -> FakeHub:
         self.thread.start()
         return self
 
@@ -64,7 +64,9 @@ class FakeHub:
                 if parts[:2] == ["api", "models"] and len(parts) in (4, 6):
                     repo = "/".join(parts[2:4])
                     sha = hashlib.sha1(repo.encode()).hexdigest()
-                    return self._send(200, {"id": repo, "modelId": repo, "sha": sha, "siblings": []})
+                    return self._send(
+                        200, {"id": repo, "modelId": repo, "sha": sha, "siblings": []}
+                    )
                 if self.path.startswith("/api/whoami"):
                     return self._send(200, {"name": "tester", "type": "user", "orgs": []})
                 hub.unknown.append(("GET", self.path))

@@ -56,8 +56,13 @@ def test_unwritable_output_directory_is_one_warning(tmp_path, env):
         # root writes through permission bits: mount the folder read-only in a private
         # mount namespace that ends with the process.
         command = [
-            "unshare", "-m", "sh", "-c",
-            f'mount --bind -o ro "$0" "$0" && exec "$@"', str(out), *command,
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            'mount --bind -o ro "$0" "$0" && exec "$@"',
+            str(out),
+            *command,
         ]
     else:
         pytest.skip("root without unshare cannot make a read-only folder")
@@ -106,7 +111,9 @@ def test_fill_passes_flags_and_reports_success(tmp_path):
 
     out = tmp_path / "ckpt"
     out.mkdir()
-    (out / "config.json").write_text('{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}')
+    (out / "config.json").write_text(
+        '{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}'
+    )
     assert cardfill.fill(out, hours=2.5, no_backup=True) is True
     card = (out / "README.md").read_text()
     assert "**Hours used:** 2.5 hours" in card

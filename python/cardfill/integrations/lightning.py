@@ -19,7 +19,8 @@ It never raises into training: every problem is one warning line.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 try:
     from lightning.pytorch import Callback
@@ -54,13 +55,13 @@ class CardfillCallback(Callback):
 
     def __init__(
         self,
-        output_dir: Optional[str] = None,
+        output_dir: str | None = None,
         datasets: Iterable[Any] = (),
-        hyperparameters: Optional[dict] = None,
+        hyperparameters: dict | None = None,
         fill: bool = True,
         fill_args: Iterable[str] = (),
-        timeout: Optional[float] = None,
-        executable: Optional[str] = None,
+        timeout: float | None = None,
+        executable: str | None = None,
     ):
         self.output_dir = output_dir
         self.datasets = list(datasets)
@@ -69,7 +70,7 @@ class CardfillCallback(Callback):
         self.fill_args = list(fill_args)
         self.timeout = timeout
         self.executable = executable
-        self.run: Optional[Run] = None
+        self.run: Run | None = None
         self.evaluation: dict = {}
 
     def _run_for(self, trainer: Any) -> Run:
@@ -150,7 +151,9 @@ class CardfillCallback(Callback):
         )
         if self.evaluation:
             task = _facts.task_of(inner if inner is not None else pl_module)
-            info["evaluation"] = [dict(e, task=task, dataset=None) for e in self.evaluation.values()]
+            info["evaluation"] = [
+                dict(e, task=task, dataset=None) for e in self.evaluation.values()
+            ]
             info["read"]["evaluation"] = "val* metrics logged by the module (callback_metrics)"
         return info
 

@@ -28,7 +28,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from transformers import TrainerCallback
 
@@ -42,9 +43,22 @@ UPLOAD_IGNORE = [".cardfill", ".cardfill/*", "README.md.bak"]
 
 # TrainingArguments fields that are bookkeeping, not hyperparameters.
 _NOT_HYPERPARAMETERS = {
-    "output_dir", "logging_dir", "run_name", "report_to", "disable_tqdm", "overwrite_output_dir",
-    "local_rank", "do_train", "do_eval", "do_predict", "push_to_hub", "resume_from_checkpoint",
-    "label_names", "include_num_input_tokens_seen", "trackio_space_id", "project",
+    "output_dir",
+    "logging_dir",
+    "run_name",
+    "report_to",
+    "disable_tqdm",
+    "overwrite_output_dir",
+    "local_rank",
+    "do_train",
+    "do_eval",
+    "do_predict",
+    "push_to_hub",
+    "resume_from_checkpoint",
+    "label_names",
+    "include_num_input_tokens_seen",
+    "trackio_space_id",
+    "project",
 }
 _NOT_HYPERPARAMETER_PREFIXES = ("hub_", "logging_", "save_", "push_to_hub_", "log_", "_")
 
@@ -77,7 +91,7 @@ def _hyperparameters(args: Any) -> dict:
     return found
 
 
-def _evaluation(log_history: Iterable[dict], dataset: Optional[dict], task: Optional[str]):
+def _evaluation(log_history: Iterable[dict], dataset: dict | None, task: str | None):
     """The latest value of each `eval_*` metric of the log history, with its step."""
     latest = {}
     for entry in log_history or ():
@@ -145,7 +159,7 @@ class _UploadHook:
         return upload_folder
 
 
-def _read(path: str) -> Optional[bytes]:
+def _read(path: str) -> bytes | None:
     try:
         with open(path, "rb") as f:
             return f.read()
@@ -173,12 +187,12 @@ class CardfillCallback(TrainerCallback):
 
     def __init__(
         self,
-        output_dir: Optional[str] = None,
+        output_dir: str | None = None,
         datasets: Iterable[Any] = (),
         fill: bool = True,
         fill_args: Iterable[str] = (),
-        timeout: Optional[float] = None,
-        executable: Optional[str] = None,
+        timeout: float | None = None,
+        executable: str | None = None,
         save_state: bool = True,
     ):
         self.output_dir = output_dir
@@ -188,7 +202,7 @@ class CardfillCallback(TrainerCallback):
         self.timeout = timeout
         self.executable = executable
         self.save_state = save_state
-        self.run: Optional[Run] = None
+        self.run: Run | None = None
         self.trainer: Any = None
         self.train_datasets: list = []
         self.eval_dataset: Any = None
@@ -266,7 +280,7 @@ class CardfillCallback(TrainerCallback):
         trainer.create_model_card = create_model_card_then_fill
         trainer.save_model = save_model_then_fill
 
-    def _refill(self, card: str, before: Optional[bytes], fill: bool = True) -> None:
+    def _refill(self, card: str, before: bytes | None, fill: bool = True) -> None:
         """Puts back the card cardfill filled when something rewrote it, then fills it."""
         run = self.run
         if run is None or not run.is_main:
@@ -287,9 +301,7 @@ class CardfillCallback(TrainerCallback):
         datasets = self.datasets or self.train_datasets
         _facts.datasets_facts(datasets, info, "the train dataset's datasets info")
         info["hyperparameters"] = _hyperparameters(args)
-        info["read"]["hyperparameters"] = (
-            "TrainingArguments fields that differ from their defaults"
-        )
+        info["read"]["hyperparameters"] = "TrainingArguments fields that differ from their defaults"
         info["read"]["world_size"] = "TrainingArguments.world_size"
         evaluation = _evaluation(
             getattr(state, "log_history", ()),

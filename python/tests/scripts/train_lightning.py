@@ -1,6 +1,6 @@
 """A real Lightning run on CPU with `CardfillCallback`.
 
-    python train_lightning.py OUTPUT_DIR
+python train_lightning.py OUTPUT_DIR
 """
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from common import hub_dataset, tiny_base_model
-
 from cardfill.integrations.lightning import CardfillCallback
+from common import hub_dataset, tiny_base_model
 
 
 def main() -> int:

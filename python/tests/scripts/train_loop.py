@@ -1,6 +1,6 @@
 """A plain PyTorch loop inside `cardfill.track`.
 
-    python train_loop.py OUTPUT_DIR
+python train_loop.py OUTPUT_DIR
 """
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from common import hub_dataset, tiny_base_model
-
 import cardfill
+from common import hub_dataset, tiny_base_model
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """A real `transformers.Trainer` run on CPU with `CardfillCallback`.
 
-    python train_trainer.py OUTPUT_DIR [--peft] [--push REPO] [--no-save]
+python train_trainer.py OUTPUT_DIR [--peft] [--push REPO] [--no-save]
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ import argparse
 import logging
 import sys
 
-from common import hub_dataset, tiny_base_model
-
 from cardfill.integrations.transformers import CardfillCallback
+from common import hub_dataset, tiny_base_model
 
 
 def main() -> int:
@@ -32,7 +31,10 @@ def main() -> int:
         from peft import LoraConfig, get_peft_model
 
         model = get_peft_model(
-            model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+            model,
+            LoraConfig(
+                r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"
+            ),
         )
     args = TrainingArguments(
         output_dir=opts.output_dir,
