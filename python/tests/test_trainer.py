@@ -91,6 +91,9 @@ def test_peft_lora_run_records_the_base_model_and_trainable_parameters(tmp_path,
     assert (out / "adapter_config.json").exists()
     facts = inspect(out, env)
     check_training_facts(facts, peft=True)
+    # The adapter file holds the adapter only: no disagreement with the live model.
+    assert "parameters-disagree" not in [w["code"] for w in facts["warnings"]], facts["warnings"]
+    assert fact(facts, "parameters.trainable") == fact(facts, "parameters.total")
     card = (out / "README.md").read_text()
     assert_human_lines_kept(card)
     assert "base_model: tiny-org/tiny-llama" in card

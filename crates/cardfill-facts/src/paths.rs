@@ -135,6 +135,8 @@ pub const HARDWARE_CUDA_VERSION: &str = "hardware.cuda_version";
 // ---- training ----
 /// string: one of the template's phrasings (`bf16 mixed precision`, ...).
 pub const TRAINING_REGIME: &str = "training.regime";
+/// integer: processes of the training run (world size), from the training process.
+pub const TRAINING_WORLD_SIZE: &str = "training.world_size";
 /// number: trainer runtime in seconds.
 pub const TRAINING_RUNTIME_S: &str = "training.runtime_s";
 /// integer: optimizer steps.
@@ -154,18 +156,21 @@ pub const TRAINING_SOFTWARE: &str = "training.software";
 /// string: distributed setup from the launch configs (`DDP`, `FSDP`, `DeepSpeed ZeRO-3 with
 /// CPU offload`, `Megatron-LM`).
 pub const TRAINING_DISTRIBUTED: &str = "training.distributed";
-/// object: training argument name → value, the arguments that differ from their defaults
-/// (plus `seed` and `total_train_batch_size`), from the training process.
-pub const TRAINING_HYPERPARAMETERS: &str = "training.hyperparameters";
-/// list of objects: the Hub datasets trained on, `{id, config, split}` (`config` and `split`
-/// may be null); never a local path.
-pub const TRAINING_DATASETS: &str = "training.datasets";
-/// integer: processes of the training run (world size), from the training process.
-pub const TRAINING_WORLD_SIZE: &str = "training.world_size";
 /// integer: processes launched over all machines (accelerate `num_processes`).
 pub const TRAINING_PROCESSES: &str = "training.processes";
 /// integer: machines the launch config names (accelerate `num_machines`).
 pub const TRAINING_MACHINES: &str = "training.machines";
+/// object: `TrainingArguments` field name → value (non-default values only), plus
+/// `total_train_batch_size` (per-device × gradient accumulation × world size).
+pub const TRAINING_HYPERPARAMETERS: &str = "training.hyperparameters";
+/// list of objects `{"id": "org/name", "config": str|null, "split": str|null}`: training
+/// datasets, Hub ids only (never local paths).
+pub const TRAINING_DATASETS: &str = "training.datasets";
+
+// ---- evaluation ----
+/// list of objects `{"task": str|null, "dataset": {"id", "config", "split"}|null,
+/// "metric": str, "value": number, "step": int|null}`.
+pub const EVALUATION_RESULTS: &str = "evaluation.results";
 
 // ---- carbon ----
 /// number: energy used for the estimate, kWh (before PUE).
@@ -188,8 +193,3 @@ pub const CARBON_INTENSITY_SOURCE: &str = "carbon.intensity_source";
 pub const CARBON_LOCATION: &str = "carbon.location";
 /// string: `pre-training` or `fine-tuning`.
 pub const CARBON_TRAINING_TYPE: &str = "carbon.training_type";
-
-// ---- evaluation ----
-/// list of objects: `{task, dataset: {id, config, split} | null, metric, value, step}`
-/// (`task` and `step` may be null), from the training process's log history.
-pub const EVALUATION_RESULTS: &str = "evaluation.results";

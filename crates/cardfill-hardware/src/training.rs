@@ -196,6 +196,10 @@ pub fn collect(dir: &Path, known: &Facts) -> Facts {
         ),
     ] {
         let Some(live) = live else { continue };
+        // An adapter's files count the adapter only; the live model holds the base model too.
+        if path == paths::PARAMETERS_TOTAL && known.contains(paths::MODEL_ADAPTER) {
+            continue;
+        }
         match known.get(path) {
             None => facts.set(
                 path,
@@ -406,6 +410,20 @@ mod tests {
         let w = &f.warnings()[0];
         assert_eq!(w.code, "parameters-disagree");
         assert!(w.message.contains("5760 total"), "{}", w.message);
+    }
+
+    #[test]
+    fn an_adapter_is_compared_on_its_trainable_parameters_only() {
+        let dir = tempfile::tempdir().unwrap();
+        closed(dir.path(), info());
+        let mut known = Facts::new();
+        let src = || Source::file("adapter_model.safetensors", "header");
+        known.set(paths::MODEL_ADAPTER, serde_json::json!({"type": "LORA"}), src());
+        known.set(paths::PARAMETERS_TOTAL, 128u64, src());
+        known.set(paths::PARAMETERS_TRAINABLE, 5760u64, src());
+        let f = collect(dir.path(), &known);
+        assert!(f.warnings().is_empty(), "{:?}", f.warnings());
+        assert!(!f.contains(paths::PARAMETERS_TOTAL));
     }
 
     #[test]

@@ -64,7 +64,7 @@ _NOT_HYPERPARAMETER_PREFIXES = ("hub_", "logging_", "save_", "push_to_hub_", "lo
 
 
 def _hyperparameters(args: Any) -> dict:
-    """`args` fields that differ from their defaults, plus seed and total_train_batch_size."""
+    """`args` fields that differ from their defaults, plus total_train_batch_size."""
     import dataclasses
 
     found = {}
@@ -81,7 +81,6 @@ def _hyperparameters(args: Any) -> dict:
         value = getattr(args, name, default)
         if jsonable(value) != jsonable(default) and value is not None:
             found[name] = jsonable(value)
-    found["seed"] = args.seed
     try:
         found["total_train_batch_size"] = (
             args.train_batch_size * args.gradient_accumulation_steps * args.world_size
