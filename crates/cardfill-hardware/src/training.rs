@@ -418,7 +418,11 @@ mod tests {
         closed(dir.path(), info());
         let mut known = Facts::new();
         let src = || Source::file("adapter_model.safetensors", "header");
-        known.set(paths::MODEL_ADAPTER, serde_json::json!({"type": "LORA"}), src());
+        known.set(
+            paths::MODEL_ADAPTER,
+            serde_json::json!({"type": "LORA"}),
+            src(),
+        );
         known.set(paths::PARAMETERS_TOTAL, 128u64, src());
         known.set(paths::PARAMETERS_TRAINABLE, 5760u64, src());
         let f = collect(dir.path(), &known);
