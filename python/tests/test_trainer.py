@@ -123,3 +123,23 @@ def test_push_to_hub_uploads_the_filled_card_without_records_or_backup(tmp_path,
     assert "base_model: tiny-org/tiny-llama" in uploaded
     assert "<!-- cardfill" in uploaded
     assert "**Hours used:**" in uploaded
+
+
+def test_trl_sft_trainer_is_a_trainer_for_the_callback(tmp_path, env):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "README.md").write_text(HUMAN_CARD)
+    result = run_script("train_trl.py", env, str(out))
+    assert "trained 2 steps" in result.stdout
+    assert warnings_of(result.stderr) == [], result.stderr
+    facts = inspect(out, env)
+    assert fact(facts, "model.base_model") == "tiny-org/tiny-llama"
+    assert fact(facts, "training.software")["trl"]
+    hp = fact(facts, "training.hyperparameters")
+    assert hp["learning_rate"] == 0.001 and hp["max_steps"] == 2
+    assert "accelerator_config" not in hp, "config objects at their defaults are left out"
+    assert fact(facts, "training.datasets")[0]["id"] == "tiny-org/tiny-stories"
+    card = (out / "README.md").read_text()
+    assert_human_lines_kept(card)
+    assert "base_model: tiny-org/tiny-llama" in card
+    assert "- trl " in card

@@ -78,8 +78,17 @@ def _hyperparameters(args: Any) -> dict:
             default = field.default_factory()
         else:
             continue
-        value = getattr(args, name, default)
-        if jsonable(value) != jsonable(default) and value is not None:
+        value = _plain(getattr(args, name, default))
+        if isinstance(value, dict) and not default:
+            # A config object built in __post_init__ (accelerator_config): its own defaults.
+            try:
+                fresh = _plain(type(getattr(args, name))())
+                default = {k: fresh.get(k) for k in value}
+            except Exception:
+                default = {}
+        if value is None or _empty(value) and _empty(default):
+            continue
+        if jsonable(value) != jsonable(_plain(default)):
             found[name] = jsonable(value)
     try:
         found["total_train_batch_size"] = (
@@ -88,6 +97,16 @@ def _hyperparameters(args: Any) -> dict:
     except Exception:  # a TrainingArguments subclass without these
         pass
     return found
+
+
+def _plain(value: Any) -> Any:
+    """Config objects (`AcceleratorConfig`) as their dict."""
+    to_dict = getattr(value, "to_dict", None)
+    return to_dict() if callable(to_dict) and not isinstance(value, dict) else value
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, tuple, dict)) and not value)
 
 
 def _evaluation(log_history: Iterable[dict], dataset: dict | None, task: str | None):
