@@ -163,9 +163,10 @@ class Run:
 
     def begin(self) -> None:
         """Train begin: opens this node's training record (local rank 0 only)."""
-        if self.begun or not self.records_node:
+        if (self.begun and not self.ended) or not self.records_node:
             return
-        self.begun = True
+        # A second training in the same process is a run of its own.
+        self.begun, self.ended, self.run_key = True, False, None
         out = self.call(["probe", "--record", self.output_dir, "--begin", "--format", "json"])
         if out:
             try:
