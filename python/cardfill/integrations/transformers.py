@@ -25,6 +25,7 @@ The callback finds its Trainer when the Trainer calls it (`on_init_end`, `on_tra
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -86,10 +87,18 @@ def _hyperparameters(args: Any) -> dict:
                 default = {k: fresh.get(k) for k in value}
             except Exception:
                 default = {}
-        if value is None or _empty(value) and _empty(default):
+        # Unset (None) and off (False, 0, empty) are the same setting.
+        if value is None or (_empty(value) and _empty(default)) or (default is None and not value):
             continue
         if jsonable(value) != jsonable(_plain(default)):
             found[name] = jsonable(value)
+    if isinstance(found.get("deepspeed"), str):
+        # A path on this machine: its settings, not where they lie.
+        try:
+            with open(found["deepspeed"], encoding="utf-8") as f:
+                found["deepspeed"] = json.load(f)
+        except (OSError, ValueError):
+            del found["deepspeed"]
     try:
         found["total_train_batch_size"] = (
             args.train_batch_size * args.gradient_accumulation_steps * args.world_size
