@@ -190,8 +190,9 @@ pub struct ProbeArgs {
     /// job or the torchelastic run.
     #[arg(long)]
     pub end: bool,
-    /// With --end: what the training process knows, a JSON object (`-`: standard input).
-    #[arg(long, value_name = "FILE", requires = "end")]
+    /// What the training process knows, a JSON object (`-`: standard input): with --end, the
+    /// record closes with it; alone, it replaces the facts of the node's training record.
+    #[arg(long, value_name = "FILE", conflicts_with = "begin")]
     pub training: Option<PathBuf>,
 }
 

@@ -186,6 +186,13 @@ class Run:
             stdin = json.dumps(info, default=str)
         self.call(args, stdin=stdin, env=self._env())
 
+    def update(self, info: dict) -> None:
+        """After train end: replaces the training facts of this node's record (main process)."""
+        if not self.ended or not self.records_node or not self.is_main:
+            return
+        args = ["probe", "--record", self.output_dir, "--training", "-"]
+        self.call(args, stdin=json.dumps(info, default=str), env=self._env())
+
     def fill(self, *extra: str) -> bool:
         """Runs `cardfill fill OUTPUT_DIR` on the main process; True when the card was written."""
         if not self.is_main:

@@ -106,7 +106,9 @@ def test_push_to_hub_uploads_the_filled_card_without_records_or_backup(tmp_path,
     with FakeHub() as hub:
         env = dict(env, HF_ENDPOINT=hub.endpoint, HF_TOKEN="hf_fake")
         del env["HF_HUB_OFFLINE"]
-        result = run_script("train_trainer.py", env, str(out), "--push", "tester/tiny-stories")
+        result = run_script(
+            "train_trainer.py", env, str(out), "--push", "tester/tiny-stories", "--eval-after"
+        )
     assert hub.unknown == [], hub.unknown
     assert warnings_of(result.stderr) == [], result.stderr
     assert len(hub.commits) == 1, hub.requests
@@ -116,6 +118,10 @@ def test_push_to_hub_uploads_the_filled_card_without_records_or_backup(tmp_path,
     assert not [f for f in files if f.startswith(".cardfill")], sorted(files)
     # Locally they are there: the upload left them out.
     assert (out / ".cardfill").is_dir() and (out / "README.md.bak").exists()
+
+    # trainer.evaluate() after training reached the record before the card was filled.
+    (loss,) = [r for r in fact(inspect(out, env), "evaluation.results") if r["metric"] == "loss"]
+    assert loss["step"] == 4 and loss["dataset"]["split"] == "validation"
 
     uploaded = files["README.md"].decode()
     assert uploaded == (out / "README.md").read_text()

@@ -24,6 +24,8 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
             None => None,
         };
         cardfill_hardware::training::end_training(&dir, None, info)?
+    } else if let Some(file) = &args.training {
+        cardfill_hardware::training::update_training(&dir, None, read_training(file)?)?
     } else {
         cardfill_hardware::probe_node(&dir)?
     };

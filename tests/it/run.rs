@@ -507,10 +507,10 @@ fn a_training_inside_cardfill_run_is_counted_once() {
 }
 
 #[test]
-fn training_facts_need_end_and_valid_json() {
+fn training_facts_need_no_begin_and_valid_json() {
     let dir = RunDir::new();
     let out = isolated(None)
-        .args(["probe", "--training", "x.json", "--record", "."])
+        .args(["probe", "--begin", "--training", "x.json", "--record", "."])
         .current_dir(dir.path())
         .output()
         .unwrap();

@@ -5,7 +5,8 @@
 //! record of kind `training` opens with the node's host, GPUs, Slurm job and each GPU's energy
 //! counter. On train end it runs `cardfill probe --record DIR --end`, which closes that record
 //! (end time, energy from the counters) and, on the main process, adds what the process knows
-//! ([`TrainingInfo`], read from `--training FILE`). Inside `cardfill run`, the command gets the
+//! ([`TrainingInfo`], read from `--training FILE`; `--training` alone replaces it later).
+//! Inside `cardfill run`, the command gets the
 //! run's key in `CARDFILL_RUN_KEY`, so both write one record and nothing counts twice.
 
 use std::collections::BTreeMap;
@@ -115,6 +116,25 @@ pub fn end_training(
     record.training = info;
     // The same process as `--begin`: merging must not count it twice.
     record.processes = u32::from(open.is_none());
+    let path = if writes {
+        Some(write_record(dir, record.clone())?)
+    } else {
+        None
+    };
+    Ok((record, path))
+}
+
+/// `cardfill probe --training FILE` without `--end`: replaces the training facts of this
+/// node's record (found as by [`end_training`]) and leaves its times and energy as they are,
+/// for what the process learnt after train end (an evaluation).
+pub fn update_training(
+    dir: &Path,
+    run_key: Option<String>,
+    info: TrainingInfo,
+) -> Result<(RunRecord, Option<std::path::PathBuf>), HardwareError> {
+    let (mut record, writes, _) = node_record(run_key);
+    record.training = Some(info);
+    record.processes = 0;
     let path = if writes {
         Some(write_record(dir, record.clone())?)
     } else {
@@ -462,6 +482,29 @@ mod tests {
         assert_eq!(r.start, begun.start);
         assert!(r.end.is_some() && r.wall_s.is_some());
         assert_eq!(r.training, Some(info()));
+    }
+
+    #[test]
+    fn an_update_replaces_the_facts_and_keeps_the_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join(RECORD_DIR);
+        let (begun, _) = begin_training(&rec).unwrap();
+        let key = Some(begun.run_key.clone());
+        end_training(&rec, key.clone(), Some(info())).unwrap();
+        let before = crate::record::read_records(&rec).0[0].record.clone();
+        let mut later = info();
+        later
+            .hyperparameters
+            .insert("num_train_epochs".into(), 2.into());
+        update_training(&rec, key, later.clone()).unwrap();
+        let (found, _) = crate::record::read_records(&rec);
+        assert_eq!(found.len(), 1);
+        let r = &found[0].record;
+        assert_eq!(r.training.as_ref(), Some(&later));
+        assert_eq!(
+            (&r.start, &r.end, r.processes),
+            (&before.start, &before.end, 1)
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@
   model class and parameters, Hub datasets, the `TrainingArguments` that differ from their
   defaults, evaluation metrics of the log history, world size, framework versions), saves
   `trainer_state.json` and runs `cardfill fill OUTPUT_DIR`. `trainer.save_model()` after
-  training fills again, so the card sees the saved weights.
+  training fills again, so the card sees the saved weights and the metrics of a
+  `trainer.evaluate()` after training.
 - `push_to_hub()`: the Trainer's `create_model_card()` rewrites `README.md` from scratch just
   before the upload. The callback wraps that method on its Trainer: the card cardfill filled
   is put back (a card cardfill never filled: the Trainer's draft is kept) and filled again,
@@ -312,12 +313,18 @@ class CardfillCallback(TrainerCallback):
         run = self.run
         if run is None or not run.is_main:
             return
+        if os.path.realpath(os.path.dirname(card)) != os.path.realpath(run.output_dir):
+            return
         if before is not None and _is_cardfill_card(before) and _read(card) != before:
             tmp = card + ".cardfill-tmp"
             with open(tmp, "wb") as f:
                 f.write(before)
             os.replace(tmp, card)
         if fill:
+            trainer = self.trainer
+            if self.trained and trainer is not None:
+                # What was learnt since train end (trainer.evaluate()).
+                run.update(self._info(trainer.args, trainer.state, trainer.model))
             run.fill("--no-backup")
 
     def _info(self, args: Any, state: Any, model: Any) -> dict:

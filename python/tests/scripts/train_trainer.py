@@ -19,6 +19,7 @@ def main() -> int:
     parser.add_argument("--peft", action="store_true")
     parser.add_argument("--push")
     parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--eval-after", action="store_true", help="evaluate after training only")
     opts = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -47,7 +48,7 @@ def main() -> int:
         weight_decay=0.01,
         lr_scheduler_type="cosine",
         seed=7,
-        eval_strategy="steps",
+        eval_strategy="no" if opts.eval_after else "steps",
         eval_steps=2,
         logging_steps=1,
         save_strategy="no",
@@ -65,6 +66,8 @@ def main() -> int:
         callbacks=[CardfillCallback()],
     )
     result = trainer.train()
+    if opts.eval_after:
+        trainer.evaluate()
     if not opts.no_save:
         trainer.save_model()
     if opts.push:
