@@ -6,8 +6,8 @@
 //! counter. On train end it runs `cardfill probe --record DIR --end`, which closes that record
 //! (end time, energy from the counters) and, on the main process, adds what the process knows
 //! ([`TrainingInfo`], read from `--training FILE`; `--training` alone replaces it later).
-//! Inside `cardfill run`, the command gets the
-//! run's key in `CARDFILL_RUN_KEY`, so both write one record and nothing counts twice.
+//! Inside `cardfill run`, the command gets the run's key in `CARDFILL_RUN_KEY`, so both write
+//! one record and nothing counts twice.
 
 use std::collections::BTreeMap;
 use std::path::Path;
