@@ -110,6 +110,9 @@ def model_facts(model: Any, info: dict) -> None:
             info["parameters_total"] = total
             info["parameters_trainable"] = trainable
             read["parameters"] = "model.parameters(), counted live"
+            if isinstance(peft_config, dict) and peft_config:
+                info["parameters_base"] = total - trainable
+                read["parameters_base"] = "PEFT model parameters less the trainable adapter's"
         except Exception:  # an exotic parameter type: leave the counts to the files
             pass
 

@@ -94,6 +94,9 @@ def test_peft_lora_run_records_the_base_model_and_trainable_parameters(tmp_path,
     # The adapter file holds the adapter only: no disagreement with the live model.
     assert "parameters-disagree" not in [w["code"] for w in facts["warnings"]], facts["warnings"]
     assert fact(facts, "parameters.trainable") == fact(facts, "parameters.total")
+    # The base model's own count: what the Trainer run without PEFT counts in its weights.
+    assert fact(facts, "parameters.base") > 5000
+    assert facts["sources"]["parameters.base"].startswith(TRAINING_SOURCE)
     card = (out / "README.md").read_text()
     assert_human_lines_kept(card)
     assert "base_model: tiny-org/tiny-llama" in card

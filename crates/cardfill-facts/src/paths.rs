@@ -63,6 +63,9 @@ pub const PARAMETERS_TOTAL: &str = "parameters.total";
 pub const PARAMETERS_BY_DTYPE: &str = "parameters.by_dtype";
 /// integer: trainable parameters (a PEFT adapter's count).
 pub const PARAMETERS_TRAINABLE: &str = "parameters.trainable";
+/// integer: the base model's own parameter count, for an adapter (its weights in the Hugging
+/// Face cache, or the training record).
+pub const PARAMETERS_BASE: &str = "parameters.base";
 /// integer: parameters active per token (mixture of experts).
 pub const PARAMETERS_ACTIVE: &str = "parameters.active";
 /// integer: stored element count where it differs from the logical count.

@@ -42,6 +42,9 @@ pub struct TrainingInfo {
     /// The live model's trainable parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters_trainable: Option<u64>,
+    /// An adapter's base model's own parameters (the live model less the adapter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters_base: Option<u64>,
     /// Datasets: `{id, config, split}`; only Hub ids are kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub datasets: Vec<Value>,
@@ -237,6 +240,18 @@ pub fn collect(dir: &Path, known: &Facts) -> Facts {
             ),
             Some(_) => {}
         }
+    }
+    if let Some(base) = info.parameters_base
+        && !known.contains(paths::PARAMETERS_BASE)
+    {
+        facts.set(
+            paths::PARAMETERS_BASE,
+            base,
+            src(
+                "parameters_base",
+                "the PEFT model's parameters less the adapter's",
+            ),
+        );
     }
     let datasets: Vec<Value> = info.datasets.iter().filter_map(dataset).collect();
     if !datasets.is_empty() {
