@@ -1,80 +1,81 @@
-"""Fill the model card when a Hugging Face Trainer run ends.
+"""Fine-tune with the Hugging Face Trainer and let cardfill fill the model card.
 
-    from hf_trainer_callback import CardfillCallback
+    pip install .     # in a clone of cardfill: the `cardfill` binary and Python package
+    python examples/hf_trainer_callback.py MODEL_ID DATASET_ID OUTPUT_DIR [--push REPO_ID]
 
+The only cardfill line is the callback:
+
+    from cardfill.integrations.transformers import CardfillCallback
     trainer = Trainer(model=model, args=args, ..., callbacks=[CardfillCallback()])
-    trainer.train()
 
-At the end of training, on the main process only, the callback writes the trainer state
-(`trainer_state.json`, with the run's `train_runtime`) into the output directory and runs
-`cardfill fill OUTPUT_DIR`. It never raises into training: a missing cardfill, a failure or a
-timeout is logged as a warning and training carries on as if nothing happened.
-
-Run the training under `cardfill run --record OUTPUT_DIR -- python train.py` (or `cardfill
-probe` under Slurm) and the card also gets the hardware, hours and energy of the run.
+On train begin it opens a training record in `OUTPUT_DIR/.cardfill/` (each node's hardware,
+start and GPU energy counters); on train end, on the main process, it adds what the process
+knows (base model, datasets, hyperparameters, evaluation metrics, framework versions), saves
+`trainer_state.json` and runs `cardfill fill OUTPUT_DIR`. `trainer.push_to_hub()` uploads the
+filled card, without `.cardfill/` and `README.md.bak`. It never raises into training: a missing
+cardfill, a failure or a timeout is one warning line and training carries on.
 """
 
-import logging
-import os
-import shutil
-import subprocess
+import argparse
+import sys
 
-from transformers import TrainerCallback
+from cardfill.integrations.transformers import CardfillCallback
 
-logger = logging.getLogger(__name__)
+__all__ = ["CardfillCallback", "main"]
 
 
-class CardfillCallback(TrainerCallback):
-    """Runs `cardfill fill` on the output directory when training ends.
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model_id")
+    parser.add_argument("dataset_id")
+    parser.add_argument("output_dir")
+    parser.add_argument("--push", metavar="REPO_ID")
+    parser.add_argument("--region", help="grid region for the carbon estimate, e.g. FR")
+    opts = parser.parse_args(argv)
 
-    Args:
-        output_dir: the checkpoint directory to fill; defaults to `args.output_dir`.
-        extra_args: more arguments for `cardfill fill`, e.g. `["--region", "FR"]`.
-        executable: the cardfill binary; defaults to `$CARDFILL`, then `cardfill` on PATH.
-        timeout: seconds cardfill may take before it is stopped.
-        save_state: write `trainer_state.json` into the output directory first.
-    """
+    from datasets import load_dataset
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainingArguments,
+    )
 
-    def __init__(self, output_dir=None, extra_args=(), executable=None, timeout=300,
-                 save_state=True):
-        self.output_dir = output_dir
-        self.extra_args = list(extra_args)
-        self.executable = executable or os.environ.get("CARDFILL", "cardfill")
-        self.timeout = timeout
-        self.save_state = save_state
+    tokenizer = AutoTokenizer.from_pretrained(opts.model_id)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(opts.model_id)
+    data = load_dataset(opts.dataset_id)
+    text = next(c for c in data["train"].column_names if c in ("text", "content", "story"))
+    data = data.map(
+        lambda rows: tokenizer(rows[text], truncation=True, max_length=512),
+        batched=True,
+        remove_columns=data["train"].column_names,
+    )
+    args = TrainingArguments(
+        output_dir=opts.output_dir,
+        num_train_epochs=1,
+        learning_rate=5e-5,
+        eval_strategy="epoch" if "validation" in data else "no",
+        report_to="none",
+        hub_model_id=opts.push,
+    )
+    fill_args = ["--region", opts.region] if opts.region else []
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data.get("validation"),
+        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+        callbacks=[CardfillCallback(fill_args=fill_args)],
+    )
+    trainer.train()
+    trainer.save_model()  # the card is filled again with the saved weights
+    if opts.push:
+        trainer.push_to_hub()
+    return 0
 
-    def on_train_end(self, args, state, control, **kwargs):
-        try:
-            if getattr(state, "is_world_process_zero", True):
-                self._fill(self.output_dir or args.output_dir, state)
-        except Exception as exc:  # never break the training that called us
-            logger.warning("cardfill: card not filled: %s", exc)
-        return control
 
-    def _fill(self, output_dir, state):
-        binary = shutil.which(self.executable)
-        if binary is None:
-            logger.warning("cardfill: `%s` not found on PATH; card not filled", self.executable)
-            return
-        os.makedirs(output_dir, exist_ok=True)
-        if self.save_state and hasattr(state, "save_to_json"):
-            state.save_to_json(os.path.join(output_dir, "trainer_state.json"))
-        command = [binary, "fill", output_dir, *self.extra_args]
-        result = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=self.timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            logger.warning(
-                "cardfill: `%s` exited with %d: %s",
-                " ".join(command),
-                result.returncode,
-                result.stderr.strip(),
-            )
-        else:
-            logger.info("cardfill: filled the model card in %s", output_dir)
+if __name__ == "__main__":
+    sys.exit(main())

@@ -253,6 +253,17 @@ pub struct ProbeArgs {
     /// Print the record on stdout too.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Open this node's training record (train begin; used by the Python integrations).
+    #[arg(long, conflicts_with = "end")]
+    pub begin: bool,
+    /// Close this node's training record (train end), found by `CARDFILL_RUN_KEY`, the Slurm
+    /// job or the torchelastic run.
+    #[arg(long)]
+    pub end: bool,
+    /// What the training process knows, a JSON object (`-`: standard input): with --end, the
+    /// record closes with it; alone, it replaces the facts of the node's training record.
+    #[arg(long, value_name = "FILE", conflicts_with = "begin")]
+    pub training: Option<PathBuf>,
 }
 
 /// `cardfill co2`.

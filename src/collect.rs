@@ -92,9 +92,15 @@ pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
     };
     let run = cardfill_hardware::collect(dir, &facts, &run_options);
     overlay(&mut facts, "hardware", run);
+    // What the training process told its record; it weighs the files' facts itself.
+    let training = cardfill_hardware::training::collect(dir, &facts);
+    facts.overlay(training);
     if !facts
         .iter()
-        .any(|(_, f)| matches!(f.source, Source::File { .. }))
+        .any(|(_, f)| matches!(
+            f.source,
+            Source::File { .. } | Source::TrainingProcess { .. }
+        ))
     {
         facts.warn(
             "no-evidence",

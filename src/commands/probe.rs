@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use cardfill_hardware::record::{RunRecord, record_dir};
 
 use super::EXIT_OK;
@@ -14,7 +16,19 @@ use crate::cli::{Format, ProbeArgs};
 /// Runs `probe`.
 pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     let dir = record_dir(args.record.as_deref().unwrap_or(Path::new(".")));
-    let (record, _path) = cardfill_hardware::probe_node(&dir)?;
+    let (record, _path) = if args.begin {
+        cardfill_hardware::training::begin_training(&dir)?
+    } else if args.end {
+        let info = match &args.training {
+            Some(file) => Some(read_training(file)?),
+            None => None,
+        };
+        cardfill_hardware::training::end_training(&dir, None, info)?
+    } else if let Some(file) = &args.training {
+        cardfill_hardware::training::update_training(&dir, None, read_training(file)?)?
+    } else {
+        cardfill_hardware::probe_node(&dir)?
+    };
     let mut out = std::io::stdout().lock();
     match args.format {
         Some(Format::Json) => {
@@ -26,6 +40,20 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::from(EXIT_OK))
+}
+
+/// `--training FILE`: the training process's facts (`-`: standard input).
+fn read_training(file: &Path) -> anyhow::Result<cardfill_hardware::training::TrainingInfo> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin().lock())
+            .context("cannot read --training from standard input")?
+    } else {
+        fs_err::read_to_string(file).context("cannot read --training")?
+    };
+    Ok(cardfill_hardware::training::read_info(
+        &text,
+        &format!("--training {}", file.display()),
+    )?)
 }
 
 /// A few readable lines: node, GPUs, NVML, job.

@@ -221,7 +221,7 @@ fn torchrun_and_accelerate_launches_run_under_cardfill() {
 }
 
 #[test]
-fn trainer_callback_fills_on_the_main_process_and_never_raises() {
+fn trainer_callback_records_fills_on_the_main_process_and_never_raises() {
     if !has("python3") {
         return skip("python3 is not installed");
     }
@@ -234,15 +234,22 @@ fn trainer_callback_fills_on_the_main_process_and_never_raises() {
     )
     .unwrap();
     let driver = r#"
-import json, os, sys
-sys.path[:0] = [os.environ["SITE"], os.environ["EXAMPLES"]]
+import dataclasses, json, os, sys
+sys.path[:0] = [os.environ["SITE"], os.environ["EXAMPLES"], os.environ["PYPKG"]]
 from hf_trainer_callback import CardfillCallback
 
+@dataclasses.dataclass
 class Args:
-    output_dir = os.environ["OUTPUT_DIR"]
+    output_dir: str = os.environ["OUTPUT_DIR"]
+    learning_rate: float = 5e-5
+    seed: int = 42
+    train_batch_size = 8
+    gradient_accumulation_steps = 1
+    world_size = 1
 
 class State:
     is_world_process_zero = True
+    log_history = [{"eval_loss": 1.5, "step": 7}]
     def save_to_json(self, path):
         with open(path, "w") as f:
             json.dump({"global_step": 7, "log_history": []}, f)
@@ -251,18 +258,28 @@ class Control:
     pass
 
 control = Control()
-callback = CardfillCallback(extra_args=["--region", "FR"])
-assert callback.on_train_end(Args(), State(), control) is control
+callback = CardfillCallback(fill_args=["--region", "FR"])
+assert callback.on_train_begin(Args(learning_rate=1e-4), State(), control) is control
+assert callback.on_train_end(Args(learning_rate=1e-4), State(), control) is control
+# Another rank on another node: its node's record only, no card.
+os.environ.update(RANK="1", LOCAL_RANK="0")
 other_rank = State()
 other_rank.is_world_process_zero = False
-callback.on_train_end(Args(), other_rank, control)
+CardfillCallback().on_train_end(Args(), other_rank, control)
+# A rank beside the node's first: nothing.
+os.environ.update(RANK="2", LOCAL_RANK="1")
+CardfillCallback().on_train_end(Args(), other_rank, control)
+del os.environ["RANK"], os.environ["LOCAL_RANK"]
 os.environ["FAKE_EXIT"] = "3"
-callback.on_train_end(Args(), State(), control)
+failing = CardfillCallback()
+failing.on_train_begin(Args(), State(), control)
+failing.on_train_end(Args(), State(), control)
 CardfillCallback(executable="no-such-cardfill").on_train_end(Args(), State(), control)
+del os.environ["FAKE_EXIT"]
 class Broken(State):
     def save_to_json(self, path):
         raise OSError("disk full")
-assert callback.on_train_end(Args(), Broken(), control) is control
+assert CardfillCallback().on_train_end(Args(), Broken(), control) is control
 print("training went on")
 "#;
     let out = fakes
@@ -270,18 +287,40 @@ print("training went on")
         .args(["-c", driver])
         .env("SITE", &site)
         .env("EXAMPLES", example(""))
+        .env(
+            "PYPKG",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("python"),
+        )
+        .env_remove("RANK")
+        .env_remove("LOCAL_RANK")
+        .env_remove("CARDFILL_RUN_KEY")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", check(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "training went on\n");
     let dir = fakes.out().display().to_string();
-    let call = format!("- fill {dir} --region FR");
-    // The main process twice (exit 0, then exit 3); never the other rank, the missing
-    // binary or the broken state.
-    assert_eq!(fakes.log(), [call.clone(), call]);
+    let begin = format!("- probe --record {dir} --begin --format json");
+    let end = format!("- probe --record {dir} --end --training -");
+    assert_eq!(
+        fakes.log(),
+        [
+            // The main process: open, close with what it knows, fill.
+            begin.clone(),
+            end.clone(),
+            format!("- fill {dir} --region FR"),
+            // Another node's first rank closes its node's record, without training facts.
+            format!("- probe --record {dir} --end"),
+            // The failing binary: tried once per step, one warning.
+            begin,
+            end.clone(),
+            format!("- fill {dir}"),
+            // Broken state: the record is closed, the card is not filled.
+            end,
+        ]
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("exited with 3"), "{stderr}");
-    assert!(stderr.contains("`no-such-cardfill` not found"), "{stderr}");
+    assert_eq!(stderr.matches("exited with 3").count(), 1, "{stderr}");
+    assert!(stderr.contains("no-such-cardfill"), "{stderr}");
     assert!(stderr.contains("disk full"), "{stderr}");
 
     // The state it saved is what cardfill reads.

@@ -406,3 +406,129 @@ fn a_broken_record_is_a_warning_not_a_failure() {
             .contains("`.cardfill/n1_x.json`")
     );
 }
+
+/// `probe --begin` then `probe --end` in another process, as the Python integrations run them.
+fn begin_and_end(dir: &Path, end_base_mj: &str, training: Option<&str>) -> Value {
+    let out = isolated(Some(stub_nvml()))
+        .args(["probe", "--format", "json", "--begin", "--record"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let begun: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(begun["kind"], "training");
+    let key = begun["run_key"].as_str().unwrap();
+    let mut end = isolated(Some(stub_nvml()));
+    end.args(["probe", "--end", "--record"])
+        .arg(dir)
+        .env("CARDFILL_RUN_KEY", key)
+        .env("CARDFILL_STUB_NVML_BASE_MJ", end_base_mj)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if training.is_some() {
+        end.args(["--training", "-"]);
+    }
+    let mut child = end.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(training.unwrap_or("").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    begun
+}
+
+#[test]
+fn a_training_record_measures_train_begin_to_end_and_carries_the_process_facts() {
+    let dir = RunDir::new();
+    let training = r#"{"integration": "track", "base_model": "tiny-org/tiny-llama",
+        "hyperparameters": {"learning_rate": 0.001}, "world_size": 1,
+        "datasets": [{"id": "tiny-org/tiny-stories", "config": null, "split": "train"},
+                     {"id": "./local.jsonl", "config": null, "split": "train"}],
+        "read": {"base_model": "model.name_or_path"}}"#;
+    // The end process reads each counter 3.6 MJ (1 kWh) past where the begin process did.
+    begin_and_end(dir.path(), "3600000000", Some(training));
+    let recs = records(dir.path());
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let r = &recs[0];
+    assert_eq!(r["kind"], "training");
+    assert_eq!(r["processes"], 1);
+    assert!(r.get("open_counters_mj").is_none(), "{r}");
+    assert_eq!(r["energy_j"], 8.0 * 3.6e6);
+    assert_eq!(r["training"]["base_model"], "tiny-org/tiny-llama");
+
+    let out = dir.run(&["inspect", ".", "--format", "json"]);
+    let facts: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(facts["run"]["energy_kwh"], 8.0);
+    assert_eq!(facts["hardware"]["gpu_count"], 8);
+    assert_eq!(facts["model"]["base_model"], "tiny-org/tiny-llama");
+    assert_eq!(
+        facts["training"]["datasets"],
+        serde_json::json!([{"id": "tiny-org/tiny-stories", "config": null, "split": "train"}])
+    );
+    let source = facts["sources"]["model.base_model"].as_str().unwrap();
+    assert!(
+        source.starts_with("training process: track: model.name_or_path (.cardfill/"),
+        "{source}"
+    );
+}
+
+#[test]
+fn a_training_inside_cardfill_run_is_counted_once() {
+    let dir = RunDir::new();
+    let bin = env!("CARGO_BIN_EXE_cardfill");
+    // The training opens and closes its record (2 kWh per GPU between its two readings)
+    // inside `cardfill run`, which hands it its run key.
+    let script = format!(
+        "{bin} probe --begin --record . && \
+         CARDFILL_STUB_NVML_BASE_MJ=7200000000 {bin} probe --end --record ."
+    );
+    let out = run_in(
+        &dir,
+        &mut isolated(Some(stub_nvml())),
+        &["sh", "-c", &script],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let recs = records(dir.path());
+    assert_eq!(recs.len(), 1, "one node, one run, one record: {recs:?}");
+    let r = &recs[0];
+    assert_eq!(r["kind"], "run");
+    assert_eq!(r["processes"], 2);
+    // The widest counter span of each GPU, once: 7.2 MJ, not 7.2 MJ + the run's own.
+    for g in r["gpus"].as_array().unwrap() {
+        assert_eq!(g["energy"]["joules"], 7.2e6, "{g}");
+    }
+    let out = dir.run(&["inspect", ".", "--format", "json"]);
+    let facts: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(facts["run"]["energy_kwh"], 16.0);
+}
+
+#[test]
+fn training_facts_need_no_begin_and_valid_json() {
+    let dir = RunDir::new();
+    let out = isolated(None)
+        .args(["probe", "--begin", "--training", "x.json", "--record", "."])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let mut child = isolated(None)
+        .args(["probe", "--end", "--training", "-", "--record", "."])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"{oops").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("--training -"), "{err}");
+    assert!(
+        records(dir.path()).is_empty(),
+        "nothing written on bad input"
+    );
+}

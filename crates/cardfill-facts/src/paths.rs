@@ -50,6 +50,9 @@ pub const MODEL_LICENSE_NAME: &str = "model.license_name";
 pub const MODEL_LICENSE_LINK: &str = "model.license_link";
 /// string or list of strings: language codes.
 pub const MODEL_LANGUAGE: &str = "model.language";
+/// string: the class of the live model in the training process (`LlamaForCausalLM`,
+/// `PeftModelForCausalLM`).
+pub const MODEL_CLASS: &str = "model.class";
 /// object: the PEFT adapter (`type`, `r`, `alpha`, `target_modules`, `task_type`).
 pub const MODEL_ADAPTER: &str = "model.adapter";
 
@@ -139,6 +142,8 @@ pub const HARDWARE_CUDA_VERSION: &str = "hardware.cuda_version";
 // ---- training ----
 /// string: one of the template's phrasings (`bf16 mixed precision`, ...).
 pub const TRAINING_REGIME: &str = "training.regime";
+/// integer: processes of the training run (world size), from the training process.
+pub const TRAINING_WORLD_SIZE: &str = "training.world_size";
 /// number: trainer runtime in seconds.
 pub const TRAINING_RUNTIME_S: &str = "training.runtime_s";
 /// integer: optimizer steps.

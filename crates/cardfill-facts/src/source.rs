@@ -43,6 +43,11 @@ pub enum Source {
         /// What the default is and why.
         method: String,
     },
+    /// Told by the training process (a cardfill integration), through its training record.
+    TrainingProcess {
+        /// What the process read (`TrainingArguments`, `model.name_or_path`), and the record.
+        method: String,
+    },
     /// Fetched over the network (only when the user allowed it).
     Network {
         /// The endpoint asked.
@@ -93,6 +98,13 @@ impl Source {
         }
     }
 
+    /// A fact told by the training process: `method` says what it read.
+    pub fn training_process(method: impl Into<String>) -> Self {
+        Self::TrainingProcess {
+            method: method.into(),
+        }
+    }
+
     /// A fact fetched from `url`.
     pub fn network(url: impl Into<String>, method: impl Into<String>) -> Self {
         Self::Network {
@@ -111,6 +123,7 @@ impl std::fmt::Display for Source {
             Self::Env { var } => write!(f, "environment {var}"),
             Self::Derived { method } => write!(f, "derived: {method}"),
             Self::Default { method } => write!(f, "default: {method}"),
+            Self::TrainingProcess { method } => write!(f, "training process: {method}"),
             Self::Network { url, method } => write!(f, "{url}: {method}"),
         }
     }

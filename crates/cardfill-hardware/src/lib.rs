@@ -12,7 +12,7 @@
 //! | field | meaning |
 //! |---|---|
 //! | `format`, `version` | `"cardfill-run-record"`, `1` |
-//! | `kind` | `run` (a command was run) or `probe` (the node and the job so far) |
+//! | `kind` | `run` (a command was run), `probe` (the node and the job so far) or `training` (train begin to end, from a training integration) |
 //! | `cardfill_version` | the writer's version |
 //! | `node` | `SLURMD_NODENAME`, else the host name |
 //! | `run_key` | `slurm-<job id>`, `torchelastic-<run id>`, or `<start>-<pid>` for a lone run |
@@ -28,6 +28,8 @@
 //! | `slurm` | `job_id`, `start`, `end`, `nodes`, `node_list`, `gpus_per_node`, `elapsed_s` |
 //! | `launcher` | `world_size`, `local_world_size`, `node_rank`, `local_rank` (torchrun, accelerate) |
 //! | `processes` | how many cardfill processes merged into the record |
+//! | `training` | `training` records: what the training process knows ([`training::TrainingInfo`]) |
+//! | `open_counters_mj` | a `training` record still open: each GPU's energy counter at train begin |
 //!
 //! [`collect`] reads every record: per run, GPUs and energy are summed over nodes and
 //! GPU-hours are Σ GPUs × hours per node; runs (a resumed training) add up.
@@ -42,6 +44,7 @@ pub mod rapl;
 pub mod record;
 pub mod runner;
 pub mod slurm;
+pub mod training;
 pub mod wandb;
 
 pub use evidence::{Context, ParentProcess, assemble, is_training_process};

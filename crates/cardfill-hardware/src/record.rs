@@ -37,6 +37,9 @@ pub enum RecordKind {
     Run,
     /// `cardfill probe`: the node's hardware and the job so far.
     Probe,
+    /// A training process's integration (`probe --begin`/`--end`): train begin to train end,
+    /// and what the process knows (`training`).
+    Training,
 }
 
 /// The Slurm job as seen by the node, at the time of the record.
@@ -178,6 +181,13 @@ pub struct RunRecord {
     /// cardfill processes merged into this record (several ranks on one node write one).
     #[serde(default = "one")]
     pub processes: u32,
+    /// What the training process knows (`training` records of the main process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<crate::training::TrainingInfo>,
+    /// Each GPU's energy counter (mJ) at train begin, in `gpus` order, while a `training`
+    /// record is open (between `probe --begin` and `probe --end`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_counters_mj: Option<Vec<Option<u64>>>,
 }
 
 fn one() -> u32 {
@@ -261,8 +271,11 @@ impl RunRecord {
 
     /// Folds `other` (another process of the same node and run) into `self`.
     pub fn merge(&mut self, other: RunRecord) {
-        if other.kind == RecordKind::Run {
-            self.kind = RecordKind::Run;
+        let closes = other.end.is_some() && other.open_counters_mj.is_none();
+        if other.kind == RecordKind::Run
+            || (other.kind == RecordKind::Training && self.kind == RecordKind::Probe)
+        {
+            self.kind = other.kind;
         }
         self.start = pick(self.start.take(), other.start, |a, b| {
             parse_time(a) <= parse_time(b)
@@ -301,6 +314,13 @@ impl RunRecord {
         self.slurm = other.slurm.or(self.slurm.take());
         self.launcher = self.launcher.take().or(other.launcher);
         self.processes += other.processes;
+        // A record that ended closes an open training record; the later training info wins.
+        if closes {
+            self.open_counters_mj = None;
+        } else if other.open_counters_mj.is_some() {
+            self.open_counters_mj = other.open_counters_mj;
+        }
+        self.training = other.training.or(self.training.take());
         self.finish();
     }
 }

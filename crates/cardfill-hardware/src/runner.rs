@@ -70,8 +70,10 @@ fn placement(
     let node = set("SLURMD_NODENAME")
         .or_else(|| host.hostname.clone())
         .unwrap_or_else(|| "localhost".to_owned());
-    let shared = set("SLURM_JOB_ID")
-        .map(|id| format!("slurm-{id}"))
+    // `cardfill run` hands its key to the command, so a training integration inside it
+    // writes into the same record (no double count).
+    let shared = set(RUN_KEY_VAR)
+        .or_else(|| set("SLURM_JOB_ID").map(|id| format!("slurm-{id}")))
         .or_else(|| {
             set("TORCHELASTIC_RUN_ID")
                 .filter(|id| id != "none")
@@ -92,12 +94,15 @@ fn placement(
     }
 }
 
-fn env_var(k: &str) -> Option<String> {
+/// The run key `cardfill run` passes to its command (and `probe --end` reads).
+pub const RUN_KEY_VAR: &str = "CARDFILL_RUN_KEY";
+
+pub(crate) fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
 /// A record of this node now: host, GPUs and Slurm job, without a command.
-fn base_record(
+pub(crate) fn base_record(
     kind: RecordKind,
     probe: &GpuProbe,
     host: HostInfo,
@@ -112,7 +117,7 @@ fn base_record(
     (record, place.writes)
 }
 
-fn lone_key(start: chrono::DateTime<Utc>) -> String {
+pub(crate) fn lone_key(start: chrono::DateTime<Utc>) -> String {
     format!("{}-{}", start.format("%Y%m%dT%H%M%SZ"), std::process::id())
 }
 
@@ -236,8 +241,9 @@ pub fn run_command(
     let rapl_start = rapl.read();
     let start = Utc::now();
     let started = Instant::now();
+    let run_key = placement(&HostInfo::default(), &env_var, lone_key(start)).run_key;
     let mut cmd = Command::new(program);
-    cmd.args(args);
+    cmd.args(args).env(RUN_KEY_VAR, &run_key);
     if group {
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     }
@@ -312,8 +318,7 @@ pub fn run_command(
     handle.close();
     let _ = forwarder.join();
 
-    let (mut record, writes) =
-        base_record(RecordKind::Run, &probe, HostInfo::probe(), lone_key(start));
+    let (mut record, writes) = base_record(RecordKind::Run, &probe, HostInfo::probe(), run_key);
     for (i, gpu) in record.gpus.iter_mut().enumerate() {
         gpu.energy = match (
             counters_start.get(i).copied().flatten(),

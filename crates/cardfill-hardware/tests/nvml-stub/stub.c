@@ -13,6 +13,7 @@
  *   CARDFILL_STUB_NVML_STEP_MJ      millijoules the counter advances per read (default 1000000)
  *   CARDFILL_STUB_NVML_RESET_AFTER  N: after N reads of a GPU its counter restarts from 0
  *   CARDFILL_STUB_NVML_POWER_MW     power draw in milliwatts (default 350000)
+ *   CARDFILL_STUB_NVML_BASE_MJ      added to every counter reading (another process, later)
  *
  * Device i (0-based): UUID GPU-00000000-1111-2222-3333-00000000000<i>, 85520809984 bytes,
  * 700 W limit, MIG disabled; its counter starts at (i + 1) * 10^9 mJ and gains STEP_MJ on
@@ -195,7 +196,8 @@ nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t d, unsigned long l
     if (reset_after > 0 && k > reset_after)
         *mj = (k - reset_after) * step;
     else
-        *mj = (unsigned long long)(i + 1) * 1000000000ULL + k * step;
+        *mj = (unsigned long long)(i + 1) * 1000000000ULL + k * step
+              + (unsigned long long)env_num("CARDFILL_STUB_NVML_BASE_MJ", 0);
     return NVML_SUCCESS;
 }
 #endif
