@@ -131,7 +131,7 @@ pub fn one_line(err: &anyhow::Error) -> String {
             Some(io) => io_words(io),
             None => cause.to_string(),
         };
-        if !line.contains(&part) {
+        if !plain(&line).contains(&plain(&part)) {
             line.push_str(": ");
             line.push_str(&part);
         }
@@ -162,6 +162,9 @@ fn code_and_file(err: &anyhow::Error) -> (&'static str, Option<String>) {
             C::UnclosedFrontMatter { file, .. } => ("front-matter-unclosed", Some(file.clone())),
             C::DuplicateKey { file, .. } => ("front-matter-duplicate-key", Some(file.clone())),
         };
+    }
+    if let Some(e) = err.downcast_ref::<cardfill_card::write::WriteError>() {
+        return ("card-unwritable", e.path().map(|p| p.display().to_string()));
     }
     if err.downcast_ref::<std::io::Error>().is_some() {
         return ("io", None);

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use cardfill_card::write::CardFile;
+use cardfill_card::write::{CardFile, WriteError};
 use cardfill_card::{ChangeKind, FillOptions};
 
 use super::{EXIT_OK, EXIT_WARNINGS};
@@ -26,7 +26,18 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| args.dir.join("README.md"));
     let writes = !args.dry_run && !args.check;
-    let card = CardFile::open(&card_path, &args.dir, args.card.is_some(), writes)?;
+    let card =
+        CardFile::open(&card_path, &args.dir, args.card.is_some(), writes).map_err(|e| match e {
+            WriteError::Read(_) => {
+                let fix = if args.card.is_some() {
+                    "check the path given to --card"
+                } else {
+                    "make it readable, or pass another card with --card"
+                };
+                report::fatal("card-unreadable", Some(&card_path), format!("{e}: {fix}"))
+            }
+            other => other.into(),
+        })?;
     let existing = card.text().map(str::to_owned);
     let template = match &args.template {
         Some(path) => Some(

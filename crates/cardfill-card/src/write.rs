@@ -77,7 +77,7 @@ pub enum WriteError {
         offset: usize,
     },
     /// The card could not be read.
-    #[error("{0}: check the path given to --card")]
+    #[error("cannot read `{}`: {}", .0.path.display(), .0.reason())]
     Read(#[from] ReadError),
     /// A system call failed.
     #[error("cannot {action} `{path}`: {source}: {hint}")]
@@ -99,6 +99,19 @@ pub enum WriteError {
     /// The merge failed on a card an editor saved meanwhile.
     #[error(transparent)]
     Merge(#[from] CardError),
+}
+
+impl WriteError {
+    /// The file the error is about, where there is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::LinkOutside { link, .. } | Self::HubCache { link, .. } => Some(link),
+            Self::Locked(p) | Self::KeptChanging(p) => Some(p),
+            Self::NotUtf8 { path, .. } | Self::Io { path, .. } => Some(path),
+            Self::Read(e) => Some(&e.path),
+            Self::Merge(_) => None,
+        }
+    }
 }
 
 const UNCHANGED: &str = "nothing changed; check that the directory exists and is writable";

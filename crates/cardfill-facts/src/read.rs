@@ -66,7 +66,7 @@ impl ReadError {
     /// What went wrong, without the file's name.
     pub fn reason(&self) -> String {
         match &self.kind {
-            ReadErrorKind::NotFound => "no such file".to_owned(),
+            ReadErrorKind::NotFound => "no such file or directory".to_owned(),
             ReadErrorKind::NotRegular(what) => format!("it is {what}, not a regular file"),
             ReadErrorKind::TooLarge { size, cap } => {
                 format!("{size} bytes, over cardfill's limit of {cap} bytes for this kind of file")
@@ -102,8 +102,10 @@ impl From<ReadError> for std::io::Error {
         match e.kind {
             ReadErrorKind::NotFound => Self::new(std::io::ErrorKind::NotFound, e.reason()),
             ReadErrorKind::Io(io) => io,
-            ReadErrorKind::NotRegular(_) | ReadErrorKind::TooLarge { .. } => {
-                Self::new(std::io::ErrorKind::InvalidData, e.reason())
+            // Not `InvalidData`, which is kept for text that is not UTF-8.
+            ReadErrorKind::NotRegular(_) => Self::new(std::io::ErrorKind::InvalidInput, e.reason()),
+            ReadErrorKind::TooLarge { .. } => {
+                Self::new(std::io::ErrorKind::FileTooLarge, e.reason())
             }
         }
     }

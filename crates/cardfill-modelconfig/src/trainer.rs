@@ -320,8 +320,9 @@ fn regime(files: &mut Files<'_>, setup: &mut Facts) -> Option<(String, Source)> 
     }
     accelerate_evidence(files, &mut evidence, setup);
     deepspeed_evidence(files, &mut evidence, setup);
-    // The card is reported by `fill` itself when unreadable: read it quietly here.
-    if let Some(text) = files.text_quiet("README.md") {
+    // A card that is not UTF-8 is reported by `fill` itself; one that is no regular file or too
+    // large is said here too, since `inspect` reads no card of its own.
+    if let Some(text) = files.card_text() {
         // Written by transformers' Trainer into its card when `fp16` was on.
         for line in text.lines() {
             let line = line.trim().trim_start_matches(['-', '*']).trim();
@@ -774,6 +775,24 @@ impl Files<'_> {
         match serde_json::from_str(&self.text_quiet(name)?).ok()? {
             Value::Object(obj) => Some(obj),
             _ => None,
+        }
+    }
+
+    /// The card's text: a card that is not UTF-8 is left to `fill` to report, anything else
+    /// that keeps it from being read is a warning.
+    fn card_text(&mut self) -> Option<String> {
+        match small_text(&self.dir.join("README.md"), cardfill_facts::read::CARD_CAP)? {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => None,
+            Err(source) => {
+                let err = ConfigError::Read {
+                    path: PathBuf::from("README.md"),
+                    source,
+                };
+                self.warnings
+                    .warn("trainer-file-unreadable", err.to_string());
+                None
+            }
         }
     }
 
