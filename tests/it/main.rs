@@ -11,6 +11,7 @@
 //! - `carbon`: `co2`, `regions` and the Environmental Impact section.
 //! - `hub`: the base model from the cache and a Hub on 127.0.0.1, `validate`.
 //! - `faults`: fault injection: kill -9, racing editors, planted links, owners, full disks, FIFOs.
+//! - `memory`: the big inputs of the memory table, read under a 256 MiB data limit.
 //! - `readme`: the README's commands and flags stay true.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,6 +24,7 @@ mod fill;
 mod formats;
 mod hub;
 mod inspect;
+mod memory;
 mod readme;
 mod run;
 mod slurm;
