@@ -3,6 +3,7 @@
 //!
 //! `CARDFILL_RACE_ROUNDS` (default 60) and `CARDFILL_KILL_ROUNDS` (default 12) set how many
 //! rounds the race and kill tests run; the figure is 600 raced rounds.
+#![allow(clippy::print_stderr)]
 
 use std::ffi::OsStr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -2,6 +2,7 @@
 //! `inspect` under a 256 MiB data limit (`prlimit --data`): an allocation past it aborts the
 //! run and fails the test. `CARDFILL_MEMORY_SCALE` (default 0.25; 1 = the sizes) sets
 //! their size; the benchmark prints the peak memory of the full-size ones.
+#![allow(clippy::print_stderr)]
 
 use std::path::Path;
 use std::process::Command;
