@@ -1,7 +1,7 @@
 //! Fault injection: `fill` killed at random points, `fill`s racing an editor, planted links,
 //! other users' cards, a full filesystem, FIFOs and `/dev/zero` for every input.
 //!
-//! `CARDFILL_RACE_ROUNDS` (default 60) and `CARDFILL_KILL_ROUNDS` (default 12) set how many
+//! `CARDFILL_RACE_ROUNDS` (default 60) and `CARDFILL_KILL_ROUNDS` (default 8) set how many
 //! rounds the race and kill tests run; the figure is 600 raced rounds.
 #![allow(clippy::print_stderr)]
 
@@ -114,7 +114,7 @@ fn kill_9_at_random_points_leaves_the_old_card_or_the_new_one_whole() {
     assert!(out.status.success(), "{}", stderr(&out));
     let full = started.elapsed();
     let mut rng = Rng::new();
-    let n = rounds("CARDFILL_KILL_ROUNDS", 12);
+    let n = rounds("CARDFILL_KILL_ROUNDS", 8);
     let mut killed_mid = 0;
     for round in 0..n {
         let old = std::fs::read(&card).unwrap();
