@@ -14,7 +14,13 @@ use crate::cli::{Format, ProbeArgs};
 /// Runs `probe`.
 pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     let dir = record_dir(args.record.as_deref().unwrap_or(Path::new(".")));
-    let (record, _path) = cardfill_hardware::probe_node(&dir)?;
+    let (record, _path, warnings) = cardfill_hardware::probe_node(&dir)?;
+    for message in warnings {
+        crate::report::warning(&cardfill_facts::Warning {
+            code: "run-record-file-skipped".to_owned(),
+            message,
+        });
+    }
     let mut out = std::io::stdout().lock();
     match args.format {
         Some(Format::Json) => {

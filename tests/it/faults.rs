@@ -745,3 +745,28 @@ fn a_signal_to_run_reaches_the_workers_too() {
     }
     assert!(!alive(pid), "the worker got the signal");
 }
+
+#[test]
+fn probe_skips_an_odd_lock_file_with_a_warning() {
+    let dir = RunDir::new();
+    let rec = dir.path().join(".cardfill");
+    std::fs::create_dir(&rec).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &rec.join(".lock"),
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    let child = run_cmd(dir.path())
+        .args(["probe"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_guarded(child, Duration::from_secs(60)).expect("probe hung on a FIFO lock");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(".lock` is a FIFO"),
+        "{}",
+        stderr(&out)
+    );
+}
