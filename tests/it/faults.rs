@@ -753,7 +753,7 @@ fn probe_skips_an_odd_lock_file_with_a_warning() {
     std::fs::create_dir(&rec).unwrap();
     rustix::fs::mkfifoat(
         rustix::fs::CWD,
-        &rec.join(".lock"),
+        rec.join(".lock"),
         rustix::fs::Mode::from_raw_mode(0o644),
     )
     .unwrap();
