@@ -3,6 +3,8 @@
 //!
 //! `CARDFILL_RACE_ROUNDS` (default 60) and `CARDFILL_KILL_ROUNDS` (default 8) set how many
 //! rounds the race and kill tests run; the figure is 600 raced rounds.
+//! `CARDFILL_RACE_EDITOR=in-place` makes the editor truncate and write the card instead of
+//! saving to a temporary file and renaming it.
 #![allow(clippy::print_stderr)]
 
 use std::ffi::OsStr;
@@ -186,12 +188,18 @@ fn concurrent_fills_racing_an_editor_lose_no_edit() {
         })
         .collect();
     let save = dir.path().join(".README.md.swp");
+    let in_place = std::env::var("CARDFILL_RACE_EDITOR").is_ok_and(|v| v == "in-place");
     let mut rng = Rng::new();
     for i in 0..n {
         let mut text = std::fs::read_to_string(&card).unwrap();
         text.push_str(&format!("\nHuman edit number {i}.\n"));
-        std::fs::write(&save, &text).unwrap();
-        std::fs::rename(&save, &card).unwrap();
+        if in_place {
+            // Truncate and write the card itself, as some editors do.
+            std::fs::write(&card, &text).unwrap();
+        } else {
+            std::fs::write(&save, &text).unwrap();
+            std::fs::rename(&save, &card).unwrap();
+        }
         std::thread::sleep(Duration::from_micros(rng.below(20_000)));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
