@@ -16,7 +16,7 @@ use crate::cli::{Format, ProbeArgs};
 /// Runs `probe`.
 pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     let dir = record_dir(args.record.as_deref().unwrap_or(Path::new(".")));
-    let (record, _path) = if args.begin {
+    let (record, _path, warnings) = if args.begin {
         cardfill_hardware::training::begin_training(&dir)?
     } else if args.end {
         let info = match &args.training {
@@ -29,6 +29,12 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     } else {
         cardfill_hardware::probe_node(&dir)?
     };
+    for message in warnings {
+        crate::report::warning(&cardfill_facts::Warning {
+            code: "run-record-file-skipped".to_owned(),
+            message,
+        });
+    }
     let mut out = std::io::stdout().lock();
     match args.format {
         Some(Format::Json) => {

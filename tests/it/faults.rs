@@ -1,8 +1,11 @@
 //! Fault injection: `fill` killed at random points, `fill`s racing an editor, planted links,
 //! other users' cards, a full filesystem, FIFOs and `/dev/zero` for every input.
 //!
-//! `CARDFILL_RACE_ROUNDS` (default 60) and `CARDFILL_KILL_ROUNDS` (default 12) set how many
+//! `CARDFILL_RACE_ROUNDS` (default 60) and `CARDFILL_KILL_ROUNDS` (default 8) set how many
 //! rounds the race and kill tests run; the figure is 600 raced rounds.
+//! `CARDFILL_RACE_EDITOR=in-place` makes the editor truncate and write the card instead of
+//! saving to a temporary file and renaming it.
+#![allow(clippy::print_stderr)]
 
 use std::ffi::OsStr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -113,7 +116,7 @@ fn kill_9_at_random_points_leaves_the_old_card_or_the_new_one_whole() {
     assert!(out.status.success(), "{}", stderr(&out));
     let full = started.elapsed();
     let mut rng = Rng::new();
-    let n = rounds("CARDFILL_KILL_ROUNDS", 12);
+    let n = rounds("CARDFILL_KILL_ROUNDS", 8);
     let mut killed_mid = 0;
     for round in 0..n {
         let old = std::fs::read(&card).unwrap();
@@ -185,12 +188,18 @@ fn concurrent_fills_racing_an_editor_lose_no_edit() {
         })
         .collect();
     let save = dir.path().join(".README.md.swp");
+    let in_place = std::env::var("CARDFILL_RACE_EDITOR").is_ok_and(|v| v == "in-place");
     let mut rng = Rng::new();
     for i in 0..n {
         let mut text = std::fs::read_to_string(&card).unwrap();
         text.push_str(&format!("\nHuman edit number {i}.\n"));
-        std::fs::write(&save, &text).unwrap();
-        std::fs::rename(&save, &card).unwrap();
+        if in_place {
+            // Truncate and write the card itself, as some editors do.
+            std::fs::write(&card, &text).unwrap();
+        } else {
+            std::fs::write(&save, &text).unwrap();
+            std::fs::rename(&save, &card).unwrap();
+        }
         std::thread::sleep(Duration::from_micros(rng.below(20_000)));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -743,4 +752,29 @@ fn a_signal_to_run_reaches_the_workers_too() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!alive(pid), "the worker got the signal");
+}
+
+#[test]
+fn probe_skips_an_odd_lock_file_with_a_warning() {
+    let dir = RunDir::new();
+    let rec = dir.path().join(".cardfill");
+    std::fs::create_dir(&rec).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        rec.join(".lock"),
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    let child = run_cmd(dir.path())
+        .args(["probe"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_guarded(child, Duration::from_secs(60)).expect("probe hung on a FIFO lock");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(".lock` is a FIFO"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -11,6 +11,7 @@
 
 mod checkpoints;
 mod measure;
+mod memory;
 mod python;
 mod report;
 
@@ -33,6 +34,8 @@ OPTIONS:
   --python PATH       Python interpreter [default: python3]
   --no-python         skip the Python baselines
   --no-run            skip the `cardfill run` overhead figures (they take ~25 s)
+  --no-memory         skip issue 12's memory table (big inputs, ~1 GB on disk for a while)
+  --memory-only       only the memory table
   --keep DIR          generate the checkpoints in DIR and keep them (sparse: a few MB on disk)
   -h, --help          this text
 ";
@@ -47,6 +50,8 @@ struct Options {
     no_python: bool,
     no_run: bool,
     keep: Option<PathBuf>,
+    no_memory: bool,
+    memory_only: bool,
 }
 
 fn parse_options(args: impl Iterator<Item = OsString>) -> anyhow::Result<Option<Options>> {
@@ -58,6 +63,8 @@ fn parse_options(args: impl Iterator<Item = OsString>) -> anyhow::Result<Option<
         no_python: false,
         no_run: false,
         keep: None,
+        no_memory: false,
+        memory_only: false,
     };
     let mut args = args;
     while let Some(arg) = args.next() {
@@ -74,6 +81,8 @@ fn parse_options(args: impl Iterator<Item = OsString>) -> anyhow::Result<Option<
             "--python" => o.python = value("--python")?.into(),
             "--no-python" => o.no_python = true,
             "--no-run" => o.no_run = true,
+            "--no-memory" => o.no_memory = true,
+            "--memory-only" => o.memory_only = true,
             "--keep" => o.keep = Some(value("--keep")?.into()),
             other => bail!("unknown option `{other}` (see --help)"),
         }
@@ -144,6 +153,9 @@ fn run(o: &Options) -> anyhow::Result<()> {
             temp.path().to_owned()
         }
     };
+    if o.memory_only {
+        return memory::run(&meter, &cardfill, &root, 1.0);
+    }
     eprintln!("generating sparse checkpoints in {} …", root.display());
     let t = std::time::Instant::now();
     let (checkpoints, not_made) = checkpoints::generate(&root);
@@ -165,6 +177,9 @@ fn run(o: &Options) -> anyhow::Result<()> {
         bench.run_overhead()?;
     }
     bench.goals(&checkpoints);
+    if !o.no_memory {
+        memory::run(&meter, &cardfill, &root, 1.0)?;
+    }
     Ok(())
 }
 

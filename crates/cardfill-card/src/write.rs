@@ -33,6 +33,8 @@ use crate::CardError;
 pub const MAX_RETRIES: usize = 16;
 /// How long `fill` waits for another `fill` of the same directory.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a card that suddenly reads empty or missing is watched for an editor's save.
+pub const SETTLE: Duration = Duration::from_millis(500);
 /// The marker in cardfill's temporary file names: `.<card>.cardfill-<pid>-<n>.tmp`.
 pub const TEMP_MARKER: &str = ".cardfill-";
 
@@ -257,8 +259,14 @@ impl CardFile {
             file.lock()?;
             file.remove_stale();
         }
-        let (text, owner) = file.read_current()?;
-        file.text = text.map(|(t, _)| t);
+        let (bytes, owner) = file.settled(None)?;
+        file.text = match bytes {
+            Some(b) => Some(String::from_utf8(b).map_err(|e| WriteError::NotUtf8 {
+                path: file.path.clone(),
+                offset: e.utf8_error().valid_up_to(),
+            })?),
+            None => None,
+        };
         file.owner = owner;
         Ok(file)
     }
@@ -375,6 +383,29 @@ impl CardFile {
         self.read_entry(&name)
     }
 
+    /// The card's bytes now. A card that reads empty, or missing after it had text, may be an
+    /// editor between truncating (or removing) and writing it: wait for the save to land, up
+    /// to [`SETTLE`], before believing it.
+    fn settled(
+        &self,
+        expect: Option<&[u8]>,
+    ) -> Result<(Option<Vec<u8>>, Option<Owner>), WriteError> {
+        let had_text = expect.is_some_and(|e| !e.is_empty());
+        let started = Instant::now();
+        loop {
+            let (current, owner) = self.read_current()?;
+            let current = current.map(|(_, b)| b);
+            let waiting = match &current {
+                Some(b) => b.is_empty(),
+                None => had_text,
+            };
+            if !waiting || started.elapsed() >= SETTLE {
+                return Ok((current, owner));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Creates a temporary file holding `bytes`, with the card's owner and mode where allowed.
     fn create_temp(&self, bytes: &[u8]) -> Result<OsString, WriteError> {
         for n in 0..1000 {
@@ -458,8 +489,7 @@ impl CardFile {
         let mut exchange = true;
         for _ in 0..MAX_RETRIES {
             // Compare first: a save seen now costs no swap.
-            let (current, owner) = self.read_current()?;
-            let current = current.map(|(_, b)| b);
+            let (current, owner) = self.settled(expect.as_deref())?;
             if current != expect {
                 self.owner = owner;
                 let fresh = current.map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -495,11 +525,9 @@ impl CardFile {
                     if out == expect {
                         return self.finish(&tmp, backup);
                     }
-                    // An editor saved in between: put its text back at once, then merge again.
-                    let fresh = self.undo(&tmp, new.as_bytes())?;
-                    let fresh = fresh.map(|b| String::from_utf8_lossy(&b).into_owned());
-                    new = remerge(fresh.as_deref())?;
-                    expect = fresh.map(String::into_bytes);
+                    // An editor saved in between: put its file back at once; the next round
+                    // reads it (once its save is done) and merges again.
+                    self.undo(&tmp, new.as_bytes())?;
                 }
                 Err(Errno::EXIST | Errno::NOENT) => {
                     // Created or deleted in between: read it again.
@@ -542,8 +570,8 @@ impl CardFile {
 
     /// Swaps `tmp` (an editor's save that came out of the card's path) back in. What comes
     /// out should be `ours`; if an editor saved again meanwhile, that newer save goes back in
-    /// instead. Returns the text the card's path holds afterwards.
-    fn undo(&self, tmp: &OsStr, ours: &[u8]) -> Result<Option<Vec<u8>>, WriteError> {
+    /// instead.
+    fn undo(&self, tmp: &OsStr, ours: &[u8]) -> Result<(), WriteError> {
         let kept = |e: Errno| WriteError::Io {
             action: "put back the text saved meanwhile in",
             path: self.path.clone(),
@@ -559,7 +587,7 @@ impl CardFile {
             if came.as_deref() == Some(expect_out.as_slice()) {
                 let _ = rustix::fs::unlinkat(&self.dir, tmp, AtFlags::empty());
                 self.sync_dir();
-                return Ok(at_tmp);
+                return Ok(());
             }
             // A newer save replaced ours meanwhile: it goes back in too.
             expect_out = at_tmp.unwrap_or_default();

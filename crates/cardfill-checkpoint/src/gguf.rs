@@ -14,6 +14,9 @@ use crate::{CheckpointError, Tensor, WeightSet};
 
 /// Largest header (metadata and tensor infos) read, in bytes.
 const MAX_HEADER_BYTES: u64 = 512 << 20;
+/// Tensors kept by name per weight set; beyond, only the sums by dtype.
+const KEPT_TENSORS: usize = 100_000;
+
 /// Most tensors in one file.
 const MAX_TENSORS: u64 = 1_000_000;
 /// Most metadata keys in one file.
@@ -260,6 +263,19 @@ impl<R: Read + Seek> Cursor<R> {
 
 /// Parses the header of a GGUF file read from `r`, `len` bytes long.
 pub fn parse<R: Read + Seek>(r: R, len: u64) -> Result<Header, GgufError> {
+    let mut tensors = Vec::new();
+    let mut header = parse_with(r, len, |t| tensors.push(t))?;
+    header.tensors = tensors;
+    Ok(header)
+}
+
+/// [`parse`], handing each tensor info to `each` as it is read instead of keeping them: the
+/// returned header's `tensors` is empty. Memory stays flat whatever the tensor count.
+pub fn parse_with<R: Read + Seek>(
+    r: R,
+    len: u64,
+    mut each: impl FnMut(TensorInfo),
+) -> Result<Header, GgufError> {
     let mut c = Cursor {
         r: BufReader::new(r),
         pos: 0,
@@ -295,7 +311,6 @@ pub fn parse<R: Read + Seek>(r: R, len: u64) -> Result<Header, GgufError> {
         let v = c.value(ty, 0)?;
         metadata.insert(key, v);
     }
-    let mut tensors = Vec::with_capacity(tensor_count.min(65_536) as usize);
     for _ in 0..tensor_count {
         let name = c.string(65_535)?;
         let n_dims = c.u32()?;
@@ -322,7 +337,7 @@ pub fn parse<R: Read + Seek>(r: R, len: u64) -> Result<Header, GgufError> {
             Some((n, block, bytes)) => (n.to_owned(), Some(numel / block * bytes)),
             None => (format!("ggml_type_{ty}"), None),
         };
-        tensors.push(TensorInfo {
+        each(TensorInfo {
             name,
             dims,
             ggml_type,
@@ -332,7 +347,7 @@ pub fn parse<R: Read + Seek>(r: R, len: u64) -> Result<Header, GgufError> {
     Ok(Header {
         version,
         metadata,
-        tensors,
+        tensors: Vec::new(),
         header_bytes: c.pos,
     })
 }
@@ -396,17 +411,24 @@ pub fn find(
                     break;
                 }
             };
-            match parse(file, len) {
+            // Summed while parsing: a file with a million tensors keeps at most
+            // `KEPT_TENSORS` of them.
+            let parsed = parse_with(file, len, |t| {
+                let mut shape = t.dims;
+                shape.reverse();
+                let tensor = Tensor {
+                    name: t.name,
+                    dtype: t.ggml_type,
+                    shape,
+                };
+                if set.tensors.len() < KEPT_TENSORS {
+                    set.push(tensor);
+                } else {
+                    set.count(&tensor);
+                }
+            });
+            match parsed {
                 Ok(h) => {
-                    for t in &h.tensors {
-                        let shape: Vec<u64> = t.dims.iter().rev().copied().collect();
-                        let tensor = Tensor {
-                            name: t.name.clone(),
-                            dtype: t.ggml_type.clone(),
-                            shape,
-                        };
-                        set.push(tensor);
-                    }
                     set.bytes += len;
                     set.files.push(PathBuf::from(f));
                     if first.is_none() {

@@ -73,8 +73,18 @@ pub struct WeightSet {
 impl WeightSet {
     /// Appends `t` and counts its elements under its dtype.
     pub(crate) fn push(&mut self, t: Tensor) {
-        *self.by_dtype.entry(t.dtype.clone()).or_insert(0) += t.numel();
+        self.count(&t);
         self.tensors.push(t);
+    }
+
+    /// Adds a tensor to the sums by dtype without keeping it (very large headers).
+    pub(crate) fn count(&mut self, t: &Tensor) {
+        match self.by_dtype.get_mut(&t.dtype) {
+            Some(n) => *n += t.numel(),
+            None => {
+                self.by_dtype.insert(t.dtype.clone(), t.numel());
+            }
+        }
     }
 
     /// Total stored elements over all dtypes.

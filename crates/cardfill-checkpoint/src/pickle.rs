@@ -34,7 +34,9 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_ops: 50_000_000,
-            max_nodes: 20_000_000,
+            // A node is 56 bytes: a million keep the walk near 100 MiB at worst, and a
+            // state dict needs about a dozen per tensor.
+            max_nodes: 1_000_000,
             max_memo: 10_000_000,
             max_marks: 10_000,
             max_stack: 10_000_000,
@@ -95,8 +97,8 @@ pub enum Node {
         /// State given by `BUILD`, if any.
         state: Option<Id>,
     },
-    /// A torch tensor.
-    Tensor(TensorRef),
+    /// A torch tensor (boxed: it keeps every other node small).
+    Tensor(Box<TensorRef>),
 }
 
 /// A global that can run code when the pickle is loaded.
@@ -227,6 +229,7 @@ pub fn parse(data: &[u8], start: usize, limits: &Limits) -> Result<Pickle, Pickl
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
+        memo_high: 0,
         unsafe_globals: Vec::new(),
     }
     .run()
@@ -241,8 +244,13 @@ struct Walker<'a> {
     stack: Vec<Id>,
     marks: Vec<usize>,
     memo: HashMap<u64, Id>,
+    /// The highest node id in the memo: nodes above it are referred to only by the stack.
+    memo_high: Id,
     unsafe_globals: Vec<UnsafeGlobal>,
 }
+
+/// Lists longer than this keep only their non-scalar items.
+const LONG_LIST: usize = 4096;
 
 type R<T> = Result<T, PickleError>;
 
@@ -365,6 +373,7 @@ impl<'a> Walker<'a> {
             return self.err(format!("memo larger than {} entries", self.limits.max_memo));
         }
         self.memo.insert(key, id);
+        self.memo_high = self.memo_high.max(id);
         Ok(())
     }
 
@@ -393,6 +402,15 @@ impl<'a> Walker<'a> {
     }
 
     fn append(&mut self, list: Id, items: Vec<Id>) -> R<()> {
+        let long = match &self.nodes[list] {
+            Node::List(v) | Node::Set(v) => v.len() + items.len() > LONG_LIST,
+            _ => false,
+        };
+        let items = if long {
+            self.drop_scalars(items)
+        } else {
+            items
+        };
         match &mut self.nodes[list] {
             Node::List(v) | Node::Set(v) => {
                 v.extend(items);
@@ -402,6 +420,46 @@ impl<'a> Walker<'a> {
             Node::Call { .. } => Ok(()),
             _ => self.err("APPEND to a value that is not a list"),
         }
+    }
+
+    /// Items of a long list that are plain scalars are not kept (a flat list of millions of
+    /// numbers holds no tensor), and their nodes are given back when nothing else can refer
+    /// to them: the newest nodes, above every memoized one and not on the stack.
+    fn drop_scalars(&mut self, items: Vec<Id>) -> Vec<Id> {
+        let scalar = |n: &Node| {
+            matches!(
+                n,
+                Node::None
+                    | Node::Bool(_)
+                    | Node::Int(_)
+                    | Node::BigInt(_)
+                    | Node::Float(_)
+                    | Node::Str(_)
+                    | Node::Bytes(_)
+            )
+        };
+        let (kept, dropped): (Vec<Id>, Vec<Id>) =
+            items.into_iter().partition(|&i| !scalar(&self.nodes[i]));
+        if self.stack.len() <= 1024 {
+            let floor = self
+                .stack
+                .iter()
+                .copied()
+                .chain(kept.iter().copied())
+                .max()
+                .unwrap_or(0)
+                .max(self.memo_high);
+            let mut dropped = dropped;
+            dropped.sort_unstable();
+            while let (Some(&last), Some(top)) = (dropped.last(), self.nodes.len().checked_sub(1)) {
+                if last != top || last <= floor {
+                    break;
+                }
+                self.nodes.pop();
+                dropped.pop();
+            }
+        }
+        kept
     }
 
     fn set_items(&mut self, dict: Id, items: Vec<Id>) -> R<()> {
@@ -450,7 +508,7 @@ impl<'a> Walker<'a> {
                 _ => None,
             },
             ("torch._utils", "_rebuild_tensor_v2" | "_rebuild_tensor" | "_rebuild_tensor_v3") => {
-                self.tensor(items).map(Node::Tensor)
+                self.tensor(items).map(|t| Node::Tensor(Box::new(t)))
             }
             ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => {
                 match items.first().map(|i| &self.nodes[*i]) {
@@ -1068,13 +1126,13 @@ mod tests {
         let w = pk.get(pk.root, "w").unwrap();
         assert_eq!(
             pk.node(w),
-            &Node::Tensor(TensorRef {
+            &Node::Tensor(Box::new(TensorRef {
                 storage_class: "FloatStorage".into(),
                 key: "0".into(),
                 storage_numel: Some(6),
                 offset: 0,
                 shape: vec![2, 3],
-            })
+            }))
         );
         assert!(pk.unsafe_globals.is_empty());
     }

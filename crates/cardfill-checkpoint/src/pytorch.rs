@@ -245,7 +245,7 @@ fn tensor_entries(pk: &Pickle, dict: Id) -> Vec<(String, &TensorRef)> {
     entries
         .iter()
         .filter_map(|(k, v)| match (pk.node(*k), pk.node(*v)) {
-            (Node::Str(name), Node::Tensor(t)) => Some((name.clone(), t)),
+            (Node::Str(name), Node::Tensor(t)) => Some((name.clone(), &**t)),
             _ => None,
         })
         .collect()

@@ -25,7 +25,7 @@ use crate::gpu::{
 };
 use crate::host::HostInfo;
 use crate::record::{
-    Launcher, RecordKind, RunRecord, SlurmInfo, format_time, write_record, write_record_checked,
+    Launcher, RecordKind, RunRecord, SlurmInfo, format_time, write_record_checked,
 };
 use crate::{HardwareError, current_job};
 
@@ -122,8 +122,9 @@ pub(crate) fn lone_key(start: chrono::DateTime<Utc>) -> String {
 }
 
 /// `cardfill probe`: writes this node's record (hardware, and the Slurm job so far) into the
-/// record folder `dir` (unless another local rank writes it).
-pub fn probe_node(dir: &Path) -> Result<(RunRecord, Option<PathBuf>), HardwareError> {
+/// record folder `dir` (unless another local rank writes it). Also returns warnings: odd lock
+/// or record files skipped, a lock not taken in time.
+pub fn probe_node(dir: &Path) -> Result<(RunRecord, Option<PathBuf>, Vec<String>), HardwareError> {
     let now = Utc::now();
     let probe = GpuProbe::open(&GpuSelection::from_env(env_var));
     let (mut record, writes) =
@@ -133,12 +134,11 @@ pub fn probe_node(dir: &Path) -> Result<(RunRecord, Option<PathBuf>), HardwareEr
     record.end = Some(format_time(now));
     record.slurm = job;
     record.finish();
-    let path = if writes {
-        Some(write_record(dir, record.clone())?)
-    } else {
-        None
-    };
-    Ok((record, path))
+    if !writes {
+        return Ok((record, None, Vec::new()));
+    }
+    let (written, warnings) = write_record_checked(dir, record.clone());
+    Ok((record, Some(written?), warnings))
 }
 
 /// Shared between the waiting thread and the signal thread, so that a signal is never sent to

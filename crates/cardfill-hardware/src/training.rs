@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::HardwareError;
 use crate::gpu::{GpuProbe, GpuSelection, counter_energy};
 use crate::host::HostInfo;
-use crate::record::{FoundRecord, RECORD_DIR, RecordKind, RunRecord, format_time, write_record};
+use crate::record::{
+    FoundRecord, RECORD_DIR, RecordKind, RunRecord, format_time, write_record, write_record_checked,
+};
 use crate::runner::{base_record, env_var, lone_key};
 
 /// What the training process knows, as its integration writes it (`training` of a record).
@@ -83,17 +85,12 @@ fn node_record(fallback_key: Option<String>) -> (RunRecord, bool, GpuProbe) {
 /// written (`None` on a local rank other than 0 without a shared key).
 pub fn begin_training(
     dir: &Path,
-) -> Result<(RunRecord, Option<std::path::PathBuf>), HardwareError> {
+) -> Result<Written, HardwareError> {
     let (mut record, writes, probe) = node_record(None);
     record.start = Some(format_time(Utc::now()));
     record.open_counters_mj = Some(probe.energy_counters());
     record.command = None;
-    let path = if writes {
-        Some(write_record(dir, record.clone())?)
-    } else {
-        None
-    };
-    Ok((record, path))
+    write(dir, record, writes)
 }
 
 /// `cardfill probe --end`: closes this node's training record in `dir` (end time, GPU energy
@@ -104,7 +101,7 @@ pub fn end_training(
     dir: &Path,
     run_key: Option<String>,
     info: Option<TrainingInfo>,
-) -> Result<(RunRecord, Option<std::path::PathBuf>), HardwareError> {
+) -> Result<Written, HardwareError> {
     let (mut record, writes, probe) = node_record(run_key);
     let open = read_open(&dir.join(record.file_name()));
     let now = probe.energy_counters();
@@ -119,12 +116,7 @@ pub fn end_training(
     record.training = info;
     // The same process as `--begin`: merging must not count it twice.
     record.processes = u32::from(open.is_none());
-    let path = if writes {
-        Some(write_record(dir, record.clone())?)
-    } else {
-        None
-    };
-    Ok((record, path))
+    write(dir, record, writes)
 }
 
 /// `cardfill probe --training FILE` without `--end`: replaces the training facts of this
@@ -134,16 +126,23 @@ pub fn update_training(
     dir: &Path,
     run_key: Option<String>,
     info: TrainingInfo,
-) -> Result<(RunRecord, Option<std::path::PathBuf>), HardwareError> {
+) -> Result<Written, HardwareError> {
     let (mut record, writes, _) = node_record(run_key);
     record.training = Some(info);
     record.processes = 0;
-    let path = if writes {
-        Some(write_record(dir, record.clone())?)
-    } else {
-        None
-    };
-    Ok((record, path))
+    write(dir, record, writes)
+}
+
+/// A record, the path it was written to (`None` when this process does not write) and the
+/// warnings about odd files met on the way (a FIFO lock, a directory in a record's place).
+pub type Written = (RunRecord, Option<std::path::PathBuf>, Vec<String>);
+
+fn write(dir: &Path, record: RunRecord, writes: bool) -> Result<Written, HardwareError> {
+    if !writes {
+        return Ok((record, None, Vec::new()));
+    }
+    let (written, warnings) = write_record_checked(dir, record.clone());
+    Ok((record, Some(written?), warnings))
 }
 
 /// The record at `path`, when it is an open training record.
@@ -480,11 +479,11 @@ mod tests {
     fn begin_then_end_closes_one_record_without_counting_twice() {
         let dir = tempfile::tempdir().unwrap();
         let rec = dir.path().join(RECORD_DIR);
-        let (begun, path) = begin_training(&rec).unwrap();
+        let (begun, path, _) = begin_training(&rec).unwrap();
         let path = path.unwrap();
         assert!(begun.open_counters_mj.is_some());
         assert!(begun.end.is_none());
-        let (_, closed_path) =
+        let (_, closed_path, _) =
             end_training(&rec, Some(begun.run_key.clone()), Some(info())).unwrap();
         assert_eq!(closed_path.as_deref(), Some(path.as_path()));
         let (found, problems) = crate::record::read_records(&rec);
@@ -503,7 +502,7 @@ mod tests {
     fn an_update_replaces_the_facts_and_keeps_the_times() {
         let dir = tempfile::tempdir().unwrap();
         let rec = dir.path().join(RECORD_DIR);
-        let (begun, _) = begin_training(&rec).unwrap();
+        let (begun, _, _) = begin_training(&rec).unwrap();
         let key = Some(begun.run_key.clone());
         end_training(&rec, key.clone(), Some(info())).unwrap();
         let before = crate::record::read_records(&rec).0[0].record.clone();
@@ -526,7 +525,7 @@ mod tests {
     fn a_run_record_of_the_same_key_absorbs_the_training_record() {
         let dir = tempfile::tempdir().unwrap();
         let rec = dir.path().join(RECORD_DIR);
-        let (begun, _) = begin_training(&rec).unwrap();
+        let (begun, _, _) = begin_training(&rec).unwrap();
         end_training(&rec, Some(begun.run_key.clone()), Some(info())).unwrap();
         // `cardfill run` around the training ends later, under the key it handed down.
         let mut run = RunRecord::new(RecordKind::Run, begun.node.clone(), begun.run_key.clone());

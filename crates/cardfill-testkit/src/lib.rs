@@ -10,6 +10,7 @@
 //!   checkpoint directory whose shards have the real files' exact sizes.
 #![deny(missing_docs)]
 
+pub mod big;
 pub mod gguf;
 pub mod models;
 pub mod torch;
