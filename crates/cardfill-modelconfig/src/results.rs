@@ -13,15 +13,11 @@ use serde_json::{Map, json};
 
 use crate::{HubId, hub_id};
 
-const MAX_BYTES: u64 = 64 << 20;
 const MAX_LOG: usize = 1000;
 
 fn read_json(path: &Path) -> Option<Map<String, Value>> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > MAX_BYTES {
-        return None;
-    }
-    match serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()? {
+    let text = cardfill_facts::read::read_to_string(path, cardfill_facts::read::CONFIG_CAP).ok()?;
+    match serde_json::from_str(&text).ok()? {
         Value::Object(m) => Some(m),
         _ => None,
     }
@@ -30,7 +26,9 @@ fn read_json(path: &Path) -> Option<Map<String, Value>> {
 /// Collects `evaluation.results` and `training.log` in `dir`.
 pub fn collect(dir: &Path) -> Facts {
     let mut facts = Facts::new();
-    let state = read_json(&dir.join("trainer_state.json"));
+    // Streamed: a long run's log is thinned while it is read (the trainer collector warns
+    // about a state it cannot read).
+    let state = crate::trainer::read_state(&dir.join("trainer_state.json")).ok();
     let step = state
         .as_ref()
         .and_then(|s| s.get("global_step"))

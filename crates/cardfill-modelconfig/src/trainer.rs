@@ -813,7 +813,7 @@ fn small_text(path: &Path, limit: u64) -> Option<std::io::Result<String>> {
 }
 
 /// Why `trainer_state.json` was not read.
-enum StateError {
+pub(crate) enum StateError {
     Read(cardfill_facts::read::ReadError),
     Json(String),
 }
@@ -821,10 +821,15 @@ enum StateError {
 /// Entries of `log_history` kept besides those with `train_runtime`: the last ones.
 const LOG_TAIL: usize = 1024;
 
+/// Entries of `log_history` kept evenly spread over the whole run (for `training.log`), and
+/// evaluation entries kept at most.
+const LOG_SPREAD: usize = 2048;
+
 /// Reads `trainer_state.json` as a stream: top-level values are kept, `log_history` is walked
-/// entry by entry and only the entries that end a `train()` call (`train_runtime`) and the
-/// last [`LOG_TAIL`] are kept, in order, so a 200 MB state costs a few MB.
-fn read_state(path: &Path) -> Result<Map<String, Value>, StateError> {
+/// entry by entry and only the entries that end a `train()` call (`train_runtime`), the last
+/// [`LOG_TAIL`], evaluation entries (at most [`LOG_SPREAD`]) and at most [`LOG_SPREAD`] others
+/// evenly spread are kept, in order, so a 200 MB state costs a few MB.
+pub(crate) fn read_state(path: &Path) -> Result<Map<String, Value>, StateError> {
     use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
     struct Top;
@@ -839,11 +844,37 @@ fn read_state(path: &Path) -> Result<Map<String, Value>, StateError> {
             let mut ends: Vec<(usize, Value)> = Vec::new();
             let mut tail: std::collections::VecDeque<(usize, Value)> =
                 std::collections::VecDeque::new();
+            // Evenly spread samples: every `stride`-th entry; the stride doubles (and every
+            // other sample goes) when the samples fill up. Evaluation entries likewise.
+            let mut spread: Vec<(usize, Value)> = Vec::new();
+            let mut stride = 1usize;
+            let mut evals: Vec<(usize, usize, Value)> = Vec::new();
+            let mut eval_stride = 1usize;
+            let mut eval_seen = 0usize;
             let mut i = 0;
             while let Some(entry) = seq.next_element::<Value>()? {
+                let is_eval = entry
+                    .as_object()
+                    .is_some_and(|e| e.keys().any(|k| k.starts_with("eval_")));
                 if entry.get("train_runtime").is_some() {
                     ends.push((i, entry));
+                } else if is_eval {
+                    if eval_seen % eval_stride == 0 {
+                        evals.push((eval_seen, i, entry));
+                        if evals.len() > LOG_SPREAD {
+                            eval_stride *= 2;
+                            evals.retain(|(n, _, _)| n % eval_stride == 0);
+                        }
+                    }
+                    eval_seen += 1;
                 } else {
+                    if i % stride == 0 {
+                        spread.push((i, entry.clone()));
+                        if spread.len() > LOG_SPREAD {
+                            stride *= 2;
+                            spread.retain(|(n, _)| n % stride == 0);
+                        }
+                    }
                     if tail.len() == LOG_TAIL {
                         tail.pop_front();
                     }
@@ -852,7 +883,10 @@ fn read_state(path: &Path) -> Result<Map<String, Value>, StateError> {
                 i += 1;
             }
             ends.extend(tail);
+            ends.extend(evals.into_iter().map(|(_, i, v)| (i, v)));
+            ends.extend(spread);
             ends.sort_by_key(|(i, _)| *i);
+            ends.dedup_by_key(|(i, _)| *i);
             Ok(ends.into_iter().map(|(_, v)| v).collect())
         }
     }
