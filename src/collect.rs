@@ -95,13 +95,12 @@ pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
     // What the training process told its record; it weighs the files' facts itself.
     let training = cardfill_hardware::training::collect(dir, &facts);
     facts.overlay(training);
-    if !facts
-        .iter()
-        .any(|(_, f)| matches!(
+    if !facts.iter().any(|(_, f)| {
+        matches!(
             f.source,
             Source::File { .. } | Source::TrainingProcess { .. }
-        ))
-    {
+        )
+    }) {
         facts.warn(
             "no-evidence",
             format!(

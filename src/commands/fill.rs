@@ -27,17 +27,19 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| args.dir.join("README.md"));
     let writes = !args.dry_run && !args.check;
     let card =
-        CardFile::open(&card_path, &args.dir, args.card.is_some(), writes).map_err(|e| match e {
-            WriteError::Read(_) => {
-                let fix = if args.card.is_some() {
-                    "check the path given to --card"
-                } else {
-                    "make it readable, or pass another card with --card"
-                };
-                report::fatal("card-unreadable", Some(&card_path), format!("{e}: {fix}"))
-            }
-            other => other.into(),
-        })?;
+        CardFile::open(&card_path, &args.dir, args.card.is_some(), writes).map_err(
+            |e| match e {
+                WriteError::Read(_) => {
+                    let fix = if args.card.is_some() {
+                        "check the path given to --card"
+                    } else {
+                        "make it readable, or pass another card with --card"
+                    };
+                    report::fatal("card-unreadable", Some(&card_path), format!("{e}: {fix}"))
+                }
+                other => other.into(),
+            },
+        )?;
     let existing = card.text().map(str::to_owned);
     let template = match &args.template {
         Some(path) => Some(
@@ -73,12 +75,12 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join(cardfill_card::FIGURE_FILE);
-    let figure_stale = figure
-        .as_ref()
-        .is_some_and(|bytes| {
-            cardfill_facts::read::read(&figure_path, cardfill_facts::read::CONFIG_CAP).ok().as_ref()
-                != Some(bytes)
-        });
+    let figure_stale = figure.as_ref().is_some_and(|bytes| {
+        cardfill_facts::read::read(&figure_path, cardfill_facts::read::CONFIG_CAP)
+            .ok()
+            .as_ref()
+            != Some(bytes)
+    });
     let up_to_date = existing.as_deref() == Some(filled.text.as_str()) && !figure_stale;
 
     report_changes(&filled.changes);

@@ -17,8 +17,8 @@ use crate::cli::ValidateArgs;
 /// Runs `validate`.
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let shown = args.card.display();
-    let bytes = cardfill_facts::read::read(&args.card, cardfill_facts::read::CARD_CAP).map_err(
-        |e| {
+    let bytes =
+        cardfill_facts::read::read(&args.card, cardfill_facts::read::CARD_CAP).map_err(|e| {
             crate::report::fatal(
                 "card-unreadable",
                 Some(&args.card),
@@ -27,8 +27,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
                     e.reason()
                 ),
             )
-        },
-    )?;
+        })?;
     let card = String::from_utf8(bytes).map_err(|e| {
         crate::report::fatal(
             "card-not-utf8",

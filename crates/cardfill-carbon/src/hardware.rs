@@ -188,20 +188,21 @@ fn misfit(device: &Device, have: &[String]) -> Option<String> {
     }
     let families: Vec<&str> = known.iter().filter_map(|w| variant(w)).collect();
     for w in have {
-        if let Some(f) = variant(w) {
-            if !families.contains(&f) {
-                return Some(format!("`{w}` does not match {}", device.name));
-            }
+        if let Some(f) = variant(w)
+            && !families.contains(&f)
+        {
+            return Some(format!("`{w}` does not match {}", device.name));
         }
     }
     let row_memory: Vec<String> = words(&device.name)
         .into_iter()
         .filter(|w| memory(w).is_some())
         .collect();
-    if let Some(m) = have.iter().find_map(|w| memory(w)) {
-        if !row_memory.is_empty() && !row_memory.iter().any(|r| r == m) {
-            return Some(format!("{m} does not match {}", device.name));
-        }
+    if let Some(m) = have.iter().find_map(|w| memory(w))
+        && !row_memory.is_empty()
+        && !row_memory.iter().any(|r| r == m)
+    {
+        return Some(format!("{m} does not match {}", device.name));
     }
     None
 }

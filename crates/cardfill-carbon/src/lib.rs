@@ -286,27 +286,27 @@ fn energy(
             "--energy-scope facility describes --energy-kwh: pass the facility energy with --energy-kwh, or drop --energy-scope".into(),
         ));
     }
-    if let Some(fact) = known.get(paths::RUN_ENERGY_KWH) {
-        if let Some(kwh) = fact.value.as_f64().filter(|v| v.is_finite() && *v >= 0.0) {
-            let method = match known.str(paths::RUN_ENERGY_METHOD) {
-                Some("sampled") => "sampled: power readings of the run record".to_owned(),
-                Some("measured") | None => {
-                    "measured: NVML energy counters of the run record".to_owned()
-                }
-                Some(other) => format!("{other}: energy of the run record"),
-            };
-            return Ok(Some(
-                Energy {
-                    kwh,
-                    method,
-                    source: fact.source.clone(),
-                    devices: known.u64(paths::HARDWARE_GPU_COUNT).map(|n| n as f64),
-                    hours: known.f64(paths::RUN_HOURS),
-                    parts: Vec::new(),
-                }
-                .with_host(known, o, warnings)?,
-            ));
-        }
+    if let Some(fact) = known.get(paths::RUN_ENERGY_KWH)
+        && let Some(kwh) = fact.value.as_f64().filter(|v| v.is_finite() && *v >= 0.0)
+    {
+        let method = match known.str(paths::RUN_ENERGY_METHOD) {
+            Some("sampled") => "sampled: power readings of the run record".to_owned(),
+            Some("measured") | None => {
+                "measured: NVML energy counters of the run record".to_owned()
+            }
+            Some(other) => format!("{other}: energy of the run record"),
+        };
+        return Ok(Some(
+            Energy {
+                kwh,
+                method,
+                source: fact.source.clone(),
+                devices: known.u64(paths::HARDWARE_GPU_COUNT).map(|n| n as f64),
+                hours: known.f64(paths::RUN_HOURS),
+                parts: Vec::new(),
+            }
+            .with_host(known, o, warnings)?,
+        ));
     }
     estimate(known, o, warnings)?
         .map(|e| e.with_host(known, o, warnings))

@@ -828,10 +828,10 @@ fn training_results(f: &Facts) -> Option<String> {
     let mut metrics: Vec<String> = Vec::new();
     for e in log.iter().filter_map(Value::as_object) {
         for k in e.keys() {
-            if let Some(m) = k.strip_prefix("eval_") {
-                if !metrics.iter().any(|x| x == m) {
-                    metrics.push(m.to_owned());
-                }
+            if let Some(m) = k.strip_prefix("eval_")
+                && !metrics.iter().any(|x| x == m)
+            {
+                metrics.push(m.to_owned());
             }
         }
     }

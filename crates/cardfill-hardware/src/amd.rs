@@ -355,12 +355,12 @@ impl AmdProbe {
 
 impl Drop for AmdProbe {
     fn drop(&mut self) {
-        if self.report.status == NvmlStatus::Ok {
-            if let Ok(f) = self.symbol::<unsafe extern "C" fn() -> u32>(b"amdsmi_shut_down\0") {
-                // SAFETY: no arguments; called once, after the last use of the handles.
-                unsafe {
-                    f();
-                }
+        if self.report.status == NvmlStatus::Ok
+            && let Ok(f) = self.symbol::<unsafe extern "C" fn() -> u32>(b"amdsmi_shut_down\0")
+        {
+            // SAFETY: no arguments; called once, after the last use of the handles.
+            unsafe {
+                f();
             }
         }
     }

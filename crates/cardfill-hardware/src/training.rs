@@ -21,7 +21,7 @@ use crate::HardwareError;
 use crate::gpu::{GpuProbe, GpuSelection, counter_energy};
 use crate::host::HostInfo;
 use crate::record::{
-    FoundRecord, RECORD_DIR, RecordKind, RunRecord, format_time, write_record, write_record_checked,
+    FoundRecord, RECORD_DIR, RecordKind, RunRecord, format_time, write_record_checked,
 };
 use crate::runner::{base_record, env_var, lone_key};
 
@@ -83,9 +83,7 @@ fn node_record(fallback_key: Option<String>) -> (RunRecord, bool, GpuProbe) {
 /// now as start, and each GPU's energy counter. Returns the record (its `run_key` is what
 /// `--end` must be given in `CARDFILL_RUN_KEY` when no shared key is set) and the path
 /// written (`None` on a local rank other than 0 without a shared key).
-pub fn begin_training(
-    dir: &Path,
-) -> Result<Written, HardwareError> {
+pub fn begin_training(dir: &Path) -> Result<Written, HardwareError> {
     let (mut record, writes, probe) = node_record(None);
     record.start = Some(format_time(Utc::now()));
     record.open_counters_mj = Some(probe.energy_counters());
@@ -352,6 +350,7 @@ fn evaluation(value: &Value) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::write_record;
 
     fn info() -> TrainingInfo {
         serde_json::from_value(serde_json::json!({

@@ -426,24 +426,24 @@ fn check_co2(value: &Value, out: &mut Vec<Problem>) {
                     "write a bare number of grams CO2eq (`149200`, not `149200 g` or `0.15 kg`)",
                 )),
             }
-            if let Some(t) = map.get("training_type") {
-                if !matches!(t.as_str(), Some("pre-training" | "fine-tuning")) {
-                    out.push(Problem::warning(
-                        format!("{KEY}.training_type"),
-                        format!("{} is not a training type the Hub knows", show(t)),
-                        "use `pre-training` or `fine-tuning`",
-                    ));
-                }
+            if let Some(t) = map.get("training_type")
+                && !matches!(t.as_str(), Some("pre-training" | "fine-tuning"))
+            {
+                out.push(Problem::warning(
+                    format!("{KEY}.training_type"),
+                    format!("{} is not a training type the Hub knows", show(t)),
+                    "use `pre-training` or `fine-tuning`",
+                ));
             }
             for key in ["source", "geographical_location", "hardware_used"] {
-                if let Some(v) = map.get(key) {
-                    if !v.is_string() {
-                        out.push(Problem::error(
-                            format!("{KEY}.{key}"),
-                            format!("{} is not text", show(v)),
-                            "write it as a string",
-                        ));
-                    }
+                if let Some(v) = map.get(key)
+                    && !v.is_string()
+                {
+                    out.push(Problem::error(
+                        format!("{KEY}.{key}"),
+                        format!("{} is not text", show(v)),
+                        "write it as a string",
+                    ));
                 }
             }
             // cardfill's extra keys (the Hub ignores unknown keys): numbers ≥ 0 in their unit.
@@ -469,14 +469,14 @@ fn check_co2(value: &Value, out: &mut Vec<Problem>) {
                     }
                 }
             }
-            if let Some(v) = map.get("grid_intensity_source") {
-                if !v.is_string() {
-                    out.push(Problem::warning(
-                        format!("{KEY}.grid_intensity_source"),
-                        format!("{} is not text", show(v)),
-                        "write it as a string",
-                    ));
-                }
+            if let Some(v) = map.get("grid_intensity_source")
+                && !v.is_string()
+            {
+                out.push(Problem::warning(
+                    format!("{KEY}.grid_intensity_source"),
+                    format!("{} is not text", show(v)),
+                    "write it as a string",
+                ));
             }
         }
         other => out.push(Problem::error(
@@ -533,14 +533,14 @@ fn require_field(map: &Map<String, Value>, at: &str, field: &str, out: &mut Vec<
 }
 
 fn optional_string(map: &Map<String, Value>, at: &str, field: &str, out: &mut Vec<Problem>) {
-    if let Some(v) = map.get(field) {
-        if !v.is_string() {
-            out.push(Problem::error(
-                format!("{at}.{field}"),
-                format!("{} must be a string", show(v)),
-                format!("quote it: `\"{}\"`", v.to_string().trim_matches('"')),
-            ));
-        }
+    if let Some(v) = map.get(field)
+        && !v.is_string()
+    {
+        out.push(Problem::error(
+            format!("{at}.{field}"),
+            format!("{} must be a string", show(v)),
+            format!("quote it: `\"{}\"`", v.to_string().trim_matches('"')),
+        ));
     }
 }
 

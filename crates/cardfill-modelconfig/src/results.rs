@@ -130,10 +130,10 @@ fn result_files(dir: &Path) -> Vec<(String, Map<String, Value>)> {
         if path.is_dir() && !name.starts_with("checkpoint-") && !name.starts_with('.') {
             if let Ok(sub) = std::fs::read_dir(&path) {
                 for s in sub.flatten() {
-                    if let Ok(n) = s.file_name().into_string() {
-                        if is_results(&n) {
-                            names.push((format!("{name}/{n}"), s.path()));
-                        }
+                    if let Ok(n) = s.file_name().into_string()
+                        && is_results(&n)
+                    {
+                        names.push((format!("{name}/{n}"), s.path()));
                     }
                 }
             }
@@ -283,7 +283,7 @@ fn thin(log: &[Value]) -> Vec<Value> {
                 return true;
             }
             i += 1;
-            (i - 1) % keep_every == 0
+            (i - 1).is_multiple_of(keep_every)
         })
         .map(Value::Object)
         .collect()

@@ -859,7 +859,7 @@ pub(crate) fn read_state(path: &Path) -> Result<Map<String, Value>, StateError> 
                 if entry.get("train_runtime").is_some() {
                     ends.push((i, entry));
                 } else if is_eval {
-                    if eval_seen % eval_stride == 0 {
+                    if eval_seen.is_multiple_of(eval_stride) {
                         evals.push((eval_seen, i, entry));
                         if evals.len() > LOG_SPREAD {
                             eval_stride *= 2;
