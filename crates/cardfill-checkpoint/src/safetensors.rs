@@ -1651,7 +1651,135 @@ mod tests {
         assert_eq!(shard_family("model.safetensors"), None);
     }
 
+    /// The safetensors crate's reading of `bytes`: every tensor as (name, dtype, shape).
+    fn crate_reads(bytes: &[u8]) -> Result<BTreeMap<String, (String, Vec<u64>)>, String> {
+        let (_, metadata) =
+            safetensors::SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
+        Ok(metadata
+            .tensors()
+            .into_iter()
+            .map(|(name, info)| {
+                let dtype = serde_json::to_value(info.dtype).unwrap();
+                let shape = info.shape.iter().map(|&d| d as u64).collect();
+                (name, (dtype.as_str().unwrap().to_owned(), shape))
+            })
+            .collect())
+    }
+
+    /// Whether the crate knows `dtype` (cardfill also counts those it does not).
+    fn crate_knows(dtype: &str) -> bool {
+        serde_json::from_value::<safetensors::Dtype>(serde_json::Value::from(dtype)).is_ok()
+    }
+
+    /// The oracle: where the crate accepts `bytes`, cardfill reports the same tensors; where
+    /// it refuses, so does cardfill, unless the header has a dtype the crate does not know.
+    fn agrees_with_the_crate(bytes: &[u8]) -> Result<(), TestCaseError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.safetensors");
+        std::fs::write(&path, bytes).unwrap();
+        let ours = read_file(&path, &mut Vec::new());
+        match (crate_reads(bytes), ours) {
+            (Ok(theirs), Ok(h)) => {
+                let ours: BTreeMap<String, (String, Vec<u64>)> = h
+                    .tensors
+                    .iter()
+                    .map(|t| (t.name.clone(), (t.dtype.clone(), t.shape.clone())))
+                    .collect();
+                prop_assert_eq!(ours.len(), h.tensors.len(), "names are unique");
+                prop_assert_eq!(ours, theirs);
+                prop_assert_eq!(h.count, h.tensors.len() as u64);
+            }
+            (Ok(_), Err(e)) => prop_assert!(false, "the crate accepts, cardfill refuses: {e}"),
+            (Err(e), Ok(h)) => prop_assert!(
+                h.tensors.iter().any(|t| !crate_knows(&t.dtype)),
+                "the crate refuses ({e}), cardfill accepts {:?}",
+                h.tensors
+            ),
+            (Err(_), Err(e)) => prop_assert!(!e.to_string().contains('\n')),
+        }
+        Ok(())
+    }
+
+    const CRATE_DTYPES: &[&str] = &[
+        "BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "I16",
+        "U16", "F16", "BF16", "I32", "U32", "F32", "C64", "F64", "I64", "U64",
+    ];
+
+    fn specs() -> impl Strategy<Value = Vec<TensorSpec>> {
+        proptest::collection::vec(
+            (
+                "[a-z.]{1,6}",
+                proptest::sample::select(CRATE_DTYPES),
+                proptest::collection::vec(0u64..5, 0..3),
+            ),
+            0..6,
+        )
+        .prop_map(|v| {
+            let mut seen = HashSet::new();
+            v.into_iter()
+                .filter(|(name, _, _)| seen.insert(name.clone()))
+                .map(|(name, dtype, mut shape)| {
+                    // Sub-byte dtypes need an element count that fills whole bytes.
+                    if matches!(dtype, "F4" | "F6_E2M3" | "F6_E3M2") {
+                        shape = vec![4];
+                    }
+                    TensorSpec::new(name, dtype, &shape)
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn a_real_file_of_every_dtype_reads_as_the_crate_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("all.safetensors");
+        let tensors: Vec<TensorSpec> = CRATE_DTYPES
+            .iter()
+            .map(|d| TensorSpec::new(format!("t.{d}"), *d, &[2, 4]))
+            .collect();
+        cardfill_testkit::write_safetensors_with_crate(&path, &tensors).unwrap();
+        agrees_with_the_crate(&std::fs::read(&path).unwrap()).unwrap();
+        let h = read_file(&path, &mut Vec::new()).unwrap();
+        assert_eq!(h.count, CRATE_DTYPES.len() as u64);
+        assert!(h.by_dtype.values().all(|&n| n == 8));
+    }
+
     proptest! {
+        #[test]
+        fn files_the_crate_writes_read_the_same(tensors in specs()) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("w.safetensors");
+            cardfill_testkit::write_safetensors_with_crate(&path, &tensors).unwrap();
+            agrees_with_the_crate(&std::fs::read(&path).unwrap())?;
+        }
+
+        #[test]
+        fn mutated_files_are_judged_as_the_crate_judges_them(
+            tensors in specs(),
+            edits in proptest::collection::vec(
+                (any::<proptest::sample::Index>(), prop_oneof![
+                    any::<u8>(),
+                    proptest::sample::select(b"{}[],:\" 0123456789-.eEnul_FUIBx".to_vec()),
+                ]),
+                1..4,
+            ),
+            resize in -3i64..3,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("w.safetensors");
+            cardfill_testkit::write_safetensors_with_crate(&path, &tensors).unwrap();
+            let mut bytes = std::fs::read(&path).unwrap();
+            let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+            for (at, byte) in edits {
+                // Mostly inside the JSON header, sometimes in its length.
+                let i = at.index(n + 8);
+                bytes[i] = byte;
+            }
+            let len = (bytes.len() as i64 + resize).max(0) as usize;
+            bytes.resize(len, 0);
+            agrees_with_the_crate(&bytes)?;
+        }
+
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let dir = tempfile::tempdir().unwrap();
