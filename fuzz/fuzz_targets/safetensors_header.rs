@@ -20,7 +20,10 @@ fn crate_reads(bytes: &[u8]) -> Option<Tensors> {
             .map(|(name, info)| {
                 let dtype = serde_json::to_value(info.dtype).expect("dtype names serialize");
                 let dtype = dtype.as_str().unwrap_or_default().to_owned();
-                (name, (dtype, info.shape.iter().map(|&d| d as u64).collect()))
+                (
+                    name,
+                    (dtype, info.shape.iter().map(|&d| d as u64).collect()),
+                )
             })
             .collect(),
     )
