@@ -178,8 +178,11 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
     }
 
     // Files already read as weights are not git-lfs pointers: no need to look again.
-    let read: std::collections::HashSet<PathBuf> =
-        sets.iter().flat_map(|s| s.files.iter().cloned()).collect();
+    // (Names as strings: hashing a `Path` parses its components.)
+    let read: std::collections::HashSet<String> = sets
+        .iter()
+        .flat_map(|s| s.files.iter().filter_map(|f| f.to_str().map(str::to_owned)))
+        .collect();
     // Stable sort: among equally preferred sets the finders' order decides.
     sets.sort_by_key(preference);
     let mut sets = sets.into_iter();
@@ -195,6 +198,7 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
         let inner = collect(&dir.join(&sub))?;
         facts.absorb(trainer_dirs::rebase(&sub, inner));
     }
+    let read: std::collections::HashSet<&str> = read.iter().map(String::as_str).collect();
     lfs::record(dir, names, &read, &mut facts);
     Ok(facts)
 }

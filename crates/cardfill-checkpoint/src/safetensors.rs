@@ -13,7 +13,7 @@
 //! does. The one difference: a dtype the crate does not know is counted under its name (any
 //! byte length) instead of failing the whole header.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -108,7 +108,8 @@ pub(crate) fn find_listed(
     let names = &listing.files;
     let mut reader = Reader::default();
     let mut sets = Vec::new();
-    let mut covered: HashSet<&str> = HashSet::new();
+    // Files named by an index, sorted.
+    let mut covered: Vec<&str> = Vec::new();
 
     for index in names
         .iter()
@@ -124,9 +125,10 @@ pub(crate) fn find_listed(
         }
         for shard in &shards.shards {
             if let Ok(i) = names.binary_search(shard) {
-                covered.insert(names[i].as_str());
+                covered.push(names[i].as_str());
             }
         }
+        covered.sort_unstable();
         match index_set_to_weights(dir, index, &shards, keep, &mut reader, facts)? {
             IndexOutcome::Ready(weights) => sets.push(weights),
             // Shards not pulled from git-lfs are not weights: `lfs.rs` reports them.
@@ -145,7 +147,7 @@ pub(crate) fn find_listed(
     let mut singles: Vec<String> = Vec::new();
     for name in names.iter().filter(|n| {
         n.ends_with(".safetensors")
-            && !covered.contains(n.as_str())
+            && covered.binary_search(&n.as_str()).is_err()
             && !n.starts_with("adapter_model")
     }) {
         match shard_family(name) {
@@ -350,7 +352,13 @@ fn read_index(dir: &Path, index: &str) -> Result<IndexSet, CheckpointError> {
             ),
         )
     })?;
-    let mut shards: Vec<String> = raw.weight_map.values().cloned().collect();
+    // Neighbours mostly share a shard: drop repeats before sorting.
+    let mut shards: Vec<String> = Vec::new();
+    for shard in raw.weight_map.values() {
+        if shards.last() != Some(shard) {
+            shards.push(shard.clone());
+        }
+    }
     shards.sort_unstable();
     shards.dedup();
     for shard in &shards {
@@ -1239,6 +1247,7 @@ mod tests {
     use super::*;
     use cardfill_testkit::{TensorSpec, write_safetensors, write_sharded_safetensors};
     use proptest::prelude::*;
+    use std::collections::HashSet;
 
     /// Writes `8-byte length + header + data_len zero bytes` to `name` in `dir`.
     fn raw(dir: &Path, name: &str, header: &str, data_len: u64) -> PathBuf {
