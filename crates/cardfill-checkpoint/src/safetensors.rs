@@ -13,6 +13,7 @@
 //! does. The one difference: a dtype the crate does not know is counted under its name (any
 //! byte length) instead of failing the whole header.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
@@ -115,7 +116,8 @@ pub(crate) fn find_listed(
         .iter()
         .filter(|n| n.ends_with(".safetensors.index.json"))
     {
-        let shards = read_index(dir, index)?;
+        let text = read_index_text(dir, index)?;
+        let shards = parse_index(dir, index, &text)?;
         if shards.shards.is_empty() {
             facts.warn(
                 "safetensors-index-empty",
@@ -124,7 +126,7 @@ pub(crate) fn find_listed(
             continue;
         }
         for shard in &shards.shards {
-            if let Ok(i) = names.binary_search(shard) {
+            if let Ok(i) = names.binary_search_by(|n| n.as_str().cmp(shard)) {
                 covered.push(names[i].as_str());
             }
         }
@@ -276,12 +278,14 @@ fn shard_family(name: &str) -> Option<(&str, u32)> {
     Some((prefix, of.parse().ok()?))
 }
 
-/// A parsed index: its shards in order and what it claims.
-struct IndexSet {
+/// A parsed index: its shards in order and what it claims. Strings borrow from the index's
+/// text where they have no escapes.
+struct IndexSet<'a> {
     /// Shard file names, sorted, each once.
-    shards: Vec<String>,
-    /// tensor → shard, as the index maps them.
-    weight_map: BTreeMap<String, String>,
+    shards: Vec<Cow<'a, str>>,
+    /// (tensor, shard) as the index maps them, sorted by tensor; a repeated tensor keeps its
+    /// last entry.
+    weight_map: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// `metadata.total_size`, where stated as an integer.
     total_size: Option<u64>,
 }
@@ -297,10 +301,57 @@ enum IndexOutcome {
 }
 
 #[derive(Deserialize)]
-struct RawIndex {
+struct RawIndex<'a> {
     #[serde(default)]
     metadata: Option<RawIndexMetadata>,
-    weight_map: BTreeMap<String, String>,
+    #[serde(borrow)]
+    weight_map: WeightMap<'a>,
+}
+
+/// `weight_map`'s entries in file order.
+struct WeightMap<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for WeightMap<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = WeightMap<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of tensor name → shard file")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WeightMap<'de>, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some((Str(tensor), Str(shard))) = map.next_entry()? {
+                    entries.push((tensor, shard));
+                }
+                Ok(WeightMap(entries))
+            }
+        }
+        let WeightMap(entries) = d.deserialize_map(MapVisitor)?;
+        Ok(WeightMap(entries))
+    }
+}
+
+/// A string, borrowed from the input where it has no escapes.
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(StrVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -328,8 +379,8 @@ fn open_regular(path: &Path) -> Result<(File, u64), CheckpointError> {
     Ok((file, meta.len()))
 }
 
-/// Reads `dir/index` and checks that every shard it names stays inside `dir`.
-fn read_index(dir: &Path, index: &str) -> Result<IndexSet, CheckpointError> {
+/// Reads the text of `dir/index` (at most [`MAX_INDEX_BYTES`]).
+fn read_index_text(dir: &Path, index: &str) -> Result<Vec<u8>, CheckpointError> {
     let path = dir.join(index);
     let (mut file, len) = open_regular(&path)?;
     if len > MAX_INDEX_BYTES {
@@ -343,18 +394,34 @@ fn read_index(dir: &Path, index: &str) -> Result<IndexSet, CheckpointError> {
         .take(MAX_INDEX_BYTES + 1)
         .read_to_end(&mut text)
         .map_err(|e| CheckpointError::io(&path, e))?;
-    let raw: RawIndex = serde_json::from_slice(&text).map_err(|e| {
+    Ok(text)
+}
+
+/// Parses the index `text` of `dir/index` and checks that every shard it names stays inside
+/// `dir`.
+fn parse_index<'a>(
+    dir: &Path,
+    index: &str,
+    text: &'a [u8],
+) -> Result<IndexSet<'a>, CheckpointError> {
+    let path = dir.join(index);
+    let raw: RawIndex<'a> = serde_json::from_slice(text).map_err(|e| {
         CheckpointError::invalid(
             &path,
             format!(
                 "malformed index JSON at byte {}: {e}",
-                json_offset(&text, &e)
+                json_offset(text, &e)
             ),
         )
     })?;
+    let mut weight_map = raw.weight_map.0;
+    // Sorted by tensor, the last entry of a repeated tensor kept (a JSON object's rule).
+    weight_map.reverse();
+    weight_map.sort_by(|a, b| a.0.cmp(&b.0));
+    weight_map.dedup_by(|later, first| later.0 == first.0);
     // Neighbours mostly share a shard: drop repeats before sorting.
-    let mut shards: Vec<String> = Vec::new();
-    for shard in raw.weight_map.values() {
+    let mut shards: Vec<Cow<'a, str>> = Vec::new();
+    for (_, shard) in &weight_map {
         if shards.last() != Some(shard) {
             shards.push(shard.clone());
         }
@@ -375,7 +442,7 @@ fn read_index(dir: &Path, index: &str) -> Result<IndexSet, CheckpointError> {
         .and_then(|v| v.as_u64());
     Ok(IndexSet {
         shards,
-        weight_map: raw.weight_map,
+        weight_map,
         total_size,
     })
 }
@@ -385,7 +452,7 @@ fn read_index(dir: &Path, index: &str) -> Result<IndexSet, CheckpointError> {
 fn index_set_to_weights(
     dir: &Path,
     index: &str,
-    set: &IndexSet,
+    set: &IndexSet<'_>,
     keep: Keep,
     reader: &mut Reader,
     facts: &mut Facts,
@@ -397,20 +464,20 @@ fn index_set_to_weights(
         method,
         ..WeightSet::default()
     };
-    // The weight_map sorted by tensor name (a BTreeMap's order), each with its shard's
-    // position in `set.shards`, and whether that shard's header holds it.
+    // The weight_map sorted by tensor name, each with its shard's position in `set.shards`,
+    // and whether that shard's header holds it.
     let mapped: Vec<(&str, usize)> = set
         .weight_map
         .iter()
         .map(|(tensor, shard)| {
             let i = set.shards.binary_search(shard).unwrap_or(usize::MAX);
-            (tensor.as_str(), i)
+            (tensor.as_ref(), i)
         })
         .collect();
     let mut seen = vec![false; mapped.len()];
     let mut data_bytes: u64 = 0;
     for (i, shard) in set.shards.iter().enumerate() {
-        let path = dir.join(shard);
+        let path = dir.join(&**shard);
         let mut mark = |name: &str, _: &str| {
             if let Ok(at) = mapped.binary_search_by(|(t, _)| (*t).cmp(name)) {
                 if mapped[at].1 == i {
@@ -423,7 +490,7 @@ fn index_set_to_weights(
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 return Ok(IndexOutcome::MissingShard {
-                    shard: shard.clone(),
+                    shard: shard.to_string(),
                 });
             }
             Ok(Read1::Pointer) => return Ok(IndexOutcome::Pointer),
@@ -434,13 +501,13 @@ fn index_set_to_weights(
         add_header(&mut weights, shard, header, &path)?;
     }
 
-    let mut misplaced = mapped
+    let mut misplaced = set
+        .weight_map
         .iter()
         .zip(&seen)
         .filter(|(_, seen)| !**seen)
-        .map(|((tensor, _), _)| *tensor);
-    if let Some(tensor) = misplaced.next() {
-        let shard = &set.weight_map[tensor];
+        .map(|(entry, _)| entry);
+    if let Some((tensor, shard)) = misplaced.next() {
         let others = misplaced.count();
         let more = if others > 0 {
             format!(" (and {others} more)")
