@@ -13,20 +13,23 @@ use crate::{collect, report};
 /// Runs `inspect`.
 pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let facts = collect::collect(&args.dir, &args.evidence)?;
-    let mut out = std::io::stdout().lock();
+    // Built whole, then written in one call (stdout is line-buffered).
+    let mut buf = Vec::with_capacity(16 << 10);
     match args.format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &facts.to_json())?;
-            writeln!(out)?;
+            serde_json::to_writer_pretty(&mut buf, &facts.to_json())?;
+            writeln!(buf)?;
         }
-        Format::Text => {
-            write_text(&mut out, &facts)?;
-            for w in facts.warnings() {
-                report::warning(w);
-            }
+        Format::Text => write_text(&mut buf, &facts)?,
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(&buf)?;
+    out.flush()?;
+    if args.format == Format::Text {
+        for w in facts.warnings() {
+            report::warning(w);
         }
     }
-    out.flush()?;
     let code = if args.strict && !facts.warnings().is_empty() {
         EXIT_WARNINGS
     } else {

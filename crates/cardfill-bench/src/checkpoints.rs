@@ -56,6 +56,32 @@ const LLAMA3_70B: &str = r#"{
   "vocab_size": 128256
 }"#;
 
+/// Llama-3.2-3B's `config.json` (meta-llama/Llama-3.2-3B): 254 tensors, embeddings tied.
+const LLAMA32_3B: &str = r#"{
+  "architectures": ["LlamaForCausalLM"],
+  "attention_bias": false,
+  "bos_token_id": 128000,
+  "eos_token_id": 128001,
+  "head_dim": 128,
+  "hidden_act": "silu",
+  "hidden_size": 3072,
+  "intermediate_size": 8192,
+  "max_position_embeddings": 131072,
+  "mlp_bias": false,
+  "model_type": "llama",
+  "num_attention_heads": 24,
+  "num_hidden_layers": 28,
+  "num_key_value_heads": 8,
+  "rms_norm_eps": 1e-05,
+  "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                   "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+  "rope_theta": 500000.0,
+  "tie_word_embeddings": true,
+  "torch_dtype": "bfloat16",
+  "transformers_version": "4.45.0.dev0",
+  "vocab_size": 128256
+}"#;
+
 /// TinyLlama-1.1B's `config.json`, the model fine-tuned in the trainer output directory.
 const TINYLLAMA_1B: &str = r#"{
   "_name_or_path": "TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T",
@@ -125,6 +151,10 @@ pub enum Kind {
     TrainerOutput,
     /// `config.json` alone: cardfill's fixed cost (start-up, config, card).
     ConfigOnly,
+    /// Measured against the floor program only (no Python baselines).
+    FloorOnly,
+    /// One header with very many tensors: peak memory.
+    ManyTensors,
 }
 
 /// One generated checkpoint directory.
@@ -187,8 +217,47 @@ pub fn generate(root: &Path) -> (Vec<Checkpoint>, Vec<String>) {
                 None,
             ),
         ),
+        (
+            "70B F32",
+            sharded_safetensors(
+                &root.join("llama-3-70b-f32"),
+                "70B F32",
+                "Llama-3-70B",
+                LLAMA3_70B,
+                162,
+                Some("float32"),
+            )
+            .map(|c| Checkpoint {
+                kind: Kind::FloorOnly,
+                ..c
+            }),
+        ),
+        (
+            "3B",
+            sharded_safetensors(
+                &root.join("llama-3.2-3b"),
+                "3B",
+                "Llama-3.2-3B",
+                LLAMA32_3B,
+                254,
+                None,
+            )
+            .map(|c| Checkpoint {
+                kind: Kind::FloorOnly,
+                ..c
+            }),
+        ),
+        ("7B single", single_file(&root.join("llama-2-7b-single"))),
         ("7B .bin", torch_bin(&root.join("llama-2-7b-bin"))),
         ("trainer", trainer_output(&root.join("trainer-output"))),
+        (
+            "100k",
+            many_tensors(&root.join("tensors-100k"), "100k", 100_000),
+        ),
+        (
+            "1.44M",
+            many_tensors(&root.join("tensors-1.44m"), "1.44M", 1_440_000),
+        ),
     ];
     let mut ok = Vec::new();
     let mut failed = Vec::new();
@@ -265,6 +334,63 @@ fn sharded_safetensors(
         },
         expected_total: Some(total(&specs)),
         weight_files: shards,
+        apparent_bytes: 0,
+        header_bytes: None,
+    })
+}
+
+/// Llama-2-7B as one `model.safetensors` (FP16, 291 tensors).
+fn single_file(dir: &Path) -> anyhow::Result<Checkpoint> {
+    write_config(dir, LLAMA2_7B)?;
+    let specs = tensors(&parse(LLAMA2_7B)?)?;
+    cardfill_testkit::write_safetensors(&dir.join("model.safetensors"), &specs)?;
+    finish(Checkpoint {
+        key: "7B single",
+        what: format!(
+            "Llama-2-7B-chat config, {} tensors in one model.safetensors",
+            specs.len()
+        ),
+        dir: dir.to_owned(),
+        kind: Kind::FloorOnly,
+        expected_total: Some(total(&specs)),
+        weight_files: 1,
+        apparent_bytes: 0,
+        header_bytes: None,
+    })
+}
+
+/// One `model.safetensors` whose header holds `count` one-byte tensors with short names
+/// (1.44 M of them make a 98 MB header, near the format's 100 MB limit): peak memory.
+fn many_tensors(dir: &Path, key: &'static str, count: usize) -> anyhow::Result<Checkpoint> {
+    use std::io::Write;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let mut json = String::with_capacity(count * 70);
+    json.push_str(r#"{"__metadata__":{"format":"pt"}"#);
+    for i in 0..count {
+        json.push_str(&format!(
+            r#","{i}":{{"dtype":"U8","shape":[1],"data_offsets":[{i},{}]}}"#,
+            i + 1
+        ));
+    }
+    json.push('}');
+    while !json.len().is_multiple_of(8) {
+        json.push(' ');
+    }
+    let path = dir.join("model.safetensors");
+    let mut file = fs::File::create(&path)?;
+    file.write_all(&(json.len() as u64).to_le_bytes())?;
+    file.write_all(json.as_bytes())?;
+    file.set_len(8 + json.len() as u64 + count as u64)?;
+    finish(Checkpoint {
+        key,
+        what: format!(
+            "{count} tensors in one header of {:.1} MB",
+            json.len() as f64 / 1e6
+        ),
+        dir: dir.to_owned(),
+        kind: Kind::ManyTensors,
+        expected_total: Some(count as u64),
+        weight_files: 1,
         apparent_bytes: 0,
         header_bytes: None,
     })
@@ -373,7 +499,7 @@ fn finish(mut c: Checkpoint) -> anyhow::Result<Checkpoint> {
         Ok(())
     })?;
     c.apparent_bytes = apparent;
-    if any_header && matches!(c.kind, Kind::ShardedSafetensors | Kind::WeightBytesControl) {
+    if any_header {
         c.header_bytes = Some(headers);
     }
     Ok(c)

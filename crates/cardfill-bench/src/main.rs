@@ -1,7 +1,7 @@
 //! `cardfill-bench`: measures the release `cardfill` binary on full-size sparse checkpoints
 //! (Llama-3.1-405B, Llama-3-70B, Llama-2-7B as `.bin`, a Trainer output directory) beside the
 //! Python tools people use today, and `cardfill run`'s overhead; prints one table and the goals
-//! of issue 7 with PASS/FAIL.
+//! of issues 7 and 14 with PASS/FAIL, each figure beside its floor.
 //!
 //! Run: `cargo run --release -p cardfill-bench` (`-- --help` for options). Not part of
 //! `cargo test`: timings are machine-dependent and belong in a report, not an assertion.
@@ -165,18 +165,22 @@ fn run(o: &Options) -> anyhow::Result<()> {
     bench.header(python.as_ref(), &checkpoints, &not_made)?;
     for c in &checkpoints {
         bench.cardfill_rows(c)?;
-        if c.kind == checkpoints::Kind::ShardedSafetensors {
+        if c.kind == checkpoints::Kind::ShardedSafetensors && c.key == "405B" {
             for b in python::SAFETENSORS_BASELINES {
                 bench.python_row(c, python.as_ref(), &b, o.no_python)?;
             }
         }
     }
+    bench.version_rows()?;
     bench.measure()?;
     bench.print_table();
+    bench.issue14_extras(&checkpoints)?;
     if !o.no_run {
         bench.run_overhead()?;
     }
     bench.goals(&checkpoints);
+    println!();
+    bench.goals14();
     if !o.no_memory {
         memory::run(&meter, &cardfill, &root, 1.0)?;
     }

@@ -26,6 +26,8 @@ pub struct Sample {
     pub cpu_us: u64,
     /// Exit code, or `None` when a signal ended it.
     pub code: Option<i32>,
+    /// Blocks read from storage (`ru_inblock`, 512-byte units): 0 from a warm cache.
+    pub inblock: u64,
 }
 
 impl Sample {
@@ -91,9 +93,10 @@ pub fn launcher_main(cmd: &[OsString]) -> ExitCode {
         -libc::WTERMSIG(status)
     };
     println!(
-        "ok {start_ns} {end_ns} {code} {} {}",
+        "ok {start_ns} {end_ns} {code} {} {} {}",
         ru.ru_maxrss,
-        tv_us(ru.ru_utime) + tv_us(ru.ru_stime)
+        tv_us(ru.ru_utime) + tv_us(ru.ru_stime),
+        ru.ru_inblock
     );
     ExitCode::SUCCESS
 }
@@ -140,7 +143,7 @@ impl Meter {
         let line = String::from_utf8_lossy(&out.stdout);
         let fields: Vec<&str> = line.split_whitespace().collect();
         match fields.as_slice() {
-            ["ok", start, end, code, rss, cpu] => {
+            ["ok", start, end, code, rss, cpu, inblock] => {
                 let code: i32 = code.parse()?;
                 Ok(Sample {
                     start_ns: start.parse()?,
@@ -148,6 +151,7 @@ impl Meter {
                     maxrss_kib: rss.parse()?,
                     cpu_us: cpu.parse()?,
                     code: (code >= 0).then_some(code),
+                    inblock: inblock.parse()?,
                 })
             }
             _ => bail!("launcher failed: {}", line.trim()),

@@ -7,9 +7,17 @@ use std::process::{Command, Stdio};
 use anyhow::Context;
 use cardfill_facts::thousands;
 
-use crate::checkpoints::Checkpoint;
+use crate::checkpoints::{Checkpoint, Kind};
 use crate::measure::{Meter, Sample, Summary, median};
 use crate::python::{self, Baseline, Python};
+
+/// The label of the measured `inspect` row.
+const INSPECT: &str = "cardfill inspect --format json";
+/// The label of the floor program's row.
+const FLOOR: &str = "floor: open + read each header";
+/// The labels of the start-up rows.
+const VERSION: &str = "cardfill --version";
+const FLOOR_VERSION: &str = "floor-version (minimal Rust binary)";
 
 /// Outcome of one table row.
 #[derive(Clone, Debug)]
@@ -54,6 +62,11 @@ pub struct Bench<'a> {
     rows: Vec<Row>,
     checks: Vec<(&'static str, String)>,
     run: Option<Result<RunFigures, String>>,
+    /// The floor programs (beside this executable), when built.
+    floor: Option<std::path::PathBuf>,
+    floor_version: Option<std::path::PathBuf>,
+    /// Issue 14 figures measured outside the table: (goal line, pass).
+    extra: Vec<(String, Option<bool>)>,
 }
 
 impl<'a> Bench<'a> {
@@ -74,6 +87,9 @@ impl<'a> Bench<'a> {
             rows: Vec::new(),
             checks: Vec::new(),
             run: None,
+            floor: sibling("floor"),
+            floor_version: sibling("floor-version"),
+            extra: Vec::new(),
         }
     }
 
@@ -163,12 +179,19 @@ impl<'a> Bench<'a> {
         let ok = check.is_ok();
         self.checks
             .push((c.key, check.unwrap_or_else(|e| format!("FAILED: {e}"))));
-        let commands: [(&str, Vec<OsString>); 2] = [
-            (
-                "cardfill inspect",
-                vec![self.cardfill.into(), "inspect".into(), c.dir.clone().into()],
-            ),
-            (
+        let inspect: Vec<OsString> = vec![
+            self.cardfill.into(),
+            "inspect".into(),
+            c.dir.clone().into(),
+            "--format".into(),
+            "json".into(),
+        ];
+        let mut commands: Vec<(&str, Vec<OsString>)> = vec![(INSPECT, inspect)];
+        // Very many tensors in one header: peak memory only, a few runs.
+        let runs = if c.kind == Kind::ManyTensors {
+            self.runs.min(5)
+        } else {
+            commands.push((
                 "cardfill fill --dry-run",
                 vec![
                     self.cardfill.into(),
@@ -176,16 +199,41 @@ impl<'a> Bench<'a> {
                     c.dir.clone().into(),
                     "--dry-run".into(),
                 ],
-            ),
-        ];
+            ));
+            self.runs
+        };
+        let at_root = matches!(
+            c.kind,
+            Kind::ShardedSafetensors | Kind::WeightBytesControl | Kind::FloorOnly
+        );
+        if let (true, Some(floor)) = (at_root, &self.floor) {
+            commands.push((FLOOR, vec![floor.into(), c.dir.clone().into()]));
+        }
         for (label, cmd) in commands {
-            let outcome = if !ok && label == "cardfill inspect" {
+            let outcome = if !ok && label == INSPECT {
                 Outcome::Failed("see the count check below".into())
             } else {
-                self.checked(cmd, self.runs)?
+                self.checked(cmd, runs)?
             };
             self.rows.push(Row {
                 checkpoint: c.key,
+                command: label.into(),
+                outcome,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks then measures `cardfill --version` beside a minimal Rust binary.
+    pub fn version_rows(&mut self) -> anyhow::Result<()> {
+        let mut commands = vec![(VERSION, vec![self.cardfill.into(), "--version".into()])];
+        if let Some(floor) = &self.floor_version {
+            commands.push((FLOOR_VERSION, vec![floor.into()]));
+        }
+        for (label, cmd) in commands {
+            let outcome = self.checked(cmd, self.runs)?;
+            self.rows.push(Row {
+                checkpoint: "start-up",
                 command: label.into(),
                 outcome,
             });
@@ -368,8 +416,7 @@ impl<'a> Bench<'a> {
     }
 
     fn inspect_median(&self, checkpoint: &str) -> Option<f64> {
-        self.summary(checkpoint, "cardfill inspect")
-            .map(|s| s.median_ms)
+        self.summary(checkpoint, INSPECT).map(|s| s.median_ms)
     }
 
     /// Prints the results table and the count checks.
@@ -559,7 +606,7 @@ impl<'a> Bench<'a> {
     pub fn goals(&self, checkpoints: &[Checkpoint]) {
         println!("goals (issue 7):");
         let find = |k: &str| checkpoints.iter().find(|c| c.key == k);
-        let inspect = |k: &str| self.summary(k, "cardfill inspect");
+        let inspect = |k: &str| self.summary(k, INSPECT);
         let verdict = |ok: bool| if ok { "PASS" } else { "FAIL" };
         let na = "n/a ";
 
@@ -707,6 +754,359 @@ impl<'a> Bench<'a> {
             None => println!("  {na}  cardfill run: skipped (--no-run)"),
         }
     }
+}
+
+impl Bench<'_> {
+    /// Measures what the table cannot: system calls (with `strace`, when installed), that a
+    /// `fill` with nothing to change writes nothing, and the cold-cache figures (root only).
+    pub fn issue14_extras(&mut self, checkpoints: &[Checkpoint]) -> anyhow::Result<()> {
+        let Some(big) = checkpoints.iter().find(|c| c.key == "405B") else {
+            return Ok(());
+        };
+        eprintln!("counting system calls, checking a no-op fill, cold cache …");
+        let inspect: Vec<OsString> = vec![
+            self.cardfill.into(),
+            "inspect".into(),
+            big.dir.clone().into(),
+            "--format".into(),
+            "json".into(),
+        ];
+        match (&self.floor, strace_calls(&inspect)) {
+            (Some(floor), Some(ours)) => {
+                let floor_cmd: Vec<OsString> = vec![floor.into(), big.dir.clone().into()];
+                match strace_calls(&floor_cmd) {
+                    Some(theirs) => {
+                        let limit = theirs + 2 * big.weight_files as u64;
+                        self.extra.push((
+                            format!(
+                                "405B system calls ≤ floor + 2 per shard: {ours} vs floor {theirs} \
+                                 + 2 × {} shards = {limit} (excess {:+} = {:.2} per shard)",
+                                big.weight_files,
+                                ours as i64 - theirs as i64,
+                                (ours as f64 - theirs as f64) / big.weight_files as f64
+                            ),
+                            Some(ours <= limit),
+                        ));
+                    }
+                    None => self
+                        .extra
+                        .push(("405B system calls: strace failed on the floor".into(), None)),
+                }
+            }
+            _ => self.extra.push((
+                "405B system calls: not counted (strace not installed: apt-get install strace)"
+                    .into(),
+                None,
+            )),
+        }
+        self.extra.push(self.no_op_fill()?);
+        self.extra.push(self.cold_cache(big));
+        Ok(())
+    }
+
+    /// Runs `fill` twice on a fresh directory; the second run must change nothing on disk.
+    fn no_op_fill(&self) -> anyhow::Result<(String, Option<bool>)> {
+        let tmp = tempfile::Builder::new()
+            .prefix("cardfill-bench-fill")
+            .tempdir()?;
+        let dir = tmp.path();
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}"#,
+        )?;
+        let fill = || {
+            Command::new(self.cardfill)
+                .arg("fill")
+                .arg(dir)
+                .stdin(Stdio::null())
+                .output()
+        };
+        let first = fill()?;
+        if !first.status.success() {
+            return Ok((
+                format!(
+                    "no-op fill: first fill failed: {}",
+                    first_line(&first.stderr)
+                ),
+                Some(false),
+            ));
+        }
+        let snapshot = || -> Vec<(String, u64, i64, i64)> {
+            use std::os::unix::fs::MetadataExt;
+            let mut v: Vec<_> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let m = e.metadata().ok()?;
+                    Some((
+                        e.file_name().to_string_lossy().into_owned(),
+                        m.ino(),
+                        m.mtime(),
+                        m.mtime_nsec(),
+                    ))
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let before = snapshot();
+        let traced = strace_writes(self.cardfill, dir);
+        let second_ok = match traced {
+            Some(_) => true,
+            None => fill()?.status.success(),
+        };
+        let after = snapshot();
+        let unchanged = before == after;
+        let line = match traced {
+            Some(writes) => format!(
+                "fill with nothing to change writes nothing: files unchanged {unchanged}, \
+                 {writes} opens for writing / renames / unlinks / writes to files (strace)"
+            ),
+            None => format!(
+                "fill with nothing to change writes nothing: files unchanged {unchanged} \
+                 (inode and mtime; strace not installed)"
+            ),
+        };
+        Ok((
+            line,
+            Some(second_ok && unchanged && traced.unwrap_or(0) == 0),
+        ))
+    }
+
+    /// 405B `inspect` and the floor after dropping the page cache (root only).
+    fn cold_cache(&self, big: &Checkpoint) -> (String, Option<bool>) {
+        let drop = std::path::Path::new("/proc/sys/vm/drop_caches");
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let (true, Some(floor)) = (root, &self.floor) else {
+            return (
+                "cold cache: skipped (needs root to drop the page cache)".into(),
+                None,
+            );
+        };
+        let drop_caches = || {
+            // SAFETY: sync has no preconditions.
+            unsafe { libc::sync() };
+            std::fs::write(drop, "3")
+        };
+        let inspect: Vec<OsString> = vec![
+            self.cardfill.into(),
+            "inspect".into(),
+            big.dir.clone().into(),
+            "--format".into(),
+            "json".into(),
+        ];
+        let floor_cmd: Vec<OsString> = vec![floor.into(), big.dir.clone().into()];
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for _ in 0..3 {
+            for (cmd, out) in [(&inspect, &mut ours), (&floor_cmd, &mut theirs)] {
+                if let Err(e) = drop_caches() {
+                    return (format!("cold cache: cannot drop the page cache: {e}"), None);
+                }
+                match self.meter.once(cmd, self.cwd) {
+                    Ok(s) => out.push(s),
+                    Err(e) => return (format!("cold cache: {e:#}"), None),
+                }
+            }
+        }
+        let (a, b) = (Summary::of(&ours), Summary::of(&theirs));
+        let kb = |s: &[Sample]| median(s.iter().map(|x| x.inblock as f64 / 2.0));
+        (
+            format!(
+                "cold cache (no goal), median of 3: 405B inspect {:.1} ms, floor {:.1} ms \
+                 (×{:.2}); read from storage: inspect {:.0} kB, floor {:.0} kB (headers are {:.0} kB)",
+                a.median_ms,
+                b.median_ms,
+                a.median_ms / b.median_ms,
+                kb(&ours),
+                kb(&theirs),
+                big.header_bytes.unwrap_or(0) as f64 / 1e3
+            ),
+            None,
+        )
+    }
+
+    /// Prints each goal of issue 14 with its figure, its ratio and PASS or FAIL.
+    pub fn goals14(&self) {
+        println!("goals (issue 14; the floor program only opens each shard and reads its header):");
+        let verdict = |ok: bool| if ok { "PASS" } else { "FAIL" };
+        let get = |k: &str, cmd: &str| self.summary(k, cmd);
+        for key in ["405B", "70B F32", "3B", "7B single"] {
+            match (get(key, INSPECT), get(key, FLOOR)) {
+                (Some(a), Some(f)) => {
+                    let ratio = a.median_ms / f.median_ms;
+                    println!(
+                        "  {}  {key} inspect --format json ≤ 1.5× floor: median {:.2} vs {:.2} ms \
+                         = {ratio:.2}× (min {:.2} vs {:.2} ms = {:.2}×; CPU {:.2} vs {:.2} ms)",
+                        verdict(ratio <= 1.5),
+                        a.median_ms,
+                        f.median_ms,
+                        a.min_ms,
+                        f.min_ms,
+                        a.min_ms / f.min_ms,
+                        a.cpu_ms,
+                        f.cpu_ms
+                    );
+                }
+                _ => println!("  FAIL  {key} inspect vs floor: not measured (see the table)"),
+            }
+        }
+        for (label, times) in [
+            (python::SAFE_OPEN.label, 30.0),
+            (python::HF_HUB.label, 60.0),
+        ] {
+            let row = self
+                .rows
+                .iter()
+                .find(|r| r.checkpoint == "405B" && r.command == label);
+            match row.map(|r| &r.outcome) {
+                Some(Outcome::Measured { ratio: Some(x), .. }) => println!(
+                    "  {}  405B ≥ {times:.0}× faster than {label}: {x:.1}×",
+                    verdict(*x >= times)
+                ),
+                Some(Outcome::Skipped(why)) | Some(Outcome::Failed(why)) => {
+                    println!("  n/a   405B ≥ {times:.0}× faster than {label}: {why}")
+                }
+                _ => println!("  n/a   405B ≥ {times:.0}× faster than {label}: not measured"),
+            }
+        }
+        match (get("start-up", VERSION), get("start-up", FLOOR_VERSION)) {
+            (Some(a), Some(f)) => {
+                let ratio = a.median_ms / f.median_ms;
+                println!(
+                    "  {}  start-up: cardfill --version ≤ 1.3× a minimal Rust binary: median \
+                     {:.2} vs {:.2} ms = {ratio:.2}× (min {:.2} vs {:.2} ms; CPU {:.2} vs {:.2} ms)",
+                    verdict(ratio <= 1.3),
+                    a.median_ms,
+                    f.median_ms,
+                    a.min_ms,
+                    f.min_ms,
+                    a.cpu_ms,
+                    f.cpu_ms
+                );
+            }
+            _ => println!("  FAIL  start-up: not measured (see the table)"),
+        }
+        for (key, limit) in [("100k", 12.0), ("1.44M", 64.0)] {
+            match get(key, INSPECT) {
+                Some(s) => println!(
+                    "  {}  memory: {key} tensors in one header ≤ {limit:.0} MB peak: {:.1} MB \
+                     ({:.0} ms)",
+                    verdict(s.peak_mb <= limit),
+                    s.peak_mb,
+                    s.median_ms
+                ),
+                None => println!("  FAIL  memory: {key} tensors: not measured (see the table)"),
+            }
+        }
+        if let Some(s) = get("1.44M", INSPECT) {
+            let mib = s.peak_mb * 1e6 / (1 << 20) as f64;
+            println!(
+                "  {}  issue 12: 99 MB header, 1.44 M tensors ≤ 256 MiB and ≤ 10 s: {mib:.1} MiB, \
+                 {:.2} s",
+                verdict(mib <= 256.0 && s.max_ms <= 10_000.0),
+                s.max_ms / 1e3
+            );
+        }
+        match (get("405B", "cardfill fill --dry-run"), get("405B", INSPECT)) {
+            (Some(f), Some(i)) => {
+                let ratio = f.median_ms / i.median_ms;
+                println!(
+                    "  {}  405B fill --dry-run ≤ 1.2× inspect: {:.2} vs {:.2} ms = {ratio:.2}×",
+                    verdict(ratio <= 1.2),
+                    f.median_ms,
+                    i.median_ms
+                );
+            }
+            _ => println!("  FAIL  405B fill --dry-run: not measured (see the table)"),
+        }
+        for (line, pass) in &self.extra {
+            let tag = match pass {
+                Some(ok) => verdict(*ok),
+                None => "info",
+            };
+            println!("  {tag}  {line}");
+        }
+        for key in ["405B", "70B F32", "3B", "7B single"] {
+            if let Some(s) = get(key, INSPECT) {
+                println!("  info  {key} inspect peak memory {:.1} MB", s.peak_mb);
+            }
+        }
+    }
+}
+
+/// A program built beside this one (`floor`, `floor-version`), if present.
+fn sibling(name: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.join(name);
+    path.is_file().then_some(path)
+}
+
+/// System calls of `cmd` (children included) as `strace -c` counts them; `None` without
+/// strace.
+fn strace_calls(cmd: &[OsString]) -> Option<u64> {
+    let out = tempfile::NamedTempFile::new().ok()?;
+    let status = Command::new("strace")
+        .args(["-f", "-c", "-o"])
+        .arg(out.path())
+        .args(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    if !status.success() {
+        return None;
+    }
+    let text = std::fs::read_to_string(out.path()).ok()?;
+    let total = text.lines().rfind(|l| l.trim_end().ends_with("total"))?;
+    let fields: Vec<&str> = total.split_whitespace().collect();
+    // `% time, seconds, usecs/call, calls, [errors], total`
+    fields.get(3)?.parse().ok()
+}
+
+/// `cardfill fill DIR` under strace: how many opens for writing, renames, unlinks and
+/// writes to descriptors other than stdout and stderr it made; `None` without strace.
+fn strace_writes(cardfill: &Path, dir: &Path) -> Option<usize> {
+    let out = tempfile::NamedTempFile::new().ok()?;
+    let status = Command::new("strace")
+        .args([
+            "-f",
+            "-e",
+            "trace=open,openat,creat,rename,renameat,renameat2,unlink,unlinkat,write,pwrite64",
+            "-o",
+        ])
+        .arg(out.path())
+        .arg(cardfill)
+        .arg("fill")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    if !status.success() {
+        return None;
+    }
+    let text = std::fs::read_to_string(out.path()).ok()?;
+    let count = text
+        .lines()
+        .filter(|l| {
+            let call = l.split_whitespace().nth(1).unwrap_or("");
+            let writes_file = (call.starts_with("write(") || call.starts_with("pwrite64("))
+                && !call.starts_with("write(1,")
+                && !call.starts_with("write(2,");
+            let opens_for_writing = (call.starts_with("open") || call.starts_with("creat"))
+                && (l.contains("O_WRONLY") || l.contains("O_RDWR") || l.contains("O_CREAT"));
+            writes_file
+                || opens_for_writing
+                || call.starts_with("rename")
+                || call.starts_with("unlink")
+        })
+        .count();
+    Some(count)
 }
 
 /// Bytes in B/kB/MB/GB (powers of 1000).

@@ -35,11 +35,8 @@ fn prefixed(component: &str, mut set: WeightSet) -> WeightSet {
 
 /// A diffusers model saved alone (`UNet2DModel.save_pretrained`): its `config.json` has
 /// `_class_name` and `_diffusers_version`; the class is the architecture.
-fn lone_model(dir: &Path, facts: &mut Facts) {
-    let Some(text) = crate::read_small(&dir.join("config.json")) else {
-        return;
-    };
-    let Ok(Value::Object(config)) = serde_json::from_str::<Value>(&text) else {
+pub(crate) fn lone_model(config: Option<&Value>, facts: &mut Facts) {
+    let Some(Value::Object(config)) = config else {
         return;
     };
     if !config.contains_key("_diffusers_version") {
@@ -67,7 +64,6 @@ fn lone_model(dir: &Path, facts: &mut Facts) {
 pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointError> {
     let index = dir.join("model_index.json");
     if index.symlink_metadata().is_err() {
-        lone_model(dir, facts);
         return Ok(Vec::new());
     }
     let text = match cardfill_facts::read::read_to_string(&index, cardfill_facts::read::INDEX_CAP) {

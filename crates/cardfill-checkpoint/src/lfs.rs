@@ -2,7 +2,7 @@
 //! declared sizes stand in for the real files' sizes.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cardfill_facts::{Facts, Source, paths};
 
@@ -72,10 +72,10 @@ fn is_weight_name(name: &str) -> bool {
 /// and `checkpoint.files`/`checkpoint.bytes` from the pointers when no real weights were found.
 /// `names` are the regular files of `dir`, sorted; files in `read` were read as weights and
 /// are skipped. Returns how many pointers were found.
-pub fn record(dir: &Path, names: &[String], read: &HashSet<PathBuf>, facts: &mut Facts) -> usize {
+pub fn record(dir: &Path, names: &[String], read: &HashSet<&str>, facts: &mut Facts) -> usize {
     let found: Vec<(String, Pointer)> = names
         .iter()
-        .filter(|n| is_weight_name(n) && !read.contains(Path::new(n.as_str())))
+        .filter(|n| is_weight_name(n) && !read.contains(n.as_str()))
         .filter_map(|n| pointer(&dir.join(n)).map(|p| (n.clone(), p)))
         .collect();
     if found.is_empty() {

@@ -159,20 +159,45 @@ impl CheckpointError {
 /// (safetensors first) gives the facts and the others go to `checkpoint.alternatives`.
 pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
     let mut facts = Facts::new();
-    let mut sets = diffusers::find(dir, &mut facts)?;
-    sets.extend(safetensors::find(dir, &mut facts)?);
-    sets.extend(peft::find(dir)?);
-    // One listing for the finders that pick files by name.
-    let names = regular_files(dir)?;
-    warn_irregular(dir, &mut facts);
-    sets.extend(pytorch::find(dir, &names, &mut facts)?);
-    sets.extend(gguf::find(dir, &names, &mut facts)?);
-    sets.extend(distributed::find(dir, &names, &mut facts)?);
-    sentence_transformers::record(dir, &mut facts);
+    // One listing of `dir` for every finder, and `config.json` read once: it says whether
+    // per-tensor data is needed (quantized and mixture-of-experts counts read tensor names).
+    let listing = Listing::of(dir)?;
+    let config = listing
+        .has_file("config.json")
+        .then(|| read_small(&dir.join("config.json")))
+        .flatten()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+    let keep = safetensors::Keep {
+        tensors: config.as_ref().is_some_and(|c| {
+            quantized::quantization_config(c).is_some() || moe::declares_experts(c)
+        }),
+    };
+    let names = &listing.files;
+    // `model_index.json` that is no regular file is reported by the diffusers finder.
+    let mut sets = if listing.has_file("model_index.json")
+        || listing.others.iter().any(|n| n == "model_index.json")
+    {
+        diffusers::find(dir, &mut facts)?
+    } else {
+        diffusers::lone_model(config.as_ref(), &mut facts);
+        Vec::new()
+    };
+    sets.extend(safetensors::find_listed(dir, &listing, keep, &mut facts)?);
+    sets.extend(peft::find(dir, names)?);
+    warn_irregular(dir, &listing.others, &mut facts);
+    sets.extend(pytorch::find(dir, names, &mut facts)?);
+    sets.extend(gguf::find(dir, names, &mut facts)?);
+    sets.extend(distributed::find(dir, names, &mut facts)?);
+    if listing.has_file("modules.json") {
+        sentence_transformers::record(dir, &mut facts);
+    }
 
     // Files already read as weights are not git-lfs pointers: no need to look again.
-    let read: std::collections::HashSet<PathBuf> =
-        sets.iter().flat_map(|s| s.files.iter().cloned()).collect();
+    // (Names as strings: hashing a `Path` parses its components.)
+    let read: std::collections::HashSet<String> = sets
+        .iter()
+        .flat_map(|s| s.files.iter().filter_map(|f| f.to_str().map(str::to_owned)))
+        .collect();
     // Stable sort: among equally preferred sets the finders' order decides.
     sets.sort_by_key(preference);
     let mut sets = sets.into_iter();
@@ -182,19 +207,18 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
             gguf::record_model(&mut facts);
         }
         peft::record(dir, &primary, &mut facts);
-        let config = read_small(&dir.join("config.json"))
-            .and_then(|text| serde_json::from_str::<Value>(&text).ok());
         if let Some(config) = &config {
             quantized::record(config, &primary, &mut facts);
             moe::record(config, &primary, &mut facts);
         }
         record_alternatives(&mut facts, &primary, sets.as_slice());
-    } else if let Some(sub) = trainer_dirs::latest(dir) {
+    } else if let Some(sub) = trainer_dirs::latest(&listing.dirs) {
         let inner = collect(&dir.join(&sub))?;
         facts.absorb(trainer_dirs::rebase(&sub, inner));
     }
-    lfs::record(dir, &names, &read, &mut facts);
-    warn_uncounted(&names, &mut facts);
+    let read: std::collections::HashSet<&str> = read.iter().map(String::as_str).collect();
+    lfs::record(dir, names, &read, &mut facts);
+    warn_uncounted(names, &mut facts);
     Ok(facts)
 }
 
@@ -227,6 +251,50 @@ fn warn_uncounted(names: &[String], facts: &mut Facts) {
                 }
             ),
         );
+    }
+}
+
+/// The entries of one directory, listed once (`read_dir`'s file types: no `stat` except for
+/// symbolic links, followed once).
+pub(crate) struct Listing {
+    /// Regular files, symbolic links to regular files included, sorted.
+    pub files: Vec<String>,
+    /// Real sub-directories (not links: one could loop back), sorted.
+    pub dirs: Vec<String>,
+    /// Entries that are neither (FIFOs, devices, sockets, dangling links): never opened.
+    pub others: Vec<String>,
+}
+
+impl Listing {
+    /// Lists `dir`. Names that are not UTF-8 are skipped.
+    pub fn of(dir: &Path) -> Result<Self, CheckpointError> {
+        let rd = std::fs::read_dir(dir).map_err(|e| CheckpointError::io(dir, e))?;
+        let mut listing = Listing {
+            files: Vec::new(),
+            dirs: Vec::new(),
+            others: Vec::new(),
+        };
+        for entry in rd.flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => listing.dirs.push(name),
+                _ if is_regular_file(&entry) => listing.files.push(name),
+                _ => listing.others.push(name),
+            }
+        }
+        listing.files.sort_unstable();
+        listing.dirs.sort_unstable();
+        listing.others.sort_unstable();
+        Ok(listing)
+    }
+
+    /// Whether `name` is a regular file of the directory.
+    pub fn has_file(&self, name: &str) -> bool {
+        self.files
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .is_ok()
     }
 }
 
@@ -318,7 +386,7 @@ pub(crate) fn is_regular_file(entry: &std::fs::DirEntry) -> bool {
 
 /// Weight and index files (other than safetensors, whose finder says so itself) that are not
 /// regular files: one warning each, never skipped silently.
-fn warn_irregular(dir: &Path, facts: &mut Facts) {
+fn warn_irregular(dir: &Path, others: &[String], facts: &mut Facts) {
     const WEIGHTS: [&str; 8] = [
         ".bin",
         ".pt",
@@ -329,45 +397,24 @@ fn warn_irregular(dir: &Path, facts: &mut Facts) {
         ".bin.index.json",
         ".pkl",
     ];
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut found = Vec::new();
-    for entry in rd.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !WEIGHTS.iter().any(|ext| name.ends_with(ext)) || is_regular_file(&entry) {
+    for name in others {
+        if !WEIGHTS.iter().any(|ext| name.ends_with(ext)) {
             continue;
         }
-        // A directory named like a weight file is a layout, not a weight file.
-        if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {
-            continue;
-        }
-        let what = std::fs::metadata(entry.path())
+        let what = std::fs::metadata(dir.join(name))
             .map(|m| cardfill_facts::read::describe(m.file_type()))
             .unwrap_or("a dangling link");
-        found.push(format!("`{name}` is {what}, not a regular file: skipped"));
-    }
-    found.sort();
-    for message in found {
-        facts.warn("weight-file-unreadable", message);
+        facts.warn(
+            "weight-file-unreadable",
+            format!("`{name}` is {what}, not a regular file: skipped"),
+        );
     }
 }
 
 /// Files in `dir` (not recursing), sorted, regular files only (symlinks followed once,
 /// FIFOs and devices skipped so a scan never blocks on them).
 pub(crate) fn regular_files(dir: &Path) -> Result<Vec<String>, CheckpointError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| CheckpointError::io(dir, e))?;
-    let mut names = Vec::new();
-    for entry in rd.flatten() {
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if is_regular_file(&entry) {
-            names.push(name);
-        }
-    }
-    names.sort();
-    Ok(names)
+    Ok(Listing::of(dir)?.files)
 }
 
 /// Reads a small text file: regular files only (a FIFO never blocks the scan), at most

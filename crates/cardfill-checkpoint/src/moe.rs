@@ -30,6 +30,11 @@ fn experts(config: &Value) -> Option<(u64, u64, String)> {
     (e > 1 && k >= 1 && k < e).then(|| (e, k, format!("{kk} of {ek}")))
 }
 
+/// Whether `config` declares experts (then the counts need tensor names).
+pub(crate) fn declares_experts(config: &Value) -> bool {
+    experts(config).is_some()
+}
+
 /// Active parameters per token: `total` minus the inactive share of each MoE layer's experts.
 pub fn active(set: &WeightSet, total: u64, e: u64, k: u64) -> Option<u64> {
     // layer prefix → (experts seen, expert parameters)

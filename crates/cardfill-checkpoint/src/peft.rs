@@ -24,14 +24,19 @@ pub fn record(dir: &Path, primary: &WeightSet, facts: &mut Facts) {
 
 /// The adapter weights stored as safetensors (`adapter_model.safetensors`), which the
 /// safetensors finder leaves to this module; `adapter_model.bin` is read by the PyTorch finder.
-pub fn find(dir: &Path) -> Result<Vec<WeightSet>, CheckpointError> {
+/// `names` are the regular files of `dir`, sorted.
+pub fn find(dir: &Path, names: &[String]) -> Result<Vec<WeightSet>, CheckpointError> {
     let name = "adapter_model.safetensors";
-    let path = dir.join(name);
-    if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) || crate::lfs::is_pointer(&path) {
+    if names.binary_search_by(|n| n.as_str().cmp(name)).is_err() {
         return Ok(Vec::new());
     }
     let mut buf = Vec::new();
     let set =
         crate::safetensors::read_set(dir, &[name.to_owned()], "safetensors", "header", &mut buf)?;
-    Ok(vec![set])
+    // A git-lfs pointer is left out of the set: `lfs.rs` reports it.
+    Ok(if set.files.is_empty() {
+        Vec::new()
+    } else {
+        vec![set]
+    })
 }

@@ -10,7 +10,7 @@ use cardfill_facts::{Facts, Source, Value, paths};
 use crate::WeightSet;
 
 /// The `quantization_config` of a parsed `config.json`, if it is an object.
-fn quantization_config(config: &Value) -> Option<&Value> {
+pub(crate) fn quantization_config(config: &Value) -> Option<&Value> {
     config.get("quantization_config").filter(|q| q.is_object())
 }
 

@@ -3,20 +3,28 @@
 //! directory.
 //!
 //! Only the 8-byte length and the JSON header of each file are read, in one small read for the
-//! usual header sizes: never tensor data. Headers are parsed into our own types so that a dtype
-//! this crate does not know is counted under its name instead of failing the whole header.
+//! usual header sizes: never tensor data. Headers are walked, not built: counts are summed by
+//! dtype while parsing and per-tensor data is kept only when asked ([`Keep`]), so memory stays
+//! flat in the tensor count (headers over [`STREAM_ABOVE`] bytes are streamed, not loaded).
+//!
+//! What is accepted follows the `safetensors` crate exactly (its `read_metadata`): a header the
+//! crate accepts gives the same tensors, dtypes and shapes here, and one it refuses for its
+//! structure is refused here. A repeated tensor name keeps its last entry, as the crate's map
+//! does. The one difference: a dtype the crate does not know is counted under its name (any
+//! byte length) instead of failing the whole header.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 
 use cardfill_facts::Facts;
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
 
-use crate::{CheckpointError, Tensor, WeightSet};
+use crate::{CheckpointError, Listing, Tensor, WeightSet};
 
 /// The largest header accepted (the safetensors crate's own limit).
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;
@@ -25,12 +33,28 @@ const MAX_INDEX_BYTES: u64 = 100_000_000;
 /// Bytes read at once from the start of a file: the length prefix and, for most shards, the
 /// whole header in one system call (a larger first read copies data-region bytes for nothing).
 const FIRST_READ: u64 = 4096;
+/// Headers longer than this are parsed from the file through a small buffer instead of being
+/// read whole: memory does not grow with the header.
+pub const STREAM_ABOVE: u64 = 1 << 20;
+/// Buffer of a streamed header.
+const STREAM_BUFFER: usize = 64 << 10;
+
+/// What to keep of the headers beyond the counts by dtype.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Keep {
+    /// Every tensor's name, dtype and shape (quantized and mixture-of-experts counts read them).
+    pub tensors: bool,
+}
 
 /// What the header of one safetensors file says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
-    /// Every tensor, in header order.
+    /// Every tensor, in header order, when kept (always by [`read_file`]).
     pub tensors: Vec<Tensor>,
+    /// Number of tensors.
+    pub count: u64,
+    /// Elements per dtype name.
+    pub by_dtype: BTreeMap<String, u64>,
     /// Length of the JSON header (`N`), padding included.
     pub header_len: u64,
     /// Length of the data buffer: the end of the last tensor.
@@ -39,24 +63,61 @@ pub struct Header {
     pub file_len: u64,
 }
 
+/// A file's header, or the git-lfs pointer standing in for it.
+enum Read1 {
+    Header(Header),
+    Pointer,
+}
+
+/// Scratch space reused from one file to the next.
+#[derive(Default)]
+pub(crate) struct Reader {
+    buf: Vec<u8>,
+    scratch: Scratch,
+}
+
 /// Finds every copy of the weights stored as safetensors in `dir` (not its sub-directories):
 /// one set per `*.safetensors.index.json`, then `model.safetensors`, then shard families
 /// without an index (`<stem>-00001-of-00003.safetensors`), then every other file alone.
 ///
 /// PEFT adapters (`adapter_model*.safetensors`) are left to the adapter reader. An index that
 /// names a missing shard is a warning and its shards are not counted (the count would be
-/// partial); a corrupt file is an error.
+/// partial); a corrupt file is an error. Per-tensor data is not kept.
 pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointError> {
-    let Listing { names, pointers } = list_files(dir, facts)?;
-    let mut buf = Vec::new();
+    find_listed(dir, &Listing::of(dir)?, Keep::default(), facts)
+}
+
+/// [`find`] on a directory already listed.
+pub(crate) fn find_listed(
+    dir: &Path,
+    listing: &Listing,
+    keep: Keep,
+    facts: &mut Facts,
+) -> Result<Vec<WeightSet>, CheckpointError> {
+    let is_ours = |n: &str| n.ends_with(".safetensors") || n.ends_with(".safetensors.index.json");
+    for name in listing.others.iter().chain(&listing.dirs) {
+        if is_ours(name) {
+            facts.warn(
+                "safetensors-not-a-file",
+                format!(
+                    "`{}` is not a regular file: skipped",
+                    dir.join(name).display()
+                ),
+            );
+        }
+    }
+    let names = &listing.files;
+    let mut reader = Reader::default();
     let mut sets = Vec::new();
-    let mut covered: HashSet<String> = HashSet::new();
+    // Files named by an index, sorted.
+    let mut covered: Vec<&str> = Vec::new();
 
     for index in names
         .iter()
         .filter(|n| n.ends_with(".safetensors.index.json"))
     {
-        let shards = read_index(dir, index)?;
+        let text = read_index_text(dir, index)?;
+        let shards = parse_index(dir, index, &text)?;
         if shards.shards.is_empty() {
             facts.warn(
                 "safetensors-index-empty",
@@ -64,13 +125,16 @@ pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointE
             );
             continue;
         }
-        covered.extend(shards.shards.iter().cloned());
-        // Shards not pulled from git-lfs are not weights: `lfs.rs` reports them.
-        if shards.shards.iter().any(|shard| pointers.contains(shard)) {
-            continue;
+        for shard in &shards.shards {
+            if let Ok(i) = names.binary_search_by(|n| n.as_str().cmp(shard)) {
+                covered.push(names[i].as_str());
+            }
         }
-        match index_set_to_weights(dir, index, &shards, &mut buf, facts)? {
+        covered.sort_unstable();
+        match index_set_to_weights(dir, index, &shards, keep, &mut reader, facts)? {
             IndexOutcome::Ready(weights) => sets.push(weights),
+            // Shards not pulled from git-lfs are not weights: `lfs.rs` reports them.
+            IndexOutcome::Pointer => {}
             IndexOutcome::MissingShard { shard } => facts.warn(
                 "safetensors-shard-missing",
                 format!(
@@ -81,57 +145,63 @@ pub fn find(dir: &Path, facts: &mut Facts) -> Result<Vec<WeightSet>, CheckpointE
         }
     }
 
-    let rest: Vec<&String> = names
-        .iter()
-        .filter(|n| n.ends_with(".safetensors"))
-        .filter(|n| !covered.contains(n.as_str()) && !n.starts_with("adapter_model"))
-        .collect();
-    let mut families: BTreeMap<(String, u32), Vec<String>> = BTreeMap::new();
+    let mut families: BTreeMap<(&str, u32), Vec<String>> = BTreeMap::new();
     let mut singles: Vec<String> = Vec::new();
-    for name in rest {
+    for name in names.iter().filter(|n| {
+        n.ends_with(".safetensors")
+            && covered.binary_search(&n.as_str()).is_err()
+            && !n.starts_with("adapter_model")
+    }) {
         match shard_family(name) {
-            Some((stem, of)) => families
-                .entry((stem.to_owned(), of))
-                .or_default()
-                .push(name.clone()),
+            Some((stem, of)) => families.entry((stem, of)).or_default().push(name.clone()),
             None => singles.push(name.clone()),
         }
     }
     // `model.safetensors` is what transformers writes: it comes before other single files.
-    singles.sort_by_key(|n| (n != "model.safetensors", n.clone()));
-
     if let Some(pos) = singles.iter().position(|n| n == "model.safetensors") {
         let name = singles.remove(pos);
-        sets.push(read_set(dir, &[name], "safetensors", "header", &mut buf)?);
+        let set = read_set_with(dir, &[name], "safetensors", "header", keep, &mut reader)?;
+        push_nonempty(&mut sets, set);
     }
     for ((stem, of), files) in families {
-        if files.len() != of as usize {
+        let method = format!("headers of {} shards (no index)", files.len());
+        let set = read_set_with(
+            dir,
+            &files,
+            "safetensors-sharded",
+            &method,
+            keep,
+            &mut reader,
+        )?;
+        if !set.files.is_empty() && set.files.len() != of as usize {
             facts.warn(
                 "safetensors-shards-incomplete",
                 format!(
                     "`{}`: {} of {of} shards `{stem}-*-of-*.safetensors` present and no index: counted as found",
                     dir.display(),
-                    files.len()
+                    set.files.len()
                 ),
             );
         }
-        let method = format!("headers of {} shards (no index)", files.len());
-        sets.push(read_set(
-            dir,
-            &files,
-            "safetensors-sharded",
-            &method,
-            &mut buf,
-        )?);
+        push_nonempty(&mut sets, set);
     }
     for name in singles {
-        sets.push(read_set(dir, &[name], "safetensors", "header", &mut buf)?);
+        let set = read_set_with(dir, &[name], "safetensors", "header", keep, &mut reader)?;
+        push_nonempty(&mut sets, set);
     }
     Ok(sets)
 }
 
-/// Reads the headers of `files` (relative to `dir`) into one [`WeightSet`] of `format`.
-/// `buf` is reused between files.
+/// Adds `set` unless every one of its files was a git-lfs pointer.
+fn push_nonempty(sets: &mut Vec<WeightSet>, set: WeightSet) {
+    if !set.files.is_empty() {
+        sets.push(set);
+    }
+}
+
+/// Reads the headers of `files` (relative to `dir`) into one [`WeightSet`] of `format`,
+/// keeping every tensor. git-lfs pointers are left out of the set (`lfs.rs` reports them).
+/// `buf` is scratch space.
 pub fn read_set(
     dir: &Path,
     files: &[String],
@@ -139,87 +209,61 @@ pub fn read_set(
     method: &str,
     buf: &mut Vec<u8>,
 ) -> Result<WeightSet, CheckpointError> {
+    let mut reader = Reader {
+        buf: std::mem::take(buf),
+        ..Reader::default()
+    };
+    let set = read_set_with(
+        dir,
+        files,
+        format,
+        method,
+        Keep { tensors: true },
+        &mut reader,
+    );
+    *buf = reader.buf;
+    set
+}
+
+fn read_set_with(
+    dir: &Path,
+    files: &[String],
+    format: &str,
+    method: &str,
+    keep: Keep,
+    reader: &mut Reader,
+) -> Result<WeightSet, CheckpointError> {
     let mut set = WeightSet {
         format: format.to_owned(),
         method: method.to_owned(),
         ..WeightSet::default()
     };
     for file in files {
-        let header = read_file(&dir.join(file), buf)?;
-        add_header(&mut set, file, header, dir)?;
+        let path = dir.join(file);
+        if let Read1::Header(header) = reader.read(&path, keep.tensors, &mut |_, _| {})? {
+            add_header(&mut set, file, header, &path)?;
+        }
     }
     Ok(set)
 }
 
-/// Adds one file's header to `set`: its tensors, counts and bytes.
+/// Adds one file's header to `set`: its counts, bytes and (when kept) tensors.
 fn add_header(
     set: &mut WeightSet,
     file: &str,
     header: Header,
-    dir: &Path,
+    path: &Path,
 ) -> Result<(), CheckpointError> {
-    for t in &header.tensors {
-        // Overflow was ruled out by `read_file` per tensor; checked again for the sum.
-        match set.by_dtype.get_mut(&t.dtype) {
-            Some(n) => {
-                *n = n.checked_add(t.numel()).ok_or_else(|| {
-                    CheckpointError::invalid(&dir.join(file), "parameter count overflows")
-                })?;
-            }
-            None => {
-                set.by_dtype.insert(t.dtype.clone(), t.numel());
-            }
-        }
+    for (dtype, n) in header.by_dtype {
+        let sum = set.by_dtype.entry(dtype).or_insert(0);
+        *sum = sum
+            .checked_add(n)
+            .ok_or_else(|| CheckpointError::invalid(path, "parameter count overflows"))?;
     }
     set.files.push(PathBuf::from(file));
     set.bytes = set.bytes.saturating_add(header.file_len);
     set.tensors.extend(header.tensors);
     Ok(())
-}
-
-/// The safetensors files of a directory.
-struct Listing {
-    /// Regular files holding weights or an index, sorted.
-    names: Vec<String>,
-    /// `*.safetensors` files that are git-lfs pointers (reported by `lfs.rs`).
-    pointers: HashSet<String>,
-}
-
-/// The regular files in `dir` (symbolic links followed: the Hugging Face cache links every
-/// file). Entries that are not regular files are skipped, so a FIFO named `*.safetensors`
-/// never blocks a read.
-fn list_files(dir: &Path, facts: &mut Facts) -> Result<Listing, CheckpointError> {
-    let io = |source| CheckpointError::io(dir, source);
-    let mut names = Vec::new();
-    let mut pointers = HashSet::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if !name.ends_with(".safetensors") && !name.ends_with(".safetensors.index.json") {
-            continue;
-        }
-        let is_file = crate::is_regular_file(&entry);
-        if is_file {
-            // A git-lfs pointer is not weights: `lfs.rs` reports it.
-            if name.ends_with(".safetensors") && crate::lfs::is_pointer(&entry.path()) {
-                pointers.insert(name);
-            } else {
-                names.push(name);
-            }
-        } else {
-            facts.warn(
-                "safetensors-not-a-file",
-                format!(
-                    "`{}` is not a regular file: skipped",
-                    entry.path().display()
-                ),
-            );
-        }
-    }
-    names.sort_unstable();
-    Ok(Listing { names, pointers })
 }
 
 /// `("model", 3)` for `model-00001-of-00003.safetensors` (5 or 6 digits, as the Hub allows).
@@ -234,27 +278,80 @@ fn shard_family(name: &str) -> Option<(&str, u32)> {
     Some((prefix, of.parse().ok()?))
 }
 
-/// A parsed index: its shards in order and what it claims.
-struct IndexSet {
+/// A parsed index: its shards in order and what it claims. Strings borrow from the index's
+/// text where they have no escapes.
+struct IndexSet<'a> {
     /// Shard file names, sorted, each once.
-    shards: Vec<String>,
-    /// tensor → shard, as the index maps them.
-    weight_map: BTreeMap<String, String>,
+    shards: Vec<Cow<'a, str>>,
+    /// (tensor, shard) as the index maps them, sorted by tensor; a repeated tensor keeps its
+    /// last entry.
+    weight_map: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// `metadata.total_size`, where stated as an integer.
     total_size: Option<u64>,
 }
 
-/// The weights of an index, or the first shard it names that is missing.
+/// The weights of an index, or why there are none.
 enum IndexOutcome {
     Ready(WeightSet),
-    MissingShard { shard: String },
+    /// A shard is a git-lfs pointer: the weights were not downloaded.
+    Pointer,
+    MissingShard {
+        shard: String,
+    },
 }
 
 #[derive(Deserialize)]
-struct RawIndex {
+struct RawIndex<'a> {
     #[serde(default)]
     metadata: Option<RawIndexMetadata>,
-    weight_map: BTreeMap<String, String>,
+    #[serde(borrow)]
+    weight_map: WeightMap<'a>,
+}
+
+/// `weight_map`'s entries in file order.
+struct WeightMap<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for WeightMap<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = WeightMap<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of tensor name → shard file")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WeightMap<'de>, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some((Str(tensor), Str(shard))) = map.next_entry()? {
+                    entries.push((tensor, shard));
+                }
+                Ok(WeightMap(entries))
+            }
+        }
+        let WeightMap(entries) = d.deserialize_map(MapVisitor)?;
+        Ok(WeightMap(entries))
+    }
+}
+
+/// A string, borrowed from the input where it has no escapes.
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(StrVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -263,28 +360,72 @@ struct RawIndexMetadata {
     total_size: Option<serde_json::Value>,
 }
 
-/// Reads `dir/index` and checks that every shard it names stays inside `dir`.
-fn read_index(dir: &Path, index: &str) -> Result<IndexSet, CheckpointError> {
+/// Opens a file that must be regular without blocking (a FIFO never hangs the scan) and
+/// returns it with its length: one `open` and one `fstat`.
+fn open_regular(path: &Path) -> Result<(File, u64), CheckpointError> {
+    let io = |source| CheckpointError::io(path, source);
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(CheckpointError::invalid(path, "is not a regular file"));
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads the text of `dir/index` (at most [`MAX_INDEX_BYTES`]).
+fn read_index_text(dir: &Path, index: &str) -> Result<Vec<u8>, CheckpointError> {
     let path = dir.join(index);
-    let io = |source| CheckpointError::io(&path, source);
-    let len = std::fs::metadata(&path).map_err(io)?.len();
+    let (mut file, len) = open_regular(&path)?;
     if len > MAX_INDEX_BYTES {
         return Err(CheckpointError::invalid(
             &path,
             format!("index is {len} bytes, over the {MAX_INDEX_BYTES}-byte limit"),
         ));
     }
-    let text = std::fs::read(&path).map_err(io)?;
-    let raw: RawIndex = serde_json::from_slice(&text).map_err(|e| {
+    let mut text = Vec::with_capacity(len as usize + 1);
+    (&mut file)
+        .take(MAX_INDEX_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| CheckpointError::io(&path, e))?;
+    Ok(text)
+}
+
+/// Parses the index `text` of `dir/index` and checks that every shard it names stays inside
+/// `dir`.
+fn parse_index<'a>(
+    dir: &Path,
+    index: &str,
+    text: &'a [u8],
+) -> Result<IndexSet<'a>, CheckpointError> {
+    let path = dir.join(index);
+    let raw: RawIndex<'a> = serde_json::from_slice(text).map_err(|e| {
         CheckpointError::invalid(
             &path,
             format!(
                 "malformed index JSON at byte {}: {e}",
-                json_offset(&text, &e)
+                json_offset(text, &e)
             ),
         )
     })?;
-    let mut shards: Vec<String> = raw.weight_map.values().cloned().collect();
+    let mut weight_map = raw.weight_map.0;
+    // Sorted by tensor, the last entry of a repeated tensor kept (a JSON object's rule).
+    weight_map.reverse();
+    weight_map.sort_by(|a, b| a.0.cmp(&b.0));
+    weight_map.dedup_by(|later, first| later.0 == first.0);
+    // Neighbours mostly share a shard: drop repeats before sorting.
+    let mut shards: Vec<Cow<'a, str>> = Vec::new();
+    for (_, shard) in &weight_map {
+        if shards.last() != Some(shard) {
+            shards.push(shard.clone());
+        }
+    }
     shards.sort_unstable();
     shards.dedup();
     for shard in &shards {
@@ -301,7 +442,7 @@ fn read_index(dir: &Path, index: &str) -> Result<IndexSet, CheckpointError> {
         .and_then(|v| v.as_u64());
     Ok(IndexSet {
         shards,
-        weight_map: raw.weight_map,
+        weight_map,
         total_size,
     })
 }
@@ -311,8 +452,9 @@ fn read_index(dir: &Path, index: &str) -> Result<IndexSet, CheckpointError> {
 fn index_set_to_weights(
     dir: &Path,
     index: &str,
-    set: &IndexSet,
-    buf: &mut Vec<u8>,
+    set: &IndexSet<'_>,
+    keep: Keep,
+    reader: &mut Reader,
     facts: &mut Facts,
 ) -> Result<IndexOutcome, CheckpointError> {
     let method = format!("weight_map + {} shard headers", set.shards.len());
@@ -322,41 +464,49 @@ fn index_set_to_weights(
         method,
         ..WeightSet::default()
     };
+    // The weight_map sorted by tensor name, each with its shard's position in `set.shards`,
+    // and whether that shard's header holds it.
+    let mapped: Vec<(&str, usize)> = set
+        .weight_map
+        .iter()
+        .map(|(tensor, shard)| {
+            let i = set.shards.binary_search(shard).unwrap_or(usize::MAX);
+            (tensor.as_ref(), i)
+        })
+        .collect();
+    let mut seen = vec![false; mapped.len()];
     let mut data_bytes: u64 = 0;
-    // Where each shard's tensors start in `weights.tensors`.
-    let mut starts = Vec::with_capacity(set.shards.len());
-    for shard in &set.shards {
-        let header = match read_file(&dir.join(shard), buf) {
+    for (i, shard) in set.shards.iter().enumerate() {
+        let path = dir.join(&**shard);
+        let mut mark = |name: &str, _: &str| {
+            if let Ok(at) = mapped.binary_search_by(|(t, _)| (*t).cmp(name))
+                && mapped[at].1 == i
+            {
+                seen[at] = true;
+            }
+        };
+        let header = match reader.read(&path, keep.tensors, &mut mark) {
             Err(CheckpointError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 return Ok(IndexOutcome::MissingShard {
-                    shard: shard.clone(),
+                    shard: shard.to_string(),
                 });
             }
-            other => other?,
+            Ok(Read1::Pointer) => return Ok(IndexOutcome::Pointer),
+            Ok(Read1::Header(header)) => header,
+            Err(e) => return Err(e),
         };
         data_bytes = data_bytes.saturating_add(header.data_len);
-        starts.push(weights.tensors.len());
-        add_header(&mut weights, shard, header, dir)?;
+        add_header(&mut weights, shard, header, &path)?;
     }
 
-    // tensor name → index of its shard in `set.shards`.
-    let mut found: HashMap<&str, usize> = HashMap::with_capacity(weights.tensors.len());
-    for (i, &start) in starts.iter().enumerate() {
-        let end = starts.get(i + 1).copied().unwrap_or(weights.tensors.len());
-        found.extend(
-            weights.tensors[start..end]
-                .iter()
-                .map(|t| (t.name.as_str(), i)),
-        );
-    }
-
-    let mut misplaced = set.weight_map.iter().filter(|(tensor, shard)| {
-        found
-            .get(tensor.as_str())
-            .is_none_or(|&i| set.shards[i] != **shard)
-    });
+    let mut misplaced = set
+        .weight_map
+        .iter()
+        .zip(&seen)
+        .filter(|(_, seen)| !**seen)
+        .map(|(entry, _)| entry);
     if let Some((tensor, shard)) = misplaced.next() {
         let others = misplaced.count();
         let more = if others > 0 {
@@ -390,173 +540,499 @@ fn is_plain_relative(name: &str) -> bool {
     !name.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// Reads and validates the header of the safetensors file at `path`: length at most
-/// [`MAX_HEADER_BYTES`] and inside the file, well-formed JSON, tensors contiguous from offset 0
-/// with the byte length their dtype and shape need, and the file exactly
-/// `8 + header + data` bytes long. `buf` is scratch space, reused between calls.
+/// Reads and validates the header of the safetensors file at `path`, keeping every tensor:
+/// length at most [`MAX_HEADER_BYTES`] and inside the file, well-formed JSON, tensors
+/// contiguous from offset 0 with the byte length their dtype and shape need, and the file
+/// exactly `8 + header + data` bytes long. `buf` is scratch space, reused between calls.
 pub fn read_file(path: &Path, buf: &mut Vec<u8>) -> Result<Header, CheckpointError> {
-    let io = |source| CheckpointError::io(path, source);
-    // Checked before opening: opening a FIFO would block.
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if !meta.is_file() {
-        return Err(CheckpointError::invalid(path, "is not a regular file"));
-    }
-    let file_len = meta.len();
-    let mut file = File::open(path).map_err(io)?;
-    let first = file_len.min(FIRST_READ) as usize;
-    buf.clear();
-    buf.resize(first, 0);
-    file.read_exact(buf).map_err(io)?;
-    if buf.starts_with(b"version https://git-lfs") {
-        return Err(CheckpointError::invalid(
+    let mut reader = Reader {
+        buf: std::mem::take(buf),
+        ..Reader::default()
+    };
+    let read = reader.read(path, true, &mut |_, _| {});
+    *buf = reader.buf;
+    match read? {
+        Read1::Header(header) => Ok(header),
+        Read1::Pointer => Err(CheckpointError::invalid(
             path,
             "is a git-lfs pointer, not weights: the weights were not downloaded",
-        ));
+        )),
     }
-    let Some(prefix) = buf.first_chunk::<8>() else {
-        return Err(CheckpointError::invalid(
-            path,
-            format!("file is {file_len} bytes, too short for the 8-byte header length"),
-        ));
-    };
-    let n = u64::from_le_bytes(*prefix);
-    if n > MAX_HEADER_BYTES {
-        return Err(CheckpointError::invalid(
-            path,
-            format!(
-                "header length {n} at offset 0 is over the {MAX_HEADER_BYTES}-byte limit (not a safetensors file?)"
-            ),
-        ));
-    }
-    if 8 + n > file_len {
-        return Err(CheckpointError::invalid(
-            path,
-            format!(
-                "header length {n} at offset 0 runs past the end of the file ({file_len} bytes): truncated"
-            ),
-        ));
-    }
-    let end = 8 + n as usize;
-    if buf.len() < end {
-        let start = buf.len();
-        buf.resize(end, 0);
-        file.read_exact(&mut buf[start..]).map_err(io)?;
-    }
-    let json = &buf[8..end];
-    if json.first() != Some(&b'{') {
-        return Err(CheckpointError::invalid(
-            path,
-            "header at offset 8 does not start with `{`",
-        ));
-    }
-    let RawHeader(entries) = serde_json::from_slice(json).map_err(|e| {
-        CheckpointError::invalid(
-            path,
-            format!(
-                "malformed header JSON at offset {}: {e}",
-                8 + json_offset(json, &e)
-            ),
-        )
-    })?;
-    let data_start = 8 + n;
-    let data_len =
-        check_layout(&entries, data_start).map_err(|m| CheckpointError::invalid(path, m))?;
-    let described = data_start.checked_add(data_len);
-    if described != Some(file_len) {
-        let what = if described.is_some_and(|d| d > file_len) {
-            "truncated"
-        } else {
-            "bytes after the last tensor"
-        };
-        return Err(CheckpointError::invalid(
-            path,
-            format!(
-                "file is {file_len} bytes but its header describes 8 + {n} + {data_len} bytes: {what}"
-            ),
-        ));
-    }
-    Ok(Header {
-        tensors: entries.into_iter().map(|e| e.tensor).collect(),
-        header_len: n,
-        data_len,
-        file_len,
-    })
 }
 
-/// Checks every tensor's byte range and returns the data length. Ranges sorted by start must
-/// tile the buffer from 0 with no gap or overlap; each must hold exactly its shape in its dtype
-/// (unknown dtypes: any length). Messages give file offsets (`data_start` + relative).
-fn check_layout(entries: &[Entry], data_start: u64) -> Result<u64, String> {
-    let mut names: HashSet<&str> = HashSet::with_capacity(entries.len());
-    for e in entries {
-        if !names.insert(&e.tensor.name) {
-            return Err(format!(
-                "tensor `{}` appears twice in the header",
-                e.tensor.name
-            ));
-        }
-        let (begin, end) = e.offsets;
-        if end < begin {
-            return Err(format!(
-                "tensor `{}` has data_offsets [{begin}, {end}] that end before they begin",
-                e.tensor.name
-            ));
-        }
-        let numel = e
-            .tensor
-            .shape
-            .iter()
-            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| {
-                format!(
-                    "tensor `{}` shape {:?} overflows",
-                    e.tensor.name, e.tensor.shape
-                )
-            })?;
-        if let Some(bits) = dtype_bits(&e.tensor.dtype) {
-            let stored_bits = numel
-                .checked_mul(bits)
-                .ok_or_else(|| format!("tensor `{}` byte size overflows", e.tensor.name))?;
-            if stored_bits % 8 != 0 || stored_bits / 8 != end - begin {
-                return Err(format!(
-                    "tensor `{}` ({} {:?}) needs {} bytes but data_offsets [{begin}, {end}] at offset {} hold {}",
-                    e.tensor.name,
-                    e.tensor.dtype,
-                    e.tensor.shape,
-                    stored_bits.div_ceil(8),
-                    data_start.saturating_add(begin),
-                    end - begin
-                ));
+/// Where the JSON of a header is: in memory, or in the file (streamed).
+enum Json<'a> {
+    Slice(&'a [u8]),
+    File {
+        file: &'a File,
+        /// The header bytes already read (after the 8-byte length).
+        head: &'a [u8],
+        /// The header length.
+        len: u64,
+    },
+}
+
+impl Json<'_> {
+    /// Walks the header's entries through `walk`.
+    fn walk(&self, walk: &mut Walk<'_>) -> Result<(), serde_json::Error> {
+        match self {
+            Json::Slice(bytes) => {
+                let mut de = serde_json::Deserializer::from_slice(bytes);
+                HeaderSeed(walk).deserialize(&mut de)?;
+                de.end()
+            }
+            Json::File { .. } => {
+                let mut de = serde_json::Deserializer::from_reader(self.stream()?);
+                HeaderSeed(walk).deserialize(&mut de)?;
+                de.end()
             }
         }
     }
-    let mut order: Vec<&Entry> = entries.iter().collect();
-    order.sort_unstable_by_key(|e| e.offsets);
+
+    /// The streamed header, from its first byte (a `Slice` streams from memory).
+    fn stream(&self) -> Result<Box<dyn BufRead + '_>, serde_json::Error> {
+        match self {
+            Json::Slice(bytes) => Ok(Box::new(*bytes)),
+            Json::File { file, head, len } => {
+                let mut f = *file;
+                f.seek(SeekFrom::Start(8 + head.len() as u64))
+                    .map_err(serde_json::Error::io)?;
+                let rest = len.saturating_sub(head.len() as u64);
+                Ok(Box::new(BufReader::with_capacity(
+                    STREAM_BUFFER,
+                    head.chain(f.take(rest)),
+                )))
+            }
+        }
+    }
+
+    /// The byte offset of a JSON error inside the header, from serde_json's line and column.
+    fn offset(&self, err: &serde_json::Error) -> u64 {
+        match self {
+            Json::Slice(bytes) => json_offset(bytes, err) as u64,
+            Json::File { .. } => {
+                let mut offset = 0u64;
+                let mut line = 1;
+                if let Ok(mut stream) = self.stream() {
+                    let mut chunk = Vec::new();
+                    while line < err.line() {
+                        chunk.clear();
+                        match stream.read_until(b'\n', &mut chunk) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => offset += n as u64,
+                        }
+                        line += 1;
+                    }
+                }
+                offset + err.column().saturating_sub(1) as u64
+            }
+        }
+    }
+}
+
+/// One entry of a header, as kept for the layout check: 24 bytes per tensor.
+#[derive(Clone, Copy, Debug)]
+struct Rec {
+    begin: u64,
+    end: u64,
+    /// Position in the header; [`BAD`] set when the entry fails on its own (shape overflow,
+    /// byte length not that of its dtype and shape, end before begin).
+    idx: u32,
+    /// Hash of the name, to find repeated names without keeping the names.
+    hash: u32,
+}
+
+/// Flag in [`Rec::idx`].
+const BAD: u32 = 1 << 31;
+
+/// Scratch buffers of a walk, reused between files.
+#[derive(Default)]
+struct Scratch {
+    name: String,
+    dtype: String,
+    shape: Vec<u64>,
+    records: Vec<Rec>,
+}
+
+/// Sums and records a header's entries as the parser meets them.
+struct Walk<'a> {
+    s: &'a mut Scratch,
+    /// Whether to fill `s.records` (not on a look-up pass).
+    record: bool,
+    count: u32,
+    /// dtype → (elements, tensors).
+    by_dtype: BTreeMap<String, (u64, u64)>,
+    /// Called with each entry's position, name, dtype and shape.
+    on_entry: &'a mut OnEntry<'a>,
+}
+
+/// What a walk calls for each entry: position, name, dtype, shape.
+type OnEntry<'a> = dyn FnMut(u32, &str, &str, &[u64]) + 'a;
+
+impl Walk<'_> {
+    fn entry(&mut self, begin: u64, end: u64) -> Result<(), String> {
+        let idx = self.count;
+        if idx >= BAD {
+            return Err("more than 2^31 tensors".into());
+        }
+        self.count += 1;
+        let s = &mut *self.s;
+        let numel = s.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+        let fits = |n: u64| match dtype_bits(&s.dtype) {
+            Some(bits) => n
+                .checked_mul(bits)
+                .is_some_and(|b| b % 8 == 0 && Some(b / 8) == end.checked_sub(begin)),
+            None => end >= begin,
+        };
+        let bad = !numel.is_some_and(fits);
+        if let Some(n) = numel {
+            match self.by_dtype.get_mut(s.dtype.as_str()) {
+                Some((sum, tensors)) => {
+                    *sum = sum.saturating_add(n);
+                    *tensors += 1;
+                }
+                None => {
+                    self.by_dtype.insert(s.dtype.clone(), (n, 1));
+                }
+            }
+        }
+        (self.on_entry)(idx, &s.name, &s.dtype, &s.shape);
+        if self.record {
+            s.records.push(Rec {
+                begin,
+                end,
+                idx: if bad { idx | BAD } else { idx },
+                hash: name_hash(&s.name),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// FNV-1a of a name, folded to 32 bits.
+fn name_hash(name: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name.as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32
+}
+
+impl Reader {
+    /// Reads the header of `path`, calling `on_tensor(name, dtype)` for each entry and keeping
+    /// the tensors when `keep_tensors`.
+    fn read(
+        &mut self,
+        path: &Path,
+        keep_tensors: bool,
+        on_tensor: &mut dyn FnMut(&str, &str),
+    ) -> Result<Read1, CheckpointError> {
+        let io = |source| CheckpointError::io(path, source);
+        let (mut file, file_len) = open_regular(path)?;
+        let buf = &mut self.buf;
+        let first = file_len.min(FIRST_READ) as usize;
+        buf.clear();
+        buf.resize(first, 0);
+        file.read_exact(buf).map_err(io)?;
+        if buf.starts_with(b"version https://git-lfs") {
+            return Ok(Read1::Pointer);
+        }
+        let Some(prefix) = buf.first_chunk::<8>() else {
+            return Err(CheckpointError::invalid(
+                path,
+                format!("file is {file_len} bytes, too short for the 8-byte header length"),
+            ));
+        };
+        let n = u64::from_le_bytes(*prefix);
+        if n > MAX_HEADER_BYTES {
+            return Err(CheckpointError::invalid(
+                path,
+                format!(
+                    "header length {n} at offset 0 is over the {MAX_HEADER_BYTES}-byte limit (not a safetensors file?)"
+                ),
+            ));
+        }
+        if 8 + n > file_len {
+            return Err(CheckpointError::invalid(
+                path,
+                format!(
+                    "header length {n} at offset 0 runs past the end of the file ({file_len} bytes): truncated"
+                ),
+            ));
+        }
+        let end = 8 + n as usize;
+        let json = if n <= STREAM_ABOVE {
+            if buf.len() < end {
+                let start = buf.len();
+                buf.resize(end, 0);
+                file.read_exact(&mut buf[start..]).map_err(io)?;
+            }
+            Json::Slice(&buf[8..end])
+        } else {
+            Json::File {
+                file: &file,
+                head: &buf[8..],
+                len: n,
+            }
+        };
+        let first_token = match &json {
+            Json::Slice(b) => b,
+            Json::File { head, .. } => head,
+        }
+        .iter()
+        .find(|b| !b" \t\n\r".contains(b));
+        if first_token.is_some_and(|&b| b != b'{') {
+            return Err(CheckpointError::invalid(
+                path,
+                "header at offset 8 does not start with `{`",
+            ));
+        }
+
+        let mut tensors = Vec::new();
+        let mut on_entry = |_: u32, name: &str, dtype: &str, shape: &[u64]| {
+            on_tensor(name, dtype);
+            if keep_tensors {
+                tensors.push(Tensor {
+                    name: name.to_owned(),
+                    dtype: dtype.to_owned(),
+                    shape: shape.to_vec(),
+                });
+            }
+        };
+        let scratch = &mut self.scratch;
+        scratch.records.clear();
+        if n > STREAM_ABOVE {
+            // At least ~40 bytes per entry: reserved, not touched, so not resident.
+            scratch.records.reserve((n / 40) as usize);
+        }
+        let mut walk = Walk {
+            s: scratch,
+            record: true,
+            count: 0,
+            by_dtype: BTreeMap::new(),
+            on_entry: &mut on_entry,
+        };
+        if let Err(e) = json.walk(&mut walk) {
+            if e.is_io() {
+                return Err(io(e.into()));
+            }
+            return Err(CheckpointError::invalid(
+                path,
+                format!(
+                    "malformed header JSON at offset {}: {e}",
+                    8 + json.offset(&e)
+                ),
+            ));
+        }
+        let count = walk.count;
+        let mut by_dtype = walk.by_dtype;
+        let data_start = 8 + n;
+        let layout = check_layout(&json, &mut self.scratch.records, &mut by_dtype, data_start)
+            .map_err(|m| CheckpointError::invalid(path, m))?;
+        let data_len = layout.data_len;
+        let by_dtype: BTreeMap<String, u64> = by_dtype
+            .into_iter()
+            .filter(|(_, (_, tensors))| *tensors > 0)
+            .map(|(dtype, (n, _))| (dtype, n))
+            .collect();
+        if !layout.dropped.is_empty() {
+            let mut i = 0u32;
+            tensors.retain(|_| {
+                i += 1;
+                layout.dropped.binary_search(&(i - 1)).is_err()
+            });
+        }
+        let described = data_start.checked_add(data_len);
+        if described != Some(file_len) {
+            let what = if described.is_some_and(|d| d > file_len) {
+                "truncated"
+            } else {
+                "bytes after the last tensor"
+            };
+            return Err(CheckpointError::invalid(
+                path,
+                format!(
+                    "file is {file_len} bytes but its header describes 8 + {n} + {data_len} bytes: {what}"
+                ),
+            ));
+        }
+        Ok(Read1::Header(Header {
+            tensors,
+            count: u64::from(count) - layout.dropped.len() as u64,
+            by_dtype,
+            header_len: n,
+            data_len,
+            file_len,
+        }))
+    }
+}
+
+/// What the layout check found.
+struct Layout {
+    /// End of the last tensor.
+    data_len: u64,
+    /// Entries left out because a later entry has the same name, sorted.
+    dropped: Vec<u32>,
+}
+
+/// The name, dtype and shape of the entries at `want` (sorted positions): a second pass
+/// over the header, taken only to name tensors in a message or to resolve repeated names.
+fn look_up(json: &Json<'_>, want: &[u32]) -> BTreeMap<u32, Tensor> {
+    let mut found = BTreeMap::new();
+    let mut on_entry = |idx: u32, name: &str, dtype: &str, shape: &[u64]| {
+        if want.binary_search(&idx).is_ok() {
+            found.insert(
+                idx,
+                Tensor {
+                    name: name.to_owned(),
+                    dtype: dtype.to_owned(),
+                    shape: shape.to_vec(),
+                },
+            );
+        }
+    };
+    let mut scratch = Scratch::default();
+    let mut walk = Walk {
+        s: &mut scratch,
+        record: false,
+        count: 0,
+        by_dtype: BTreeMap::new(),
+        on_entry: &mut on_entry,
+    };
+    // The first pass succeeded: so does this one.
+    let _ = json.walk(&mut walk);
+    found
+}
+
+/// Checks every tensor's byte range and returns the data length, as the safetensors crate
+/// does: a repeated name keeps its last entry; ranges sorted by start must tile the buffer
+/// from 0 with no gap or overlap; each must hold exactly its shape in its dtype (unknown
+/// dtypes: any length). Messages give file offsets (`data_start` + relative).
+fn check_layout(
+    json: &Json<'_>,
+    records: &mut Vec<Rec>,
+    by_dtype: &mut BTreeMap<String, (u64, u64)>,
+    data_start: u64,
+) -> Result<Layout, String> {
+    let dropped = drop_repeated(json, records, by_dtype);
+    records.sort_unstable_by_key(|r| (r.begin, r.end, r.idx & !BAD));
     let mut expected = 0u64;
-    let mut previous: Option<&str> = None;
-    for e in order {
-        let (begin, end) = e.offsets;
-        if begin != expected {
+    let mut previous: Option<u32> = None;
+    for r in records.iter() {
+        let idx = r.idx & !BAD;
+        if r.begin != expected {
+            let mut want: Vec<u32> = previous.into_iter().chain([idx]).collect();
+            want.sort_unstable();
+            let names = look_up(json, &want);
+            let name = |i: u32| names.get(&i).map_or("?", |t| t.name.as_str());
+            let (begin, end) = (r.begin, r.end);
             let at = data_start.saturating_add(begin);
             return Err(match (begin < expected, previous) {
                 (true, Some(p)) => format!(
-                    "tensor `{}` data_offsets [{begin}, {end}] at offset {at} overlap tensor `{p}` (ends at {expected})",
-                    e.tensor.name
+                    "tensor `{}` data_offsets [{begin}, {end}] at offset {at} overlap tensor `{}` (ends at {expected})",
+                    name(idx),
+                    name(p)
                 ),
                 (_, Some(p)) => format!(
-                    "gap before tensor `{}`: data_offsets begin at {begin} (offset {at}) but tensor `{p}` ends at {expected}",
-                    e.tensor.name
+                    "gap before tensor `{}`: data_offsets begin at {begin} (offset {at}) but tensor `{}` ends at {expected}",
+                    name(idx),
+                    name(p)
                 ),
                 (_, None) => format!(
                     "first tensor `{}` begins at {begin} (offset {at}), not 0",
-                    e.tensor.name
+                    name(idx)
                 ),
             });
         }
-        expected = end;
-        previous = Some(&e.tensor.name);
+        if r.idx & BAD != 0 {
+            let t = look_up(json, &[idx]).remove(&idx).unwrap_or(Tensor {
+                name: "?".into(),
+                dtype: "?".into(),
+                shape: Vec::new(),
+            });
+            return Err(entry_error(&t, r.begin, r.end, data_start));
+        }
+        expected = r.end;
+        previous = Some(idx);
     }
-    Ok(expected)
+    Ok(Layout {
+        data_len: expected,
+        dropped,
+    })
+}
+
+/// Why one entry fails on its own.
+fn entry_error(t: &Tensor, begin: u64, end: u64, data_start: u64) -> String {
+    let Some(numel) = t.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)) else {
+        return format!("tensor `{}` shape {:?} overflows", t.name, t.shape);
+    };
+    if end < begin {
+        return format!(
+            "tensor `{}` has data_offsets [{begin}, {end}] that end before they begin",
+            t.name
+        );
+    }
+    let bits = dtype_bits(&t.dtype).unwrap_or(0);
+    match numel.checked_mul(bits) {
+        None => format!("tensor `{}` byte size overflows", t.name),
+        Some(stored_bits) => format!(
+            "tensor `{}` ({} {:?}) needs {} bytes but data_offsets [{begin}, {end}] at offset {} hold {}",
+            t.name,
+            t.dtype,
+            t.shape,
+            stored_bits.div_ceil(8),
+            data_start.saturating_add(begin),
+            end - begin
+        ),
+    }
+}
+
+/// Removes from `records` (and their counts from `by_dtype`) every entry whose name appears
+/// again later in the header, as the crate's map keeps the last. Returns their positions,
+/// sorted. Names are compared through their hashes; equal hashes are checked by name.
+fn drop_repeated(
+    json: &Json<'_>,
+    records: &mut Vec<Rec>,
+    by_dtype: &mut BTreeMap<String, (u64, u64)>,
+) -> Vec<u32> {
+    if records.len() < 2 {
+        return Vec::new();
+    }
+    records.sort_unstable_by_key(|r| (r.hash, r.idx & !BAD));
+    let mut candidates: Vec<u32> = records
+        .windows(2)
+        .filter(|w| w[0].hash == w[1].hash)
+        .flat_map(|w| [w[0].idx & !BAD, w[1].idx & !BAD])
+        .collect();
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    let entries = look_up(json, &candidates);
+    // name → last position; every earlier position of the name is dropped.
+    let mut last: BTreeMap<&str, u32> = BTreeMap::new();
+    for (&idx, t) in &entries {
+        last.insert(t.name.as_str(), idx);
+    }
+    let dropped: Vec<u32> = entries
+        .iter()
+        .filter(|(idx, t)| last.get(t.name.as_str()) != Some(*idx))
+        .map(|(&idx, _)| idx)
+        .collect();
+    for idx in &dropped {
+        let Some(t) = entries.get(idx) else { continue };
+        let numel = t.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+        if let (Some(n), Some((sum, tensors))) = (numel, by_dtype.get_mut(&t.dtype)) {
+            *sum = sum.saturating_sub(n);
+            *tensors -= 1;
+        }
+    }
+    if !dropped.is_empty() {
+        records.retain(|r| dropped.binary_search(&(r.idx & !BAD)).is_err());
+    }
+    dropped
 }
 
 /// Bits per element of a safetensors dtype, for those this crate knows.
@@ -583,55 +1059,253 @@ fn json_offset(text: &[u8], err: &serde_json::Error) -> usize {
     (line_start + err.column().saturating_sub(1)).min(text.len())
 }
 
-/// One header entry: the tensor and its `data_offsets`.
-struct Entry {
-    tensor: Tensor,
-    offsets: (u64, u64),
-}
+// The header grammar, as the crate's `HashMetadata` reads it: an object whose
+// `__metadata__` is null or an object of strings, and whose other keys are tensors
+// `{dtype, shape, data_offsets}` (or the same three as an array); unknown fields ignored.
 
-/// A header's tensors in order; `__metadata__` is skipped.
-struct RawHeader(Vec<Entry>);
+/// The whole header.
+struct HeaderSeed<'w, 'a>(&'w mut Walk<'a>);
 
-#[derive(Deserialize)]
-struct RawInfo {
-    dtype: String,
-    shape: Vec<u64>,
-    data_offsets: (u64, u64),
-}
-
-impl<'de> Deserialize<'de> for RawHeader {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(HeaderVisitor)
+impl<'de> DeserializeSeed<'de> for HeaderSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
     }
 }
 
-struct HeaderVisitor;
-
-impl<'de> Visitor<'de> for HeaderVisitor {
-    type Value = RawHeader;
+impl<'de> Visitor<'de> for HeaderSeed<'_, '_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object of tensor name → {dtype, shape, data_offsets}")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 16));
-        while let Some(name) = map.next_key::<String>()? {
-            if name == "__metadata__" {
-                map.next_value::<IgnoredAny>()?;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let walk = self.0;
+        let mut metadata_seen = false;
+        while map.next_key_seed(StrInto(&mut walk.s.name))?.is_some() {
+            if walk.s.name == "__metadata__" {
+                if metadata_seen {
+                    return Err(de::Error::duplicate_field("__metadata__"));
+                }
+                metadata_seen = true;
+                map.next_value::<Metadata>()?;
                 continue;
             }
-            let info: RawInfo = map.next_value()?;
-            entries.push(Entry {
-                tensor: Tensor {
-                    name,
-                    dtype: info.dtype,
-                    shape: info.shape,
-                },
-                offsets: info.data_offsets,
-            });
+            let (begin, end) = map.next_value_seed(InfoSeed {
+                dtype: &mut walk.s.dtype,
+                shape: &mut walk.s.shape,
+            })?;
+            walk.entry(begin, end).map_err(de::Error::custom)?;
         }
-        Ok(RawHeader(entries))
+        Ok(())
+    }
+}
+
+/// A string, copied into a reused buffer.
+struct StrInto<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for StrInto<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for StrInto<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.0.clear();
+        self.0.push_str(v);
+        Ok(())
+    }
+}
+
+/// `__metadata__`: null or an object of strings (checked, not kept).
+struct Metadata;
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_option(MetadataVisitor)
+    }
+}
+
+struct MetadataVisitor;
+
+impl<'de> Visitor<'de> for MetadataVisitor {
+    type Value = Metadata;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("null or an object of strings")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Metadata, E> {
+        Ok(Metadata)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Metadata, E> {
+        Ok(Metadata)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Metadata, D::Error> {
+        d.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Metadata, A::Error> {
+        let mut scratch = String::new();
+        while map.next_key_seed(StrInto(&mut scratch))?.is_some() {
+            map.next_value_seed(StrInto(&mut scratch))?;
+        }
+        Ok(Metadata)
+    }
+}
+
+/// One tensor's entry: fills the dtype and shape buffers, returns `data_offsets`.
+struct InfoSeed<'a> {
+    dtype: &'a mut String,
+    shape: &'a mut Vec<u64>,
+}
+
+const INFO_FIELDS: &[&str] = &["dtype", "shape", "data_offsets"];
+
+impl<'de> DeserializeSeed<'de> for InfoSeed<'_> {
+    type Value = (u64, u64);
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(u64, u64), D::Error> {
+        d.deserialize_struct("TensorInfo", INFO_FIELDS, self)
+    }
+}
+
+/// A field name of an entry.
+enum Field {
+    Dtype,
+    Shape,
+    Offsets,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FieldVisitor;
+        impl Visitor<'_> for FieldVisitor {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+                Ok(match v {
+                    "dtype" => Field::Dtype,
+                    "shape" => Field::Shape,
+                    "data_offsets" => Field::Offsets,
+                    _ => Field::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(FieldVisitor)
+    }
+}
+
+impl<'de> Visitor<'de> for InfoSeed<'_> {
+    type Value = (u64, u64);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a tensor {dtype, shape, data_offsets}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(u64, u64), A::Error> {
+        let (mut dtype, mut shape, mut offsets) = (false, false, None);
+        while let Some(field) = map.next_key::<Field>()? {
+            match field {
+                Field::Dtype if dtype => return Err(de::Error::duplicate_field("dtype")),
+                Field::Dtype => {
+                    map.next_value_seed(DtypeSeed(self.dtype))?;
+                    dtype = true;
+                }
+                Field::Shape if shape => return Err(de::Error::duplicate_field("shape")),
+                Field::Shape => {
+                    map.next_value_seed(ShapeSeed(self.shape))?;
+                    shape = true;
+                }
+                Field::Offsets if offsets.is_some() => {
+                    return Err(de::Error::duplicate_field("data_offsets"));
+                }
+                Field::Offsets => offsets = Some(map.next_value::<(u64, u64)>()?),
+                // Parsed (strings checked as the crate's buffered content does), then dropped.
+                Field::Other => {
+                    map.next_value::<serde_json::Value>()?;
+                }
+            }
+        }
+        if !dtype {
+            return Err(de::Error::missing_field("dtype"));
+        }
+        if !shape {
+            return Err(de::Error::missing_field("shape"));
+        }
+        offsets.ok_or_else(|| de::Error::missing_field("data_offsets"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(u64, u64), A::Error> {
+        let short = |n| de::Error::invalid_length(n, &"a tensor of 3 fields");
+        seq.next_element_seed(DtypeSeed(self.dtype))?
+            .ok_or_else(|| short(0))?;
+        seq.next_element_seed(ShapeSeed(self.shape))?
+            .ok_or_else(|| short(1))?;
+        seq.next_element::<(u64, u64)>()?.ok_or_else(|| short(2))
+    }
+}
+
+/// A dtype: its name as a string (or `{"NAME": null}`, serde's other spelling of a unit
+/// variant). Any name is taken: unknown dtypes are counted under their name.
+struct DtypeSeed<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for DtypeSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_enum("Dtype", &[], self)
+    }
+}
+
+impl<'de> Visitor<'de> for DtypeSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a dtype name")
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        let ((), variant) = data.variant_seed(StrInto(self.0))?;
+        de::VariantAccess::unit_variant(variant)
+    }
+}
+
+/// A shape: unsigned integers into a reused buffer.
+struct ShapeSeed<'a>(&'a mut Vec<u64>);
+
+impl<'de> DeserializeSeed<'de> for ShapeSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ShapeSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of dimensions")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.clear();
+        while let Some(d) = seq.next_element::<u64>()? {
+            self.0.push(d);
+        }
+        Ok(())
     }
 }
 
@@ -640,6 +1314,7 @@ mod tests {
     use super::*;
     use cardfill_testkit::{TensorSpec, write_safetensors, write_sharded_safetensors};
     use proptest::prelude::*;
+    use std::collections::HashSet;
 
     /// Writes `8-byte length + header + data_len zero bytes` to `name` in `dir`.
     fn raw(dir: &Path, name: &str, header: &str, data_len: u64) -> PathBuf {
@@ -699,6 +1374,19 @@ mod tests {
         let h = read_file(&path, &mut Vec::new()).unwrap();
         assert_eq!(h.tensors[0].dtype, "F3_NEW");
         assert_eq!(h.tensors[0].numel(), 10);
+    }
+
+    #[test]
+    fn a_repeated_name_keeps_its_last_entry_as_the_crate_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = r#"{"a":{"dtype":"F16","shape":[9],"data_offsets":[0,1]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+        let path = raw(dir.path(), "x.safetensors", header, 8);
+        let h = read_file(&path, &mut Vec::new()).unwrap();
+        let names: Vec<&str> = h.tensors.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["b", "a"]);
+        assert_eq!(h.count, 2);
+        assert_eq!(h.by_dtype, BTreeMap::from([("F32".to_owned(), 2)]));
+        assert_eq!(h.data_len, 8);
     }
 
     #[test]
@@ -806,7 +1494,12 @@ mod tests {
             r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
             8,
         );
-        assert!(error_of(&twice).contains("tensor `a` appears twice"));
+        // As in the crate's map, the last entry of a name counts: here `a` then starts at 4.
+        assert!(
+            error_of(&twice).contains("first tensor `a` begins at 4"),
+            "{}",
+            error_of(&twice)
+        );
 
         let negative = raw(
             d,
@@ -1034,7 +1727,135 @@ mod tests {
         assert_eq!(shard_family("model.safetensors"), None);
     }
 
+    /// The safetensors crate's reading of `bytes`: every tensor as (name, dtype, shape).
+    fn crate_reads(bytes: &[u8]) -> Result<BTreeMap<String, (String, Vec<u64>)>, String> {
+        let (_, metadata) =
+            safetensors::SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
+        Ok(metadata
+            .tensors()
+            .into_iter()
+            .map(|(name, info)| {
+                let dtype = serde_json::to_value(info.dtype).unwrap();
+                let shape = info.shape.iter().map(|&d| d as u64).collect();
+                (name, (dtype.as_str().unwrap().to_owned(), shape))
+            })
+            .collect())
+    }
+
+    /// Whether the crate knows `dtype` (cardfill also counts those it does not).
+    fn crate_knows(dtype: &str) -> bool {
+        serde_json::from_value::<safetensors::Dtype>(serde_json::Value::from(dtype)).is_ok()
+    }
+
+    /// The oracle: where the crate accepts `bytes`, cardfill reports the same tensors; where
+    /// it refuses, so does cardfill, unless the header has a dtype the crate does not know.
+    fn agrees_with_the_crate(bytes: &[u8]) -> Result<(), TestCaseError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.safetensors");
+        std::fs::write(&path, bytes).unwrap();
+        let ours = read_file(&path, &mut Vec::new());
+        match (crate_reads(bytes), ours) {
+            (Ok(theirs), Ok(h)) => {
+                let ours: BTreeMap<String, (String, Vec<u64>)> = h
+                    .tensors
+                    .iter()
+                    .map(|t| (t.name.clone(), (t.dtype.clone(), t.shape.clone())))
+                    .collect();
+                prop_assert_eq!(ours.len(), h.tensors.len(), "names are unique");
+                prop_assert_eq!(ours, theirs);
+                prop_assert_eq!(h.count, h.tensors.len() as u64);
+            }
+            (Ok(_), Err(e)) => prop_assert!(false, "the crate accepts, cardfill refuses: {e}"),
+            (Err(e), Ok(h)) => prop_assert!(
+                h.tensors.iter().any(|t| !crate_knows(&t.dtype)),
+                "the crate refuses ({e}), cardfill accepts {:?}",
+                h.tensors
+            ),
+            (Err(_), Err(e)) => prop_assert!(!e.to_string().contains('\n')),
+        }
+        Ok(())
+    }
+
+    const CRATE_DTYPES: &[&str] = &[
+        "BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "I16",
+        "U16", "F16", "BF16", "I32", "U32", "F32", "C64", "F64", "I64", "U64",
+    ];
+
+    fn specs() -> impl Strategy<Value = Vec<TensorSpec>> {
+        proptest::collection::vec(
+            (
+                "[a-z.]{1,6}",
+                proptest::sample::select(CRATE_DTYPES),
+                proptest::collection::vec(0u64..5, 0..3),
+            ),
+            0..6,
+        )
+        .prop_map(|v| {
+            let mut seen = HashSet::new();
+            v.into_iter()
+                .filter(|(name, _, _)| seen.insert(name.clone()))
+                .map(|(name, dtype, mut shape)| {
+                    // Sub-byte dtypes need an element count that fills whole bytes.
+                    if matches!(dtype, "F4" | "F6_E2M3" | "F6_E3M2") {
+                        shape = vec![4];
+                    }
+                    TensorSpec::new(name, dtype, &shape)
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn a_real_file_of_every_dtype_reads_as_the_crate_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("all.safetensors");
+        let tensors: Vec<TensorSpec> = CRATE_DTYPES
+            .iter()
+            .map(|d| TensorSpec::new(format!("t.{d}"), *d, &[2, 4]))
+            .collect();
+        cardfill_testkit::write_safetensors_with_crate(&path, &tensors).unwrap();
+        agrees_with_the_crate(&std::fs::read(&path).unwrap()).unwrap();
+        let h = read_file(&path, &mut Vec::new()).unwrap();
+        assert_eq!(h.count, CRATE_DTYPES.len() as u64);
+        assert!(h.by_dtype.values().all(|&n| n == 8));
+    }
+
     proptest! {
+        #[test]
+        fn files_the_crate_writes_read_the_same(tensors in specs()) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("w.safetensors");
+            cardfill_testkit::write_safetensors_with_crate(&path, &tensors).unwrap();
+            agrees_with_the_crate(&std::fs::read(&path).unwrap())?;
+        }
+
+        #[test]
+        fn mutated_files_are_judged_as_the_crate_judges_them(
+            tensors in specs(),
+            edits in proptest::collection::vec(
+                (any::<proptest::sample::Index>(), prop_oneof![
+                    any::<u8>(),
+                    proptest::sample::select(b"{}[],:\" 0123456789-.eEnul_FUIBx".to_vec()),
+                ]),
+                1..4,
+            ),
+            resize in -3i64..3,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("w.safetensors");
+            cardfill_testkit::write_safetensors_with_crate(&path, &tensors).unwrap();
+            let mut bytes = std::fs::read(&path).unwrap();
+            let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+            for (at, byte) in edits {
+                // Mostly inside the JSON header, sometimes in its length.
+                let i = at.index(n + 8);
+                bytes[i] = byte;
+            }
+            let len = (bytes.len() as i64 + resize).max(0) as usize;
+            bytes.resize(len, 0);
+            agrees_with_the_crate(&bytes)?;
+        }
+
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let dir = tempfile::tempdir().unwrap();

@@ -2,23 +2,18 @@
 //! weights. Weights at the root win; without them the highest `checkpoint-N` is inspected and
 //! `checkpoint.inspected_dir` says so.
 
-use std::path::Path;
-
 use cardfill_facts::{Facts, Source, Value, paths};
 
-/// The `checkpoint-N` sub-directory of `dir` with the highest N, if any.
-pub fn latest(dir: &Path) -> Option<String> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
+/// The `checkpoint-N` sub-directory with the highest N among `dirs` (real directories only:
+/// a symbolic link could loop back), if any.
+pub fn latest(dirs: &[String]) -> Option<String> {
+    dirs.iter()
+        .filter_map(|name| {
             let n: u64 = name.strip_prefix("checkpoint-")?.parse().ok()?;
-            // Real directories only: a symbolic link could loop back to `dir`.
-            e.file_type().ok().filter(|t| t.is_dir()).map(|_| (n, name))
+            Some((n, name))
         })
         .max()
-        .map(|(_, name)| name)
+        .map(|(_, name)| name.clone())
 }
 
 /// Rewrites facts collected in `sub` so that files and sources name `sub/…`, and records

@@ -74,20 +74,38 @@ fn probe_machine() -> Machine {
 /// Whether a process is a training process: Python (or a launcher) that has loaded a deep
 /// learning framework, judged from its name and its memory maps (`/proc/PID/maps`).
 pub fn is_training_process(name: &str, maps: &str) -> bool {
-    let name = name.rsplit('/').next().unwrap_or(name);
-    let python = name.starts_with("python")
-        || matches!(
-            name,
-            "torchrun" | "accelerate" | "deepspeed" | "pt_main_thread"
-        );
+    let python = is_python_like(name);
     let framework = ["libtorch", "libcudart", "xla_extension", "libtensorflow"]
         .iter()
         .any(|lib| maps.contains(lib));
     python && framework
 }
 
+/// Whether a process name is Python or a launcher (the first half of the test above).
+fn is_python_like(name: &str) -> bool {
+    let name = name.rsplit('/').next().unwrap_or(name);
+    name.starts_with("python")
+        || matches!(
+            name,
+            "torchrun" | "accelerate" | "deepspeed" | "pt_main_thread"
+        )
+}
+
 fn training_parent() -> Option<ParentProcess> {
     use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+    // The usual parent is a shell: its name (one small read) rules it out before the
+    // process table, its memory maps and its start time are read.
+    #[cfg(target_os = "linux")]
+    {
+        let comm = std::fs::read_to_string(format!(
+            "/proc/{}/comm",
+            std::os::unix::process::parent_id()
+        ))
+        .ok()?;
+        if !is_python_like(comm.trim_end()) {
+            return None;
+        }
+    }
     let me = Pid::from_u32(std::process::id());
     let mut sys = System::new().ok()?;
     sys.refresh_processes_specifics(

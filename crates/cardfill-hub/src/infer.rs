@@ -349,6 +349,11 @@ fn has_mergekit_mark(path: &Path) -> bool {
     else {
         return false;
     };
+    // The checkpoint reader has parsed this index already: parse again only when the mark
+    // can be there (a byte search, no JSON).
+    if !text.contains("mergekit_version") {
+        return false;
+    }
     serde_json::from_str::<Index>(&text)
         .ok()
         .and_then(|i| i.metadata)

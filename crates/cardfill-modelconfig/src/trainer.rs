@@ -27,6 +27,7 @@ pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
     let mut files = Files {
         dir,
         warnings: Facts::new(),
+        names: std::cell::OnceCell::new(),
     };
     let state = files.trainer_state();
     let results: Vec<(String, Map<String, Value>)> = ["train_results.json", "all_results.json"]
@@ -54,6 +55,8 @@ struct Files<'a> {
     dir: &'a Path,
     /// Warnings only: problems met reading.
     warnings: Facts,
+    /// The directory's entries, sorted: listed once, on first use.
+    names: std::cell::OnceCell<Vec<String>>,
 }
 
 impl Files<'_> {
@@ -112,7 +115,7 @@ impl Files<'_> {
         {
             "trainer_state.json".to_owned()
         } else {
-            let latest = latest_checkpoint(self.dir)?;
+            let latest = latest_checkpoint(self.dir, self.names())?;
             format!("{latest}/trainer_state.json")
         };
         let path = self.dir.join(&name);
@@ -137,39 +140,44 @@ impl Files<'_> {
 
     /// Top-level files of the directory with one of `extensions`, sorted.
     fn names_with(&self, extensions: &[&str]) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.dir) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
+        self.names()
+            .iter()
             .filter(|n| {
-                Path::new(n)
-                    .extension()
-                    .and_then(|x| x.to_str())
-                    .is_some_and(|x| extensions.contains(&x))
+                n.rsplit_once('.')
+                    .is_some_and(|(stem, x)| !stem.is_empty() && extensions.contains(&x))
             })
-            .collect();
-        names.sort();
-        names
+            .cloned()
+            .collect()
+    }
+
+    /// Every entry of the directory (UTF-8 names), sorted.
+    fn names(&self) -> &[String] {
+        self.names.get_or_init(|| {
+            let mut names: Vec<String> = std::fs::read_dir(self.dir)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            names
+        })
     }
 }
 
-/// The `checkpoint-N` sub-directory with the largest N.
-fn latest_checkpoint(dir: &Path) -> Option<String> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
+/// The `checkpoint-N` sub-directory with the largest N among `names`.
+fn latest_checkpoint(dir: &Path, names: &[String]) -> Option<String> {
+    names
+        .iter()
         .filter_map(|n| {
             let step: u64 = n.strip_prefix("checkpoint-")?.parse().ok()?;
-            dir.join(&n)
+            dir.join(n)
                 .join("trainer_state.json")
                 .is_file()
                 .then_some((step, n))
         })
         .max()
-        .map(|(_, n)| n)
+        .map(|(_, n)| n.clone())
 }
 
 /// Runtime, speeds, steps, epochs, FLOs and best checkpoint.

@@ -266,6 +266,36 @@ pub fn write_safetensors(path: &Path, tensors: &[TensorSpec]) -> anyhow::Result<
     Ok(len)
 }
 
+/// Writes `tensors` to `path` with the `safetensors` crate itself (`serialize_to_file`,
+/// metadata `{"format":"pt"}`), zero-filled: a small but entirely real file, the reference
+/// the readers are checked against. Returns the file's length.
+pub fn write_safetensors_with_crate(path: &Path, tensors: &[TensorSpec]) -> anyhow::Result<u64> {
+    let data: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| Ok(vec![0u8; usize::try_from(t.nbytes()?)?]))
+        .collect::<anyhow::Result<_>>()?;
+    let mut views = Vec::with_capacity(tensors.len());
+    for (t, bytes) in tensors.iter().zip(&data) {
+        let dtype: safetensors::Dtype = serde_json::from_value(Value::from(t.dtype.as_str()))
+            .with_context(|| format!("the safetensors crate has no dtype `{}`", t.dtype))?;
+        let shape: Vec<usize> = t
+            .shape
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<Result<_, _>>()?;
+        let view = safetensors::tensor::TensorView::new(dtype, shape, bytes)
+            .map_err(|e| anyhow::anyhow!("tensor `{}`: {e}", t.name))?;
+        views.push((t.name.clone(), view));
+    }
+    let metadata = Some(std::collections::HashMap::from([(
+        "format".to_owned(),
+        "pt".to_owned(),
+    )]));
+    safetensors::serialize_to_file(views, metadata, path)
+        .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?;
+    Ok(fs_err::metadata(path)?.len())
+}
+
 /// A weight map that splits `tensors`, in order, into `shards` files of about equal bytes
 /// named by `name(i, shards)`; every shard gets at least one tensor.
 pub fn split_evenly(
@@ -551,6 +581,34 @@ mod tests {
             r#""z":{"dtype":"F16","shape":[5],"data_offsets":[60,70]}}    "#
         );
         assert_eq!(String::from_utf8(header).unwrap(), python);
+    }
+
+    #[test]
+    fn sparse_writer_matches_the_safetensors_crate_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let tensors = [
+            TensorSpec::new("model.embed_tokens.weight", "BF16", &[8, 4]),
+            TensorSpec::new("lm_head.weight", "BF16", &[8, 4]),
+            TensorSpec::new("scale", "F32", &[]),
+            TensorSpec::new("ids", "I64", &[1, 3]),
+            TensorSpec::new("mask", "BOOL", &[5]),
+            TensorSpec::new("q", "F8_E4M3", &[7]),
+            TensorSpec::new("packed", "F4", &[6]),
+        ];
+        let ours = dir.path().join("ours.safetensors");
+        let theirs = dir.path().join("theirs.safetensors");
+        let len = write_safetensors(&ours, &tensors).unwrap();
+        assert_eq!(
+            write_safetensors_with_crate(&theirs, &tensors).unwrap(),
+            len
+        );
+        let (a, b) = (fs_err::read(&ours).unwrap(), fs_err::read(&theirs).unwrap());
+        // Data is zeros in both (a hole reads as zeros): the whole files are equal.
+        assert_eq!(
+            String::from_utf8_lossy(&a[8..]),
+            String::from_utf8_lossy(&b[8..])
+        );
+        assert_eq!(a, b);
     }
 
     #[test]
