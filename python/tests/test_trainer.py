@@ -80,6 +80,20 @@ def test_trainer_fills_the_card_with_what_the_process_knows(tmp_path, env):
     assert "[tiny-org/tiny-llama](https://huggingface.co/tiny-org/tiny-llama)" in card
     assert "**Hours used:**" in card
     assert "- transformers " in card and "- torch " in card
+    check_training_card(card)
+
+
+def check_training_card(card: str) -> None:
+    """What the training process told cardfill, as the card shows it."""
+    front = card.split("---")[1]
+    # Hyperparameters: the effective batch and the non-default values.
+    assert "= 8 effective" in card, card
+    assert "- `learning_rate`: 0.001" in card
+    assert "- `lr_scheduler_type`: cosine" in card
+    # Datasets (Hub ids) and the evaluation loss in the metadata the Hub reads.
+    assert "tiny-org/tiny-stories" in front
+    assert "model-index:" in front
+    assert "type: loss" in front
 
 
 def test_peft_lora_run_records_the_base_model_and_trainable_parameters(tmp_path, env):
@@ -132,6 +146,7 @@ def test_push_to_hub_uploads_the_filled_card_without_records_or_backup(tmp_path,
     assert "base_model: tiny-org/tiny-llama" in uploaded
     assert "<!-- cardfill" in uploaded
     assert "**Hours used:**" in uploaded
+    check_training_card(uploaded)
 
 
 def test_trl_sft_trainer_is_a_trainer_for_the_callback(tmp_path, env):
