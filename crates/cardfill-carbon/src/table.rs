@@ -150,12 +150,21 @@ impl Tables {
         let Some(q) = query.map(str::to_lowercase) else {
             return self.regions.iter().collect();
         };
+        // A short query (`FR`, `va`) is a code: whole words only, so `FR` finds France and
+        // the regions on its grid, not "Africa" or "Frankfurt". A longer one is a substring.
+        let code = q.chars().count() <= 3 && q.chars().all(char::is_alphanumeric);
+        let hit = |text: &str| {
+            let text = text.to_lowercase();
+            if code {
+                text.split(|c: char| !c.is_alphanumeric()).any(|w| w == q)
+            } else {
+                text.contains(&q)
+            }
+        };
         self.regions
             .iter()
             .filter(|r| {
-                r.key.to_lowercase().contains(&q)
-                    || r.name.to_lowercase().contains(&q)
-                    || r.location.to_lowercase().contains(&q)
+                r.grid.to_lowercase() == q || hit(&r.key) || hit(&r.name) || hit(&r.location)
             })
             .collect()
     }
