@@ -820,9 +820,14 @@ fn case_46_hardware_without_a_form_factor() {
         "--region",
         "FR",
     ];
-    // A bare name takes the table's base row, named in the working (not refused: see #13).
+    // A bare name takes the table's base row, named in the working, with a warning naming
+    // the rows it could also be.
     assert_eq!(c.run(&args), 0);
     assert!(c.transcript().contains("NVIDIA A100 SXM4 40GB at 400 W"));
+    assert!(
+        c.transcript()
+            .contains("could also be NVIDIA A100 PCIe 40GB (250 W)")
+    );
     snap!(c);
 }
 

@@ -178,7 +178,7 @@ fn co2_errors_are_one_line() {
         "{err}"
     );
 
-    let out = run(&["co2", "--hardware", "V100", "--hours", "1"]);
+    let out = run(&["co2", "--hardware", "V100 SXM2 32GB", "--hours", "1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--region"), "{}", stderr(&out));
     assert_eq!(stderr(&out).lines().count(), 1);

@@ -76,6 +76,9 @@ pub struct Resolved {
     pub count: Option<u32>,
     /// The MIG instance named, if any.
     pub mig: Option<MigShare>,
+    /// Rows of another power that the name fits as well (it gives no form factor: "A100"):
+    /// the match is an assumption, said as a warning.
+    pub rivals: Vec<String>,
 }
 
 /// The embedded table, parsed on first use.
@@ -273,6 +276,7 @@ pub fn resolve(text: &str) -> Result<Resolved, CarbonError> {
     let Some(watts) = device.watts else {
         return Err(refuse(device.source.clone(), Vec::new()));
     };
+    let rivals = rivals(device, &have, &candidates)?;
     let mig = match mig_slices {
         None => None,
         Some((profile, slices)) => {
@@ -300,11 +304,47 @@ pub fn resolve(text: &str) -> Result<Resolved, CarbonError> {
         watts,
         count,
         mig,
+        rivals,
     })
 }
 
+/// Rows of another power that a name without form-factor words ("A100", "A100 80GB") fits as
+/// well as `device`: their aliases, less their form-factor words, are as long as the alias
+/// that matched and all in the name.
+fn rivals(
+    device: &'static Device,
+    have: &[String],
+    candidates: &[(usize, &'static Device)],
+) -> Result<Vec<String>, CarbonError> {
+    if have.iter().any(|w| variant(w).is_some()) {
+        return Ok(Vec::new());
+    }
+    let matched = candidates
+        .iter()
+        .find(|(_, d)| std::ptr::eq(*d, device))
+        .map_or(0, |c| c.0);
+    Ok(devices()?
+        .iter()
+        .filter(|d| !std::ptr::eq(*d, device) && d.watts.is_some() && d.watts != device.watts)
+        .filter(|d| {
+            d.alias_words().any(|alias| {
+                let plain: Vec<&str> = alias
+                    .iter()
+                    .copied()
+                    .filter(|w| variant(w).is_none())
+                    .collect();
+                plain.len() < alias.len()
+                    && !plain.is_empty()
+                    && plain.len() >= matched
+                    && plain.iter().all(|p| have.iter().any(|h| h == p))
+            })
+        })
+        .map(label)
+        .collect())
+}
+
 /// A row as a suggestion: name and power.
-fn label(d: &Device) -> String {
+pub fn label(d: &Device) -> String {
     match d.watts {
         Some(w) => format!("{} ({w} W)", d.name),
         None => format!("{} (no published power)", d.name),
@@ -341,6 +381,24 @@ mod tests {
         match resolve(text) {
             Err(e) => e.to_string(),
             Ok(r) => panic!("{text} resolved to {}", r.device.name),
+        }
+    }
+
+    #[test]
+    fn a_name_without_form_factor_says_which_rows_it_could_be() {
+        let rivals = |n: &str| resolve(n).unwrap().rivals;
+        assert!(rivals("A100").iter().any(|r| r.contains("A100 PCIe 40GB")));
+        assert!(
+            rivals("8 16GB V100")
+                .iter()
+                .any(|r| r.contains("V100 PCIe"))
+        );
+        for exact in [
+            "A100 PCIe 40GB",
+            "NVIDIA A100-SXM4-40GB",
+            "NVIDIA H100 80GB HBM3",
+        ] {
+            assert_eq!(rivals(exact), Vec::<String>::new(), "{exact}");
         }
     }
 

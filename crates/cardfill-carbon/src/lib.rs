@@ -410,6 +410,16 @@ fn estimate(
     // the count.
     let (watts, device, what, cite, count, count_note) = if let Some(name) = &o.hardware {
         let resolved = hardware::resolve(name)?;
+        if !resolved.rivals.is_empty() {
+            warnings.warn(
+                "hardware-form-factor-assumed",
+                format!(
+                    "`{name}` names no form factor: took {}; it could also be {}: give the full name (PCIe, SXM, …)",
+                    hardware::label(resolved.device),
+                    resolved.rivals.join(", ")
+                ),
+            );
+        }
         // --count, else the count in the name ("8x V100"), else the record's.
         let (count, note) = o
             .count

@@ -201,7 +201,7 @@ fn without_a_region_nothing_is_guessed() {
     let f = collect(
         &Facts::new(),
         &CarbonOptions {
-            hardware: Some("A100".into()),
+            hardware: Some("A100 SXM4 40GB".into()),
             hours: Some(3.0),
             ..opts()
         },
