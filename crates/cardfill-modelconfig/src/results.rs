@@ -194,18 +194,24 @@ fn lm_eval(obj: &Map<String, Value>) -> Vec<Value> {
                 continue;
             }
             if let Some(value) = v.as_f64() {
-                out.push(json!({
-                    "task": "text-generation",
-                    "dataset": ds,
-                    "metric": metric,
-                    "value": value,
-                    "step": null,
-                    "name": task,
-                }));
+                out.push(text_generation_row(&ds, metric, value, task));
             }
         }
     }
     out
+}
+
+/// One `text-generation` result row of an evaluation harness: `metric` on dataset `ds`
+/// under the harness's task `name`, with no training step.
+fn text_generation_row(ds: &Value, metric: &str, value: f64, name: &str) -> Value {
+    json!({
+        "task": "text-generation",
+        "dataset": ds,
+        "metric": metric,
+        "value": value,
+        "step": null,
+        "name": name,
+    })
 }
 
 /// lighteval: `results.<suite|task|shots>.<metric>` with `config_tasks.<suite|task>`.
@@ -234,14 +240,7 @@ fn lighteval(obj: &Map<String, Value>) -> Vec<Value> {
                 continue;
             }
             if let Some(value) = v.as_f64() {
-                out.push(json!({
-                    "task": "text-generation",
-                    "dataset": ds,
-                    "metric": metric,
-                    "value": value,
-                    "step": null,
-                    "name": key,
-                }));
+                out.push(text_generation_row(&ds, metric, value, key));
             }
         }
     }
