@@ -291,12 +291,7 @@ fn thin(log: &[Value]) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn real(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/real")
-            .join(name)
-    }
+    use crate::real;
 
     #[test]
     fn trainer_eval_results_and_log() {
