@@ -2,7 +2,6 @@
 //! built here with gcc.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cardfill_hardware::amd::AmdProbe;
 use cardfill_hardware::gpu::NvmlStatus;
@@ -10,13 +9,7 @@ use cardfill_hardware::gpu::NvmlStatus;
 fn build_stub(dir: &Path) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/amdsmi-stub/stub.c");
     let out = dir.join("libamd_smi.so");
-    let status = Command::new("gcc")
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .status()
-        .expect("gcc runs");
-    assert!(status.success(), "gcc failed on {}", source.display());
+    cardfill_testkit::build_stub_library(&source, &out, &[]).expect("stub builds");
     out
 }
 
