@@ -13,6 +13,11 @@ fn build_stub(dir: &Path) -> PathBuf {
     out
 }
 
+/// The probe report's message; panics when there is none.
+fn message(probe: &AmdProbe) -> &str {
+    probe.report.message.as_deref().expect("a message")
+}
+
 #[test]
 fn stub_gpus_are_read_through_amd_smi() {
     let dir = tempfile::tempdir().unwrap();
@@ -50,14 +55,7 @@ fn a_failing_or_missing_library_is_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let probe = AmdProbe::open_library(Some(dir.path().join("libamd_smi.so").into()));
     assert_eq!(probe.report.status, NvmlStatus::Absent);
-    assert!(
-        probe
-            .report
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("cannot load")
-    );
+    assert!(message(&probe).contains("cannot load"));
     assert!(probe.gpus.is_empty());
 }
 
@@ -75,12 +73,5 @@ fn the_job_s_visible_devices_are_kept() {
     let gpus = probe.gpus_with_energy(&a, &probe.energy_counters());
     assert!(gpus.iter().all(|g| g.energy.is_some()));
     probe.select("GPU-1234");
-    assert!(
-        probe
-            .report
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("not indices")
-    );
+    assert!(message(&probe).contains("not indices"));
 }
