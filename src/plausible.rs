@@ -27,6 +27,19 @@ fn shown(v: f64) -> String {
     }
 }
 
+/// `x` as typed ([`shown`]) when it is finite and zero or more; otherwise the error that
+/// `flag` takes `what` as a finite number, zero or more.
+fn finite_and_not_negative(flag: &str, what: &str, x: f64) -> anyhow::Result<String> {
+    let v = shown(x);
+    if !x.is_finite() {
+        bail!("`{flag} {v}`: {what} must be a finite number");
+    }
+    if x < 0.0 {
+        bail!("`{flag} {v}`: {what} must be zero or more");
+    }
+    Ok(v)
+}
+
 pub fn check(
     hours: Option<f64>,
     count: Option<u32>,
@@ -45,13 +58,7 @@ pub fn check(
         }
     }
     if let Some(h) = hours {
-        let v = shown(h);
-        if !h.is_finite() {
-            bail!("`--hours {v}`: hours must be a finite number");
-        }
-        if h < 0.0 {
-            bail!("`--hours {v}`: hours must be zero or more");
-        }
+        let v = finite_and_not_negative("--hours", "hours", h)?;
         if h > MAX_HOURS {
             bail!(
                 "`--hours {v}`: more than {MAX_HOURS} hours (11 years) is no training run; give the run's wall-clock hours"
@@ -66,13 +73,7 @@ pub fn check(
         }
     }
     if let Some(e) = energy_kwh {
-        let v = shown(e);
-        if !e.is_finite() {
-            bail!("`--energy-kwh {v}`: energy must be a finite number");
-        }
-        if e < 0.0 {
-            bail!("`--energy-kwh {v}`: energy must be zero or more");
-        }
+        let v = finite_and_not_negative("--energy-kwh", "energy", e)?;
         if e > MAX_KWH {
             bail!(
                 "`--energy-kwh {v}`: more than 10^10 kWh (10 TWh) is no training run; give the energy in kWh"

@@ -46,6 +46,15 @@ def hf_home(tmp_path_factory):
 
 
 @pytest.fixture()
+def out(tmp_path):
+    """An output folder holding a hand-written card (`HUMAN_CARD`) for a run to fill."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "README.md").write_text(HUMAN_CARD)
+    return out
+
+
+@pytest.fixture()
 def env(hf_home):
     """The environment of a training script: offline, its own caches, one CPU process."""
     env = {

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import HUMAN_CARD, assert_human_lines_kept, fact, inspect, run_script, warnings_of
+from conftest import assert_human_lines_kept, fact, inspect, run_script, warnings_of
 
 
-def test_lightning_callback_records_and_fills(tmp_path, env):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "README.md").write_text(HUMAN_CARD)
+def test_lightning_callback_records_and_fills(out, env):
     result = run_script("train_lightning.py", env, str(out))
     assert "trained 4 steps" in result.stdout
     assert warnings_of(result.stderr) == [], result.stderr
@@ -38,10 +35,7 @@ def test_lightning_callback_records_and_fills(tmp_path, env):
     assert "- lightning " in card
 
 
-def test_track_records_a_plain_loop(tmp_path, env):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "README.md").write_text(HUMAN_CARD)
+def test_track_records_a_plain_loop(out, env):
     result = run_script("train_loop.py", env, str(out))
     assert "trained 4 steps" in result.stdout
     assert warnings_of(result.stderr) == [], result.stderr

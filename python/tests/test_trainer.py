@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import HUMAN_CARD, assert_human_lines_kept, fact, inspect, run_script, warnings_of
+from conftest import assert_human_lines_kept, fact, inspect, run_script, warnings_of
 from fakehub import FakeHub
 
 TRAINING_SOURCE = "training process: transformers: "
@@ -54,10 +54,7 @@ def check_training_facts(facts: dict, peft: bool = False) -> None:
     assert sources["run.hours"].startswith(".cardfill")
 
 
-def test_trainer_fills_the_card_with_what_the_process_knows(tmp_path, env):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "README.md").write_text(HUMAN_CARD)
+def test_trainer_fills_the_card_with_what_the_process_knows(out, env):
     result = run_script("train_trainer.py", env, str(out))
     assert "trained 4 steps" in result.stdout
     assert warnings_of(result.stderr) == [], result.stderr
@@ -96,10 +93,7 @@ def check_training_card(card: str) -> None:
     assert "type: loss" in front
 
 
-def test_peft_lora_run_records_the_base_model_and_trainable_parameters(tmp_path, env):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "README.md").write_text(HUMAN_CARD)
+def test_peft_lora_run_records_the_base_model_and_trainable_parameters(out, env):
     result = run_script("train_trainer.py", env, str(out), "--peft")
     assert warnings_of(result.stderr) == [], result.stderr
     assert (out / "adapter_config.json").exists()
@@ -116,10 +110,7 @@ def test_peft_lora_run_records_the_base_model_and_trainable_parameters(tmp_path,
     assert "base_model: tiny-org/tiny-llama" in card
 
 
-def test_push_to_hub_uploads_the_filled_card_without_records_or_backup(tmp_path, env):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "README.md").write_text(HUMAN_CARD)
+def test_push_to_hub_uploads_the_filled_card_without_records_or_backup(out, env):
     with FakeHub() as hub:
         env = dict(env, HF_ENDPOINT=hub.endpoint, HF_TOKEN="hf_fake")
         del env["HF_HUB_OFFLINE"]
@@ -149,10 +140,7 @@ def test_push_to_hub_uploads_the_filled_card_without_records_or_backup(tmp_path,
     check_training_card(uploaded)
 
 
-def test_trl_sft_trainer_is_a_trainer_for_the_callback(tmp_path, env):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "README.md").write_text(HUMAN_CARD)
+def test_trl_sft_trainer_is_a_trainer_for_the_callback(out, env):
     result = run_script("train_trl.py", env, str(out))
     assert "trained 2 steps" in result.stdout
     assert warnings_of(result.stderr) == [], result.stderr

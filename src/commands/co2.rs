@@ -82,6 +82,18 @@ pub fn mass(grams: f64) -> String {
     }
 }
 
+/// Where the grid intensity comes from, with its method after a `; ` when known.
+fn intensity_basis(f: &Facts) -> String {
+    let mut basis = f
+        .str(paths::CARBON_INTENSITY_SOURCE)
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(m) = f.str(paths::CARBON_INTENSITY_METHOD) {
+        basis.push_str(&format!("; {m}"));
+    }
+    basis
+}
+
 /// One line per quantity, with where it came from.
 fn write_text(out: &mut impl Write, f: &Facts) -> std::io::Result<()> {
     let num = |p: &str| f.f64(p).unwrap_or_default();
@@ -117,13 +129,7 @@ fn write_text(out: &mut impl Write, f: &Facts) -> std::io::Result<()> {
             "energy × PUE".to_owned()
         },
     ));
-    let mut intensity_note = f
-        .str(paths::CARBON_INTENSITY_SOURCE)
-        .unwrap_or_default()
-        .to_owned();
-    if let Some(m) = f.str(paths::CARBON_INTENSITY_METHOD) {
-        intensity_note.push_str(&format!("; {m}"));
-    }
+    let intensity_note = intensity_basis(f);
     rows.push(("intensity", format!("{g} g CO2eq/kWh"), intensity_note));
     rows.push((
         "co2",
@@ -198,13 +204,7 @@ fn explain(out: &mut impl Write, f: &Facts) -> std::io::Result<()> {
             None => format!(" for {r}"),
         };
     }
-    let mut basis = f
-        .str(paths::CARBON_INTENSITY_SOURCE)
-        .unwrap_or_default()
-        .to_owned();
-    if let Some(m) = f.str(paths::CARBON_INTENSITY_METHOD) {
-        basis.push_str(&format!("; {m}"));
-    }
+    let basis = intensity_basis(f);
     steps.push(format!("grid intensity: {g} g CO2eq/kWh{place}: {basis}"));
     let grams = num(paths::CARBON_CO2_GRAMS);
     steps.push(format!(

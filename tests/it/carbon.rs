@@ -16,6 +16,13 @@ fn run(args: &[&str]) -> Output {
     cardfill().args(args).output().expect("run cardfill")
 }
 
+/// Runs `cardfill ARGS`, asserts it refused them (exit status 2) and returns its stderr.
+fn refused(args: &[&str]) -> String {
+    let out = run(args);
+    assert_eq!(out.status.code(), Some(2));
+    stderr(&out)
+}
+
 /// An HTTP server on 127.0.0.1 answering every request with `answer(request line)`; the request
 /// lines it saw arrive on the receiver.
 fn serve(
@@ -161,7 +168,7 @@ fn co2_json_uses_the_carbon_paths_and_flags_override_the_table() {
 
 #[test]
 fn co2_errors_are_one_line() {
-    let out = run(&[
+    let err = refused(&[
         "co2",
         "--hardware",
         "V100",
@@ -170,20 +177,17 @@ fn co2_errors_are_one_line() {
         "--region",
         "aws:us-east-9",
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("unknown region `aws:us-east-9`") && err.contains("aws:us-east-1"),
         "{err}"
     );
 
-    let out = run(&["co2", "--hardware", "V100 SXM2 32GB", "--hours", "1"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--region"), "{}", stderr(&out));
-    assert_eq!(stderr(&out).lines().count(), 1);
+    let err = refused(&["co2", "--hardware", "V100 SXM2 32GB", "--hours", "1"]);
+    assert!(err.contains("--region"), "{err}");
+    assert_eq!(err.lines().count(), 1);
 
-    let out = run(&[
+    let err = refused(&[
         "co2",
         "--hardware",
         "Voodoo 5",
@@ -192,11 +196,9 @@ fn co2_errors_are_one_line() {
         "--region",
         "FR",
     ]);
-    assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("hardware `Voodoo 5` refused: not in the power table"),
-        "{}",
-        stderr(&out)
+        err.contains("hardware `Voodoo 5` refused: not in the power table"),
+        "{err}"
     );
 }
 
@@ -232,9 +234,8 @@ fn regions_lists_searches_and_suggests() {
     assert_eq!(rows[0]["grid"], "NL");
     assert!(rows[0]["year"].as_u64().unwrap() >= 2016);
 
-    let out = run(&["regions", "us-eats-1"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("aws:us-east-1"), "{}", stderr(&out));
+    let err = refused(&["regions", "us-eats-1"]);
+    assert!(err.contains("aws:us-east-1"), "{err}");
 }
 
 #[test]
@@ -605,7 +606,7 @@ fn energy_scope_and_the_default_pue_warning() {
     assert_eq!(json["carbon"]["energy_scope"], "facility");
     assert!(json["carbon"].get("pue").is_none());
     // Facility scope describes --energy-kwh only.
-    let out = run(&[
+    let err = refused(&[
         "co2",
         "--hardware",
         "T4",
@@ -616,12 +617,7 @@ fn energy_scope_and_the_default_pue_warning() {
         "--energy-scope",
         "facility",
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("--energy-scope facility"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(err.contains("--energy-scope facility"), "{err}");
 }
 
 #[test]

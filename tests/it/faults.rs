@@ -566,6 +566,23 @@ fn alive(pid: i32) -> bool {
         .is_some_and(|zombie| !zombie)
 }
 
+/// The process id written in the file at `path`.
+fn read_pid(path: &Path) -> i32 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits up to 10 s for process `pid` to be gone (or a zombie).
+fn wait_gone(pid: i32) {
+    let started = Instant::now();
+    while alive(pid) && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn run_survives_a_full_stderr_and_exits_with_the_childs_status() {
     let dir = RunDir::new();
@@ -705,16 +722,9 @@ fn workers_left_behind_get_sigterm_then_sigkill_after_the_grace_period() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for name in ["polite", "stubborn"] {
-        let pid: i32 = std::fs::read_to_string(dir.path().join(name))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let pid = read_pid(&dir.path().join(name));
         // Reparented to init, which reaps it; allow it a moment.
-        let started = Instant::now();
-        while alive(pid) && started.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_gone(pid);
         assert!(!alive(pid), "{name} worker {pid} still running");
     }
 }
@@ -737,20 +747,13 @@ fn a_signal_to_run_reaches_the_workers_too() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let pid: i32 = std::fs::read_to_string(&worker)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = read_pid(&worker);
     let me = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(me, rustix::process::Signal::TERM).unwrap();
     let out = wait_guarded(child, Duration::from_secs(30)).expect("run ended");
     // sh dies of SIGTERM: 128 + 15.
     assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
-    let started = Instant::now();
-    while alive(pid) && started.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_gone(pid);
     assert!(!alive(pid), "the worker got the signal");
 }
 

@@ -19,13 +19,7 @@ fn stub_nvml() -> &'static Path {
         let source = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("crates/cardfill-hardware/tests/nvml-stub/stub.c");
         let out = dir.path().join("libnvidia-ml.so.1");
-        let status = Command::new("gcc")
-            .args(["-shared", "-fPIC", "-O1", "-o"])
-            .arg(&out)
-            .arg(&source)
-            .status()
-            .expect("gcc runs");
-        assert!(status.success(), "gcc failed on {}", source.display());
+        cardfill_testkit::build_stub_library(&source, &out, &[]).expect("stub builds");
         (dir, out)
     });
     path

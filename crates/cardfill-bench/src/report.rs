@@ -1044,12 +1044,13 @@ fn sibling(name: &str) -> Option<std::path::PathBuf> {
     path.is_file().then_some(path)
 }
 
-/// System calls of `cmd` (children included) as `strace -c` counts them; `None` without
-/// strace.
-fn strace_calls(cmd: &[OsString]) -> Option<u64> {
+/// What `strace OPTIONS -o FILE CMD` wrote to FILE, with `cmd`'s own input and output
+/// silenced; `None` without strace or when the command fails.
+fn strace(options: &[&str], cmd: &[OsString]) -> Option<String> {
     let out = tempfile::NamedTempFile::new().ok()?;
     let status = Command::new("strace")
-        .args(["-f", "-c", "-o"])
+        .args(options)
+        .arg("-o")
         .arg(out.path())
         .args(cmd)
         .stdin(Stdio::null())
@@ -1060,7 +1061,13 @@ fn strace_calls(cmd: &[OsString]) -> Option<u64> {
     if !status.success() {
         return None;
     }
-    let text = std::fs::read_to_string(out.path()).ok()?;
+    std::fs::read_to_string(out.path()).ok()
+}
+
+/// System calls of `cmd` (children included) as `strace -c` counts them; `None` without
+/// strace.
+fn strace_calls(cmd: &[OsString]) -> Option<u64> {
+    let text = strace(&["-f", "-c"], cmd)?;
     let total = text.lines().rfind(|l| l.trim_end().ends_with("total"))?;
     let fields: Vec<&str> = total.split_whitespace().collect();
     // `% time, seconds, usecs/call, calls, [errors], total`
@@ -1070,27 +1077,15 @@ fn strace_calls(cmd: &[OsString]) -> Option<u64> {
 /// `cardfill fill DIR` under strace: how many opens for writing, renames, unlinks and
 /// writes to descriptors other than stdout and stderr it made; `None` without strace.
 fn strace_writes(cardfill: &Path, dir: &Path) -> Option<usize> {
-    let out = tempfile::NamedTempFile::new().ok()?;
-    let status = Command::new("strace")
-        .args([
+    let cmd: [OsString; 3] = [cardfill.into(), "fill".into(), dir.into()];
+    let text = strace(
+        &[
             "-f",
             "-e",
             "trace=open,openat,creat,rename,renameat,renameat2,unlink,unlinkat,write,pwrite64",
-            "-o",
-        ])
-        .arg(out.path())
-        .arg(cardfill)
-        .arg("fill")
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok()?;
-    if !status.success() {
-        return None;
-    }
-    let text = std::fs::read_to_string(out.path()).ok()?;
+        ],
+        &cmd,
+    )?;
     let count = text
         .lines()
         .filter(|l| {

@@ -97,18 +97,28 @@ pub fn training_figure(f: &Facts) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A chart builder on `area` with the figure's caption font, margin and label areas.
+fn chart_on<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, plotters::coord::Shift>,
+    caption: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(64);
+    builder
+}
+
 fn draw<'a>(s: &Series, buf: &'a mut [u8]) -> Result<(), Box<dyn std::error::Error + 'a>> {
     let root = BitMapBackend::with_buffer(buf, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
     let (top, bottom) = root.split_vertically(HEIGHT * 3 / 5);
     let steps = range(&[&s.loss, &s.eval, &s.lr], |p| p.0);
     let loss = range(&[&s.loss, &s.eval], |p| p.1);
-    let mut chart = ChartBuilder::on(&top)
-        .caption("Loss by step", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(64)
-        .build_cartesian_2d(steps.0..steps.1, loss.0..loss.1)?;
+    let mut chart =
+        chart_on(&top, "Loss by step").build_cartesian_2d(steps.0..steps.1, loss.0..loss.1)?;
     chart
         .configure_mesh()
         .x_desc("step")
@@ -138,11 +148,7 @@ fn draw<'a>(s: &Series, buf: &'a mut [u8]) -> Result<(), Box<dyn std::error::Err
         .draw()?;
     if s.lr.len() >= 2 {
         let lr = range(&[&s.lr], |p| p.1);
-        let mut chart = ChartBuilder::on(&bottom)
-            .caption("Learning rate by step", ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(64)
+        let mut chart = chart_on(&bottom, "Learning rate by step")
             .build_cartesian_2d(steps.0..steps.1, lr.0..lr.1)?;
         chart
             .configure_mesh()

@@ -2,7 +2,6 @@
 //! built here with gcc.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cardfill_hardware::amd::AmdProbe;
 use cardfill_hardware::gpu::NvmlStatus;
@@ -10,14 +9,13 @@ use cardfill_hardware::gpu::NvmlStatus;
 fn build_stub(dir: &Path) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/amdsmi-stub/stub.c");
     let out = dir.join("libamd_smi.so");
-    let status = Command::new("gcc")
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .status()
-        .expect("gcc runs");
-    assert!(status.success(), "gcc failed on {}", source.display());
+    cardfill_testkit::build_stub_library(&source, &out, &[]).expect("stub builds");
     out
+}
+
+/// The probe report's message; panics when there is none.
+fn message(probe: &AmdProbe) -> &str {
+    probe.report.message.as_deref().expect("a message")
 }
 
 #[test]
@@ -57,14 +55,7 @@ fn a_failing_or_missing_library_is_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let probe = AmdProbe::open_library(Some(dir.path().join("libamd_smi.so").into()));
     assert_eq!(probe.report.status, NvmlStatus::Absent);
-    assert!(
-        probe
-            .report
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("cannot load")
-    );
+    assert!(message(&probe).contains("cannot load"));
     assert!(probe.gpus.is_empty());
 }
 
@@ -82,12 +73,5 @@ fn the_job_s_visible_devices_are_kept() {
     let gpus = probe.gpus_with_energy(&a, &probe.energy_counters());
     assert!(gpus.iter().all(|g| g.energy.is_some()));
     probe.select("GPU-1234");
-    assert!(
-        probe
-            .report
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("not indices")
-    );
+    assert!(message(&probe).contains("not indices"));
 }

@@ -2,7 +2,6 @@
 //! built here with gcc.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cardfill_hardware::gpu::{GpuProbe, GpuSelection, NvmlStatus};
 
@@ -10,14 +9,7 @@ use cardfill_hardware::gpu::{GpuProbe, GpuSelection, NvmlStatus};
 fn build_stub(dir: &Path, defines: &[&str]) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nvml-stub/stub.c");
     let out = dir.join("libnvidia-ml.so.1");
-    let status = Command::new("gcc")
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&out)
-        .args(defines)
-        .arg(&source)
-        .status()
-        .expect("gcc runs");
-    assert!(status.success(), "gcc failed on {}", source.display());
+    cardfill_testkit::build_stub_library(&source, &out, defines).expect("stub builds");
     out
 }
 

@@ -95,12 +95,7 @@ fn front_matter(text: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn real(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/real")
-            .join(name)
-    }
+    use crate::real;
 
     /// transformers 5.25's Trainer saves no `_name_or_path`; its card names the base model.
     #[test]

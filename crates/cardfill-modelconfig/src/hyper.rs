@@ -120,26 +120,35 @@ const ALIASES: [(&str, &str); 6] = [
     ("sequence_len", "max_seq_length"),
 ];
 
-/// A training YAML config in `dir`: axolotl (`micro_batch_size`, `datasets[].path`),
-/// LLaMA-Factory (`stage`, `finetuning_type`) or TRL (`dataset_name`).
-fn yaml_configs(dir: &Path, processes: Option<u64>, facts: &mut Facts) {
+/// The regular files in `dir` whose names end with one of `suffixes` and that hold at
+/// most 1 MiB of UTF-8 text, as (name, text) sorted by name; unreadable ones are left out.
+fn small_files(dir: &Path, suffixes: &[&str]) -> Vec<(String, String)> {
     let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
+        return Vec::new();
     };
     let mut names: Vec<String> = rd
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
+        .filter(|n| suffixes.iter().any(|s| n.ends_with(s)))
         .collect();
     names.sort();
-    for name in names {
-        let path = dir.join(&name);
-        if std::fs::metadata(&path).map_or(true, |m| !m.is_file() || m.len() > (1 << 20)) {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let path = dir.join(&name);
+            if std::fs::metadata(&path).map_or(true, |m| !m.is_file() || m.len() > (1 << 20)) {
+                return None;
+            }
+            let text = std::fs::read_to_string(&path).ok()?;
+            Some((name, text))
+        })
+        .collect()
+}
+
+/// A training YAML config in `dir`: axolotl (`micro_batch_size`, `datasets[].path`),
+/// LLaMA-Factory (`stage`, `finetuning_type`) or TRL (`dataset_name`).
+fn yaml_configs(dir: &Path, processes: Option<u64>, facts: &mut Facts) {
+    for (name, text) in small_files(dir, &[".yaml", ".yml"]) {
         let Ok(Value::Object(cfg)) = serde_norway::from_str::<Value>(&text) else {
             continue;
         };
@@ -230,23 +239,7 @@ fn yaml_configs(dir: &Path, processes: Option<u64>, facts: &mut Facts) {
 /// A DeepSpeed config's own values (those not left to the Trainer as `"auto"`):
 /// micro batch, accumulation, optimizer, learning rate, scheduler, gradient clipping.
 fn deepspeed_config(dir: &Path, processes: Option<u64>, facts: &mut Facts) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut names: Vec<String> = rd
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    names.sort();
-    for name in names {
-        let path = dir.join(&name);
-        if std::fs::metadata(&path).map_or(true, |m| !m.is_file() || m.len() > (1 << 20)) {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
+    for (name, text) in small_files(dir, &[".json"]) {
         if !text.contains("zero_optimization") && !text.contains("train_micro_batch_size_per_gpu") {
             continue;
         }

@@ -15,6 +15,14 @@ mod hyper;
 mod results;
 mod trainer;
 
+/// The real-tool fixture `name` under `tests/fixtures/real`, for this crate's unit tests.
+#[cfg(test)]
+fn real(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/real")
+        .join(name)
+}
+
 use std::path::{Path, PathBuf};
 
 use cardfill_facts::Facts;

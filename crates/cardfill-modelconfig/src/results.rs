@@ -194,18 +194,24 @@ fn lm_eval(obj: &Map<String, Value>) -> Vec<Value> {
                 continue;
             }
             if let Some(value) = v.as_f64() {
-                out.push(json!({
-                    "task": "text-generation",
-                    "dataset": ds,
-                    "metric": metric,
-                    "value": value,
-                    "step": null,
-                    "name": task,
-                }));
+                out.push(text_generation_row(&ds, metric, value, task));
             }
         }
     }
     out
+}
+
+/// One `text-generation` result row of an evaluation harness: `metric` on dataset `ds`
+/// under the harness's task `name`, with no training step.
+fn text_generation_row(ds: &Value, metric: &str, value: f64, name: &str) -> Value {
+    json!({
+        "task": "text-generation",
+        "dataset": ds,
+        "metric": metric,
+        "value": value,
+        "step": null,
+        "name": name,
+    })
 }
 
 /// lighteval: `results.<suite|task|shots>.<metric>` with `config_tasks.<suite|task>`.
@@ -234,14 +240,7 @@ fn lighteval(obj: &Map<String, Value>) -> Vec<Value> {
                 continue;
             }
             if let Some(value) = v.as_f64() {
-                out.push(json!({
-                    "task": "text-generation",
-                    "dataset": ds,
-                    "metric": metric,
-                    "value": value,
-                    "step": null,
-                    "name": key,
-                }));
+                out.push(text_generation_row(&ds, metric, value, key));
             }
         }
     }
@@ -292,12 +291,7 @@ fn thin(log: &[Value]) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn real(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/real")
-            .join(name)
-    }
+    use crate::real;
 
     #[test]
     fn trainer_eval_results_and_log() {

@@ -1385,12 +1385,7 @@ mod tests {
 #[cfg(test)]
 mod real_tests {
     use super::*;
-
-    fn real(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/real")
-            .join(name)
-    }
+    use crate::real;
 
     /// sentence-transformers 6.3 writes `- Transformers: 5.25.0`: no colon kept, names canonical.
     #[test]

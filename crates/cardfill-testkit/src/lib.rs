@@ -8,6 +8,8 @@
 //!   left as a sparse hole: a 400 GB checkpoint costs a few kilobytes of disk.
 //! - [`materialize_case`]: a shared case from `tests/fixtures/cases/<name>` turned into a
 //!   checkpoint directory whose shards have the real files' exact sizes.
+//! - [`build_stub_library`]: a stub C library (NVML, AMD SMI) built with gcc for the real
+//!   loading and FFI paths.
 #![deny(missing_docs)]
 
 pub mod big;
@@ -21,6 +23,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
 use serde_json::Value;
+
+/// Builds the C file `source` into the shared library `out` with gcc (`-shared -fPIC -O1`),
+/// passing `defines` such as `-DSTUB_OLD_DRIVER`.
+pub fn build_stub_library(source: &Path, out: &Path, defines: &[&str]) -> anyhow::Result<()> {
+    let status = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(out)
+        .args(defines)
+        .arg(source)
+        .status()
+        .context("gcc runs")?;
+    ensure!(status.success(), "gcc failed on {}", source.display());
+    Ok(())
+}
 
 /// One tensor to write: name, safetensors dtype name (`BF16`) and shape (PyTorch order).
 #[derive(Clone, Debug, PartialEq, Eq)]
