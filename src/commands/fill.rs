@@ -192,11 +192,15 @@ fn write_figure(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
             ),
         )
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".cardfill-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| fail(&e))?;
+    // A new file's permissions (0666 less the umask), as the card gets.
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".cardfill-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| fail(&e))?;
     tmp.write_all(bytes).map_err(|e| fail(&e))?;
     tmp.persist(path).map_err(|e| fail(&e.error))?;
     Ok(())

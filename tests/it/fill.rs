@@ -193,6 +193,18 @@ fn dry_run_and_check_leave_the_directory_exactly_as_it_was() {
     let files: Vec<_> = listing(dir.path()).into_keys().collect();
     assert!(files.contains(&PathBuf::from("cardfill-training.png")));
     assert_eq!(files.len(), before.len() + 2, "a stray file: {files:?}");
+    // The figure gets a new file's permissions, as a file the user makes there would.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let probe = dir.path().join("probe-new-file");
+        fs::File::create(&probe).unwrap();
+        assert_eq!(
+            mode(&dir.path().join("cardfill-training.png")),
+            mode(&probe)
+        );
+        fs::remove_file(probe).unwrap();
+    }
 }
 
 #[test]
