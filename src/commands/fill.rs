@@ -120,6 +120,8 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
     } else if up_to_date {
         report::note(&format!("`{}` is up to date", card_path.display()));
     } else if card.read_only() && !args.force {
+        // Nothing is written: the notes about what would have changed are dropped.
+        report::flush(true);
         report::warning(&cardfill_facts::Warning {
             code: "card-read-only".into(),
             message: format!(
