@@ -56,10 +56,15 @@ pub enum ConfigError {
 /// `config.json` is still read. Errors only when `dir` cannot be read at all.
 pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
     let mut facts = Facts::new();
+    // The trainer collector reads `trainer_state.json` once; the results collector reuses it.
+    let (trainer, state) = match trainer::collect(dir) {
+        Ok((found, state)) => (Ok(found), state),
+        Err(err) => (Err(err), None),
+    };
     for part in [
         config::collect(dir),
         adapter::collect(dir),
-        trainer::collect(dir),
+        trainer,
         // Last: the card's front matter only fills what the configs left unknown.
         card_meta::collect(dir),
     ] {
@@ -70,6 +75,6 @@ pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
     }
     let processes = facts.u64(cardfill_facts::paths::TRAINING_PROCESSES);
     facts.absorb(hyper::collect(dir, processes));
-    facts.absorb(results::collect(dir));
+    facts.absorb(results::collect(dir, state.as_ref()));
     Ok(facts)
 }

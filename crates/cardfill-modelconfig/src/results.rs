@@ -23,18 +23,14 @@ fn read_json(path: &Path) -> Option<Map<String, Value>> {
     }
 }
 
-/// Collects `evaluation.results` and `training.log` in `dir`.
-pub fn collect(dir: &Path) -> Facts {
+/// Collects `evaluation.results` and `training.log` in `dir`; `state` is the directory's
+/// `trainer_state.json` as the trainer collector read it (streamed, its log thinned).
+pub fn collect(dir: &Path, state: Option<&Map<String, Value>>) -> Facts {
     let mut facts = Facts::new();
-    // Streamed: a long run's log is thinned while it is read (the trainer collector warns
-    // about a state it cannot read).
-    let state = crate::trainer::read_state(&dir.join("trainer_state.json")).ok();
     let step = state
-        .as_ref()
         .and_then(|s| s.get("global_step"))
         .and_then(Value::as_u64);
     if let Some(log) = state
-        .as_ref()
         .and_then(|s| s.get("log_history"))
         .and_then(Value::as_array)
     {
@@ -291,6 +287,12 @@ fn thin(log: &[Value]) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The collector as `lib.rs` runs it: the state read by the trainer collector's reader.
+    fn collect_dir(dir: &Path) -> Facts {
+        let state = crate::trainer::read_state(&dir.join("trainer_state.json")).ok();
+        collect(dir, state.as_ref())
+    }
     use crate::real;
 
     #[test]
@@ -298,7 +300,7 @@ mod tests {
         let figures: Value =
             serde_json::from_str(&std::fs::read_to_string(real("figures.json")).unwrap()).unwrap();
         let fig = &figures["tf5-trainer"];
-        let f = collect(&real("tf5-trainer"));
+        let f = collect_dir(&real("tf5-trainer"));
         let r = f
             .value(paths::EVALUATION_RESULTS)
             .unwrap()
@@ -340,7 +342,7 @@ mod tests {
                     "evaluation_splits": ["test"]}}}"#,
         )
         .unwrap();
-        let f = collect(dir.path());
+        let f = collect_dir(dir.path());
         let r = f.value(paths::EVALUATION_RESULTS).unwrap();
         assert_eq!(
             r,
@@ -353,7 +355,7 @@ mod tests {
 
     #[test]
     fn lm_eval_results_keep_hub_datasets_only() {
-        let f = collect(&real("lm-eval"));
+        let f = collect_dir(&real("lm-eval"));
         let r = f
             .value(paths::EVALUATION_RESULTS)
             .unwrap()

@@ -23,7 +23,10 @@ const STREAMING_EPOCHS: f64 = 1e15;
 /// Collects the `training.*` facts of the trainer outputs in `dir`.
 ///
 /// Each file is independent: a malformed one becomes a warning and the others are still read.
-pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
+///
+/// Also returns the directory's own `trainer_state.json`, read once here, for the results
+/// collector (`None` when the state came from a `checkpoint-N` or could not be read).
+pub fn collect(dir: &Path) -> Result<(Facts, Option<Map<String, Value>>), ConfigError> {
     let mut files = Files {
         dir,
         warnings: Facts::new(),
@@ -47,7 +50,8 @@ pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
         facts.set(paths::TRAINING_SOFTWARE, Value::Object(versions), source);
     }
     facts.absorb(files.warnings);
-    Ok(facts)
+    let own_state = state.and_then(|(name, state)| (name == "trainer_state.json").then_some(state));
+    Ok((facts, own_state))
 }
 
 /// Reads files of `dir`, turning problems into warnings.
@@ -1003,7 +1007,7 @@ mod tests {
 
     #[test]
     fn whisper_streaming_run() {
-        let facts = collect(&case("trainer-whisper-tiny-nob")).unwrap();
+        let facts = collect(&case("trainer-whisper-tiny-nob")).unwrap().0;
         assert_eq!(facts.f64(paths::TRAINING_RUNTIME_S), Some(623_384.378_8));
         assert_eq!(
             source(&facts, paths::TRAINING_RUNTIME_S),
@@ -1040,7 +1044,7 @@ mod tests {
 
     #[test]
     fn vit_three_epochs() {
-        let facts = collect(&case("trainer-vit-base-riego")).unwrap();
+        let facts = collect(&case("trainer-vit-base-riego")).unwrap().0;
         assert_eq!(facts.f64(paths::TRAINING_RUNTIME_S), Some(358.5996));
         assert_eq!(facts.f64(paths::TRAINING_EPOCHS), Some(3.0));
         assert_eq!(facts.u64(paths::TRAINING_STEPS), Some(630));
@@ -1064,7 +1068,9 @@ mod tests {
 
     #[test]
     fn peft_checkpoint_mid_run() {
-        let facts = collect(&case("peft-lora-tinyllama-trainer-ckpt")).unwrap();
+        let facts = collect(&case("peft-lora-tinyllama-trainer-ckpt"))
+            .unwrap()
+            .0;
         // A checkpoint saved before train() returned: no runtime.
         assert!(!facts.contains(paths::TRAINING_RUNTIME_S));
         assert_eq!(facts.u64(paths::TRAINING_STEPS), Some(2800));
@@ -1103,7 +1109,7 @@ mod tests {
             ]
         });
         std::fs::write(dir.path().join("trainer_state.json"), state.to_string()).unwrap();
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(facts.f64(paths::TRAINING_RUNTIME_S), Some(300.75));
         assert!(source(&facts, paths::TRAINING_RUNTIME_S).contains("2 train() calls"));
         assert_eq!(facts.f64(paths::TRAINING_STEPS_PER_SECOND), Some(1.5));
@@ -1122,7 +1128,7 @@ mod tests {
             .unwrap();
         }
         std::fs::write(dir.path().join("train_results.json"), "{not json").unwrap();
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(facts.u64(paths::TRAINING_STEPS), Some(1000));
         assert_eq!(
             source(&facts, paths::TRAINING_STEPS),
@@ -1160,7 +1166,7 @@ mod tests {
             &[("multi_gpu.yaml", &cfg.join("accelerate/multi_gpu.yaml"))],
             &[],
         );
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(
             facts.str(paths::TRAINING_REGIME),
             Some("bf16 mixed precision")
@@ -1176,13 +1182,13 @@ mod tests {
             &[("default_config.yaml", &latest)],
             &[("config.json", fp32)],
         );
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(facts.str(paths::TRAINING_REGIME), Some("fp32"));
         let dir = with_files(
             &[("default_config.yaml", &latest)],
             &[("config.json", bf16_weights)],
         );
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(
             facts.str(paths::TRAINING_REGIME),
             Some("bf16 non-mixed precision")
@@ -1192,13 +1198,14 @@ mod tests {
         assert!(
             !collect(dir.path())
                 .unwrap()
+                .0
                 .contains(paths::TRAINING_REGIME)
         );
 
         // DeepSpeed config with fp16 enabled, found by its sections.
         let ds = cfg.join("deepspeed/zero_stage3_offload_config.json");
         let dir = with_files(&[("ds_config.json", &ds)], &[("config.json", fp32)]);
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(
             facts.str(paths::TRAINING_REGIME),
             Some("fp16 mixed precision")
@@ -1217,6 +1224,7 @@ mod tests {
         assert!(
             !collect(dir.path())
                 .unwrap()
+                .0
                 .contains(paths::TRAINING_REGIME)
         );
         let yaml = "distributed_type: DEEPSPEED\ndeepspeed_config:\n  deepspeed_config_file: ds/z2.json\nnum_processes: 2\n";
@@ -1224,7 +1232,7 @@ mod tests {
             &[("ds/z2.json", &cfg.join("deepspeed/zero_stage2_config.json"))],
             &[("accelerate.yaml", yaml)],
         );
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(
             facts.str(paths::TRAINING_REGIME),
             Some("fp16 mixed precision")
@@ -1246,7 +1254,7 @@ mod tests {
                 ),
             ],
         );
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(
             facts.str(paths::TRAINING_REGIME),
             Some("bf16 mixed precision")
@@ -1264,7 +1272,7 @@ mod tests {
             &[("multi_node.yaml", &cfg.join("accelerate/multi_node.yaml"))],
             &[],
         );
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(facts.str(paths::TRAINING_DISTRIBUTED), Some("DDP"));
         assert_eq!(facts.u64(paths::TRAINING_MACHINES), Some(2));
         assert_eq!(facts.u64(paths::TRAINING_PROCESSES), Some(8));
@@ -1275,13 +1283,13 @@ mod tests {
         assert!(!facts.contains(paths::TRAINING_REGIME));
 
         let dir = with_files(&[("fsdp.yaml", &cfg.join("accelerate/fsdp.yaml"))], &[]);
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(facts.str(paths::TRAINING_DISTRIBUTED), Some("FSDP"));
         assert_eq!(facts.u64(paths::TRAINING_PROCESSES), Some(2));
 
         let ds = cfg.join("deepspeed/zero_stage3_offload_config.json");
         let dir = with_files(&[("ds_config.json", &ds)], &[]);
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(
             facts.str(paths::TRAINING_DISTRIBUTED),
             Some("DeepSpeed ZeRO-3 with CPU offload")
@@ -1293,7 +1301,7 @@ mod tests {
             &[("z2.json", &cfg.join("deepspeed/zero_stage2_config.json"))],
             &[("accelerate.yaml", yaml)],
         );
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(
             facts.str(paths::TRAINING_DISTRIBUTED),
             Some("DeepSpeed ZeRO-2")
@@ -1309,7 +1317,7 @@ mod tests {
         // A single process (distributed_type NO): no setup.
         let latest = cfg.join("accelerate/test_latest.yaml");
         let dir = with_files(&[("default_config.yaml", &latest)], &[]);
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert!(!facts.contains(paths::TRAINING_DISTRIBUTED));
         assert!(!facts.contains(paths::TRAINING_PROCESSES));
     }
@@ -1321,7 +1329,7 @@ mod tests {
             &[("fsdp.yaml", &cfg.join("accelerate/fsdp.yaml"))],
             &[("run.sh", "python train.py --fp16\n")],
         );
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         assert_eq!(
             facts.str(paths::TRAINING_REGIME),
             Some("bf16 mixed precision")
@@ -1371,7 +1379,7 @@ mod tests {
                 ),
             ],
         );
-        let facts = collect(dir.path()).unwrap();
+        let facts = collect(dir.path()).unwrap().0;
         let software = facts.value(paths::TRAINING_SOFTWARE).unwrap();
         assert_eq!(software["transformers"], "4.46.0"); // the config wins over the card
         assert_eq!(software["sentence-transformers"], "3.0.1");
@@ -1390,7 +1398,7 @@ mod real_tests {
     /// sentence-transformers 6.3 writes `- Transformers: 5.25.0`: no colon kept, names canonical.
     #[test]
     fn sentence_transformers_framework_versions() {
-        let f = collect(&real("sentence-transformers")).unwrap();
+        let f = collect(&real("sentence-transformers")).unwrap().0;
         let sw = f
             .value(paths::TRAINING_SOFTWARE)
             .unwrap()
@@ -1411,7 +1419,7 @@ mod real_tests {
     /// source names the key the config uses (`dtype` in transformers 5).
     #[test]
     fn regime_for_plain_and_peft_trainer_folders() {
-        let plain = collect(&real("tf5-trainer")).unwrap();
+        let plain = collect(&real("tf5-trainer")).unwrap().0;
         assert_eq!(plain.str(paths::TRAINING_REGIME), Some("fp32"));
         let src = plain
             .get(paths::TRAINING_REGIME)
@@ -1420,7 +1428,7 @@ mod real_tests {
             .to_string();
         assert!(src.contains("config.json dtype float32"), "{src}");
         assert!(!src.contains("torch_dtype"), "{src}");
-        let peft = collect(&real("tf5-peft-trainer")).unwrap();
+        let peft = collect(&real("tf5-peft-trainer")).unwrap().0;
         assert_eq!(peft.str(paths::TRAINING_REGIME), Some("fp32"));
         let src = peft.get(paths::TRAINING_REGIME).unwrap().source.to_string();
         assert!(
