@@ -37,7 +37,7 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write the model card, or merge the facts into the existing one.
     #[command(
-        after_help = "Examples:\n  cardfill fill ./checkpoint --dry-run\n  cardfill fill ./checkpoint --hours 12 --region aws:us-east-1\n  cardfill fill ./checkpoint --check"
+        after_help = "Examples:\n  cardfill fill ./checkpoint --dry-run\n  cardfill fill ./checkpoint --hours 12 --region aws:us-east-1\n  cardfill fill ./checkpoint --check\n  cardfill fill --from-hub org/model --out ./model-card"
     )]
     Fill(FillArgs),
     /// Run a training command and record its hardware, times and energy.
@@ -181,7 +181,20 @@ pub struct EvidenceArgs {
 #[derive(Debug, ClapArgs)]
 pub struct InspectArgs {
     /// The checkpoint directory.
-    pub dir: PathBuf,
+    #[arg(required_unless_present = "from_hub", conflicts_with = "from_hub")]
+    pub dir: Option<PathBuf>,
+    /// Inspect a model already on the Hub (ORG/NAME) without downloading its weights.
+    /// Implies --online.
+    #[arg(long, value_name = "ORG/NAME", help_heading = "From the Hub")]
+    pub from_hub: Option<String>,
+    /// The revision (branch, tag or commit) to read with --from-hub [default: main].
+    #[arg(
+        long,
+        value_name = "REV",
+        requires = "from_hub",
+        help_heading = "From the Hub"
+    )]
+    pub revision: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -196,7 +209,34 @@ pub struct InspectArgs {
 #[derive(Debug, ClapArgs)]
 pub struct FillArgs {
     /// The checkpoint directory.
-    pub dir: PathBuf,
+    #[arg(required_unless_present = "from_hub", conflicts_with = "from_hub")]
+    pub dir: Option<PathBuf>,
+    /// Fill the card of a model already on the Hub (ORG/NAME) without downloading its
+    /// weights: README, configs and weight headers are read with range requests. Implies
+    /// --online; needs --out.
+    #[arg(
+        long,
+        value_name = "ORG/NAME",
+        requires = "out",
+        help_heading = "From the Hub"
+    )]
+    pub from_hub: Option<String>,
+    /// The revision (branch, tag or commit) to read with --from-hub [default: main].
+    #[arg(
+        long,
+        value_name = "REV",
+        requires = "from_hub",
+        help_heading = "From the Hub"
+    )]
+    pub revision: Option<String>,
+    /// Where --from-hub writes the card (DIR/README.md) and its figure; created if missing.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "from_hub",
+        help_heading = "From the Hub"
+    )]
+    pub out: Option<PathBuf>,
     /// The card to write or merge into [default: DIR/README.md].
     #[arg(long, value_name = "PATH")]
     pub card: Option<PathBuf>,

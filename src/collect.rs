@@ -54,10 +54,21 @@ pub fn check_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Collects every fact about the checkpoint in `dir`.
+/// Collects every fact about the checkpoint in `dir`, trained on this machine or one whose
+/// records `dir` holds.
 ///
 /// Errors only when `dir` itself is unusable; collector failures are warnings in the facts.
 pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
+    collect_in(dir, evidence, true)
+}
+
+/// [`collect`] for a checkpoint trained elsewhere (read from the Hub): this machine, its Slurm
+/// job and its training processes are not evidence.
+pub fn collect_elsewhere(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
+    collect_in(dir, evidence, false)
+}
+
+fn collect_in(dir: &Path, evidence: &EvidenceArgs, here: bool) -> anyhow::Result<Facts> {
     // A flag is a promise: a value no run can have is an error before anything is read.
     crate::plausible::check(evidence.hours, evidence.count, None)?;
     check_dir(dir)?;
@@ -90,7 +101,11 @@ pub fn collect(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<Facts> {
         hardware: hardware_name,
         count: evidence.count.or(hardware_count),
     };
-    let run = cardfill_hardware::collect(dir, &facts, &run_options);
+    let run = if here {
+        cardfill_hardware::collect(dir, &facts, &run_options)
+    } else {
+        cardfill_hardware::collect_elsewhere(dir, &facts, &run_options)
+    };
     overlay(&mut facts, "hardware", run);
     // What the training process told its record; it weighs the files' facts itself.
     let training = cardfill_hardware::training::collect(dir, &facts);

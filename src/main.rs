@@ -7,6 +7,7 @@ mod cli;
 mod collect;
 mod commands;
 mod plausible;
+mod remote;
 mod report;
 
 use std::process::ExitCode;

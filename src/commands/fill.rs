@@ -3,7 +3,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use cardfill_card::write::{CardFile, WriteError};
@@ -15,20 +15,35 @@ use crate::{collect, report};
 
 /// Runs `fill`.
 pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
-    let mut facts = collect::collect(&args.dir, &args.evidence)?;
+    let writes = !args.dry_run && !args.check;
+    // With --from-hub the evidence is a stand-in of the repository, the card goes to --out.
+    let (dir, remote) = match (&args.dir, &args.from_hub, &args.out) {
+        (_, Some(repo), Some(out)) => (out.clone(), Some(from_hub(args, repo, out, writes)?)),
+        (Some(dir), _, _) => (dir.clone(), None),
+        _ => {
+            return Err(report::fatal(
+                "usage",
+                None,
+                "pass a checkpoint directory, or --from-hub ORG/NAME with --out DIR (try '--help')",
+            ));
+        }
+    };
+    let mut facts = match &remote {
+        Some(r) => r.facts.clone(),
+        None => collect::collect(&dir, &args.evidence)?,
+    };
     // Never emit a value the Hub rejects: such facts are dropped with a warning.
     cardfill_hub::sanitize(&mut facts);
     for w in facts.warnings() {
         report::warning(w);
     }
-    let card_path = args
-        .card
-        .clone()
-        .unwrap_or_else(|| args.dir.join("README.md"));
-    let writes = !args.dry_run && !args.check;
-    let card =
-        CardFile::open(&card_path, &args.dir, args.card.is_some(), writes).map_err(
-            |e| match e {
+    let card_path = args.card.clone().unwrap_or_else(|| dir.join("README.md"));
+    let card = if remote.is_some() && !dir.exists() {
+        // A dry run from the Hub into a directory not made yet: no card there.
+        None
+    } else {
+        Some(
+            CardFile::open(&card_path, &dir, args.card.is_some(), writes).map_err(|e| match e {
                 WriteError::Read(_) => {
                     let fix = if args.card.is_some() {
                         "check the path given to --card"
@@ -38,9 +53,13 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
                     report::fatal("card-unreadable", Some(&card_path), format!("{e}: {fix}"))
                 }
                 other => other.into(),
-            },
-        )?;
-    let existing = card.text().map(str::to_owned);
+            })?,
+        )
+    };
+    // The card to fill: the local one, else the Hub's README.
+    let hub_readme = remote.as_ref().and_then(|r| r.mirror.readme.clone());
+    let local = card.as_ref().and_then(|c| c.text().map(str::to_owned));
+    let existing = local.clone().or_else(|| hub_readme.clone());
     let template = match &args.template {
         Some(path) => Some(
             cardfill_facts::read::read_to_string(path, cardfill_facts::read::CARD_CAP).map_err(
@@ -81,7 +100,7 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             != Some(bytes)
     });
-    let up_to_date = existing.as_deref() == Some(filled.text.as_str()) && !figure_stale;
+    let up_to_date = local.as_deref() == Some(filled.text.as_str()) && !figure_stale;
 
     report_changes(&filled.changes);
     // Metadata a person wrote may still be rejected: say so, without touching it.
@@ -103,7 +122,7 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         out.write_all(filled.text.as_bytes())?;
         out.flush()?;
     } else if args.check {
-        if existing.is_none() {
+        if local.is_none() {
             report::note(&format!(
                 "`{}` does not exist: run `cardfill fill` to create it",
                 card_path.display()
@@ -119,7 +138,7 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         }
     } else if up_to_date {
         report::note(&format!("`{}` is up to date", card_path.display()));
-    } else if card.read_only() && !args.force {
+    } else if card.as_ref().is_some_and(CardFile::read_only) && !args.force {
         // Nothing is written: the notes about what would have changed are dropped.
         report::flush(true);
         report::warning(&cardfill_facts::Warning {
@@ -139,14 +158,21 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
             write_figure(&figure_path, bytes)?;
             report::note(&format!("wrote `{}`", figure_path.display()));
         }
-        card.write(filled.text, !args.no_backup, |fresh| {
-            cardfill_card::fill(fresh, template.as_deref(), &facts, &options).map(|f| f.text)
+        let card = card.ok_or_else(|| {
+            report::fatal(
+                "card-unwritable",
+                Some(&card_path),
+                format!(
+                    "`{}` has no directory: pass an existing --out",
+                    card_path.display()
+                ),
+            )
         })?;
-        let done = if existing.is_none() {
-            "created"
-        } else {
-            "wrote"
-        };
+        card.write(filled.text, !args.no_backup, |fresh| {
+            let base = fresh.or(hub_readme.as_deref());
+            cardfill_card::fill(base, template.as_deref(), &facts, &options).map(|f| f.text)
+        })?;
+        let done = if local.is_none() { "created" } else { "wrote" };
         report::note(&format!("{done} `{}`", card_path.display()));
     }
     Ok(ExitCode::from(if warned { EXIT_WARNINGS } else { EXIT_OK }))
@@ -206,4 +232,48 @@ fn write_figure(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     tmp.write_all(bytes).map_err(|e| fail(&e))?;
     tmp.persist(path).map_err(|e| fail(&e.error))?;
     Ok(())
+}
+
+/// Reads `repo` from the Hub (see [`crate::remote`]), after checking `--out` and creating it
+/// when a write follows.
+fn from_hub(
+    args: &FillArgs,
+    repo: &str,
+    out: &Path,
+    writes: bool,
+) -> anyhow::Result<crate::remote::Remote> {
+    crate::remote::check_id(repo)?;
+    if out.exists() && !out.is_dir() {
+        return Err(report::fatal(
+            "not-a-directory",
+            Some(out),
+            format!(
+                "`{}` is not a directory: pass a directory to --out",
+                out.display()
+            ),
+        ));
+    }
+    let local_card: PathBuf = args.card.clone().unwrap_or_else(|| out.join("README.md"));
+    let remote = crate::remote::collect(
+        repo,
+        args.revision.as_deref(),
+        Some(&local_card),
+        &args.evidence,
+    )?;
+    // Created once the Hub answered: a failure leaves nothing behind.
+    if writes && !out.exists() {
+        std::fs::create_dir_all(out).map_err(|e| {
+            report::fatal(
+                "out-unwritable",
+                Some(out),
+                format!(
+                    "cannot create `{}`: {}: pass a directory you can write to --out",
+                    out.display(),
+                    report::io_words(&e)
+                ),
+            )
+        })?;
+        report::note(&format!("created `{}`", out.display()));
+    }
+    Ok(remote)
 }

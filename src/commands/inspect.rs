@@ -12,7 +12,19 @@ use crate::{collect, report};
 
 /// Runs `inspect`.
 pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
-    let facts = collect::collect(&args.dir, &args.evidence)?;
+    let facts = match (&args.dir, &args.from_hub) {
+        (_, Some(repo)) => {
+            crate::remote::collect(repo, args.revision.as_deref(), None, &args.evidence)?.facts
+        }
+        (Some(dir), None) => collect::collect(dir, &args.evidence)?,
+        (None, None) => {
+            return Err(report::fatal(
+                "usage",
+                None,
+                "pass a checkpoint directory, or --from-hub ORG/NAME (try '--help')",
+            ));
+        }
+    };
     // Built whole, then written in one call (stdout is line-buffered).
     let mut buf = Vec::with_capacity(16 << 10);
     match args.format {

@@ -1,12 +1,9 @@
 //! The base model from the Hub cache and a Hub on 127.0.0.1; `cardfill validate`.
 //!
-//! The fake Hub and cache are shared with `cardfill-hub`'s own tests.
+//! The fake Hub and cache are the test kit's (`cardfill_testkit::fakehub`).
 
-#[path = "../../crates/cardfill-hub/tests/support/mod.rs"]
-mod support;
-
+use cardfill_testkit::fakehub::{FakeCache, FakeHub, Model, SHA};
 use serde_json::Value;
-use support::{FakeCache, FakeHub, Model, SHA};
 
 use crate::util::{RunDir, cardfill, fixtures, json_stdout, stderr, stdout};
 
@@ -165,7 +162,7 @@ fn online_the_base_card_comes_from_the_hub() {
         Model {
             sha: SHA.into(),
             files: [("README.md".to_owned(), LLAMA3_CARD.as_bytes().to_vec())].into(),
-            delay: None,
+            ..Model::default()
         },
     );
     let run = RunDir::new().file(

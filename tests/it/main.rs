@@ -25,6 +25,7 @@ mod examples;
 mod faults;
 mod fill;
 mod formats;
+mod from_hub;
 mod hub;
 mod inspect;
 mod memory;

@@ -163,6 +163,21 @@ impl Facts {
         self.warnings.extend(other.warnings);
     }
 
+    /// Rewrites every fact's source and every warning's message in place: facts collected
+    /// from a stand-in directory, told where they really came from.
+    pub fn rewrite(
+        &mut self,
+        mut source: impl FnMut(&mut Source),
+        mut message: impl FnMut(&mut String),
+    ) {
+        for fact in self.values.values_mut() {
+            source(&mut fact.source);
+        }
+        for w in &mut self.warnings {
+            message(&mut w.message);
+        }
+    }
+
     /// The JSON contract of `inspect --format json`: values nested by their dotted paths,
     /// a top-level `sources` object mapping each path to a readable provenance string, and
     /// `warnings` as a list of `{code, message}`.

@@ -229,3 +229,16 @@ pub const CARBON_CO2_MARKET_GRAMS: &str = "carbon.co2_market_grams";
 pub const CARBON_EMBODIED_GRAMS: &str = "carbon.embodied_grams";
 /// string: how the embodied emissions were worked out.
 pub const CARBON_EMBODIED_METHOD: &str = "carbon.embodied_method";
+
+// ---- hub (a model filled from the Hub, `fill --from-hub`) ----
+/// string: the repository the facts were read from (`org/name`).
+pub const HUB_REPO: &str = "hub.repo";
+/// string: the commit (sha) every remote file was read at.
+pub const HUB_REVISION: &str = "hub.revision";
+/// integer: bytes received from the Hub (answers' bodies) to work out the facts.
+pub const HUB_BYTES_FETCHED: &str = "hub.bytes_fetched";
+/// integer: HTTP requests made to the Hub.
+pub const HUB_REQUESTS: &str = "hub.requests";
+/// list of objects: weight files on the Hub not downloaded (`{path, bytes}`), e.g. pickled
+/// `.bin` weights, whose parameters are therefore not counted.
+pub const HUB_NOT_FETCHED: &str = "hub.not_fetched";

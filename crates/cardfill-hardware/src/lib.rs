@@ -109,3 +109,17 @@ pub fn collect(dir: &Path, known: &Facts, options: &RunOptions) -> Result<Facts,
     let ctx = Context::observe(true);
     Ok(assemble(dir, known, options, &ctx))
 }
+
+/// [`collect`] from the flags and `dir` alone, observing nothing of this machine (no Slurm
+/// job, parent process or GPUs): for a model trained elsewhere, such as one read from the Hub.
+pub fn collect_elsewhere(
+    dir: &Path,
+    known: &Facts,
+    options: &RunOptions,
+) -> Result<Facts, HardwareError> {
+    let ctx = Context {
+        now: Some(chrono::Utc::now()),
+        ..Context::default()
+    };
+    Ok(assemble(dir, known, options, &ctx))
+}

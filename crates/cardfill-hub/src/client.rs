@@ -88,14 +88,14 @@ fn token() -> Option<String> {
 }
 
 /// The network half of [`Hub`]: an hf-hub client on a current-thread runtime.
-struct Net {
-    runtime: tokio::runtime::Runtime,
+pub(crate) struct Net {
+    pub(crate) runtime: tokio::runtime::Runtime,
     client: HFClient,
     http: reqwest::Client,
     /// Limit for one request.
     timeout: Duration,
     /// Bound on one whole operation (a request and its retry).
-    deadline: Duration,
+    pub(crate) deadline: Duration,
 }
 
 /// The Hub for one collection or validation: the cache always, the network only when allowed
@@ -142,7 +142,7 @@ impl Hub {
         redact_token(self.token.as_deref(), text)
     }
 
-    fn net(&self) -> Result<&Net, String> {
+    pub(crate) fn net(&self) -> Result<&Net, String> {
         self.net
             .as_ref()
             .ok_or_else(|| "network use is not allowed (offline)".to_owned())
@@ -281,7 +281,17 @@ impl Net {
             .enable_all()
             .build()
             .map_err(|e| fail(format!("cannot start the network runtime: {e}")))?;
-        let timeout = options.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        // huggingface_hub's variable for a download's limit, in seconds.
+        let timeout = options
+            .timeout
+            .or_else(|| {
+                std::env::var("HF_HUB_DOWNLOAD_TIMEOUT")
+                    .ok()
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .map(Duration::from_secs_f64)
+            })
+            .unwrap_or(DEFAULT_TIMEOUT);
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -306,13 +316,13 @@ impl Net {
         })
     }
 
-    fn model(&self, id: &str) -> hf_hub::HFRepository<hf_hub::RepoTypeModel> {
+    pub(crate) fn model(&self, id: &str) -> hf_hub::HFRepository<hf_hub::RepoTypeModel> {
         let (owner, name) = hf_hub::split_id(id);
         self.client.model(owner, name)
     }
 
     /// Runs `future` to completion, or fails after the deadline.
-    fn run<T>(
+    pub(crate) fn run<T>(
         &self,
         future: impl std::future::Future<Output = Result<T, String>>,
     ) -> Result<T, String> {
@@ -330,7 +340,7 @@ impl Net {
     }
 
     /// One line for an hf-hub error, with its cause; a timeout says how long was waited.
-    fn describe(&self, e: &HFError) -> String {
+    pub(crate) fn describe(&self, e: &HFError) -> String {
         let text = error_chain(e);
         if let Some(why) = unreachable(&text) {
             why

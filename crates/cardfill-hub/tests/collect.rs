@@ -1,12 +1,10 @@
 //! The Hub collector against a fake cache and a Hub on 127.0.0.1.
 
-mod support;
-
 use std::time::Duration;
 
 use cardfill_facts::{Facts, Source, paths};
 use cardfill_hub::{HubOptions, collect};
-use support::{FakeCache, FakeHub, Model, SHA};
+use cardfill_testkit::fakehub::{FakeCache, FakeHub, Model, SHA};
 
 const BASE_CARD: &str = "---\nlicense: other\nlicense_name: llama3\nlicense_link: LICENSE\nlanguage:\n- en\n- de\npipeline_tag: text-generation\nlibrary_name: transformers\n---\n# Base\n";
 const BASE_CONFIG: &str = r#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}"#;
@@ -140,7 +138,7 @@ fn online_the_base_card_is_downloaded_and_the_id_confirmed() {
                 ("config.json".to_owned(), BASE_CONFIG.as_bytes().to_vec()),
             ]
             .into(),
-            delay: None,
+            ..Model::default()
         },
     );
     let cache = FakeCache::new();
@@ -201,6 +199,7 @@ fn a_slow_hub_times_out_into_a_warning() {
             sha: SHA.into(),
             files: [("README.md".to_owned(), BASE_CARD.as_bytes().to_vec())].into(),
             delay: Some(Duration::from_secs(5)),
+            ..Model::default()
         },
     );
     let cache = FakeCache::new();

@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod big;
+pub mod fakehub;
 pub mod gguf;
 pub mod models;
 pub mod torch;
