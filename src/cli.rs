@@ -22,6 +22,7 @@ impl Args {
             Command::Co2(a) => a.format == Format::Json,
             Command::Regions(a) => a.format == Format::Json,
             Command::Probe(a) => a.format == Some(Format::Json),
+            Command::Push(a) => a.format == Format::Json,
             Command::Fill(_) | Command::Run(_) | Command::Validate(_) => false,
         }
     }
@@ -60,6 +61,11 @@ pub enum Command {
         after_help = "Examples:\n  cardfill regions\n  cardfill regions us-east\n  cardfill regions Quebec --format json"
     )]
     Regions(RegionsArgs),
+    /// Upload a card and the files it links to (the training figure) to the Hub, in one commit.
+    #[command(
+        after_help = "Examples:\n  cardfill push ./checkpoint --repo org/model --dry-run\n  cardfill push ./checkpoint --repo org/model\n  cardfill fill --from-hub org/model --out ./card && cardfill push ./card --repo org/model --create-pr"
+    )]
+    Push(PushArgs),
     /// Check a model card's metadata as the Hub does.
     #[command(
         after_help = "Examples:\n  cardfill validate ./checkpoint/README.md\n  cardfill validate ./checkpoint/README.md --online"
@@ -381,4 +387,32 @@ pub struct ValidateArgs {
     /// Also ask the Hub's validation endpoint.
     #[arg(long, env = "CARDFILL_ONLINE")]
     pub online: bool,
+}
+
+/// `cardfill push`.
+#[derive(Debug, ClapArgs)]
+pub struct PushArgs {
+    /// The directory holding the card (README.md) and the files it links to.
+    pub dir: PathBuf,
+    /// The model repository on the Hub.
+    #[arg(long, value_name = "ORG/NAME")]
+    pub repo: String,
+    /// The branch to commit to, or the base of the pull request [default: main].
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+    /// Open a pull request instead of committing to the branch; prints its URL.
+    #[arg(long)]
+    pub create_pr: bool,
+    /// The commit's title [default: "Update the model card with cardfill"].
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// List what would be committed, and the message; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send a card the Hub's rules reject.
+    #[arg(long)]
+    pub force: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }

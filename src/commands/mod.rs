@@ -4,6 +4,7 @@ mod co2;
 mod fill;
 mod inspect;
 mod probe;
+mod push;
 mod regions;
 mod run;
 mod validate;
@@ -24,6 +25,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Fill(a) => fill::run(&a),
         Command::Run(a) => run::run(&a),
         Command::Probe(a) => probe::run(&a),
+        Command::Push(a) => push::run(&a),
         Command::Co2(a) => co2::run(&a),
         Command::Regions(a) => regions::run(&a),
         Command::Validate(a) => validate::run(&a),

@@ -29,6 +29,7 @@ mod from_hub;
 mod hub;
 mod inspect;
 mod memory;
+mod push;
 mod readme;
 mod real;
 mod run;

@@ -54,7 +54,8 @@ fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| &v[k])
 }
 
-fn copy(name: &str) -> tempfile::TempDir {
+/// A copy of the real-library fixture `name` in a temporary directory.
+pub(crate) fn copy(name: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let mut stack = vec![real().join(name)];
     let root = real().join(name);

@@ -17,6 +17,7 @@
 
 mod figure;
 mod frontmatter;
+mod links;
 mod markdown;
 mod merge;
 mod render;
@@ -30,6 +31,7 @@ pub use frontmatter::{
     Broken as BrokenFrontMatter, Span as FrontMatterSpan, broken as broken_front_matter,
     duplicate_key as duplicate_front_matter_key, find as find_front_matter,
 };
+pub use links::linked_files;
 pub use markdown::PLACEHOLDER;
 pub use vars::{FrontKey, Variables, variables};
 

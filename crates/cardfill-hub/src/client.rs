@@ -111,11 +111,23 @@ impl Hub {
     /// Builds the Hub; the network part only when `options` allow it. Nothing is sent until a
     /// method is called.
     pub(crate) fn new(options: &HubOptions) -> Result<Self, HubError> {
+        Self::with_retries(options, 1)
+    }
+
+    /// [`Hub::new`] whose requests are tried up to `attempts` times, with exponential backoff
+    /// on connection failures and transient statuses (hf-hub's retry).
+    pub(crate) fn with_retries(options: &HubOptions, attempts: usize) -> Result<Self, HubError> {
         let endpoint = endpoint(options);
         let cache_dir = cache_dir(options);
         let token = options.network_allowed().then(token).flatten();
         let net = if options.network_allowed() {
-            Some(Net::new(options, &endpoint, &cache_dir, token.as_deref())?)
+            Some(Net::new(
+                options,
+                &endpoint,
+                &cache_dir,
+                token.as_deref(),
+                attempts,
+            )?)
         } else {
             None
         };
@@ -130,6 +142,11 @@ impl Hub {
     /// The endpoint asked.
     pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// Whether a token was found (never shown).
+    pub(crate) fn has_token(&self) -> bool {
+        self.token.is_some()
     }
 
     /// The local cache directory.
@@ -272,6 +289,7 @@ impl Net {
         endpoint: &str,
         cache_dir: &std::path::Path,
         token: Option<&str>,
+        attempts: usize,
     ) -> Result<Self, HubError> {
         let fail = |message: String| HubError::Client {
             endpoint: endpoint.to_owned(),
@@ -302,7 +320,7 @@ impl Net {
             .endpoint(endpoint)
             .cache_dir(cache_dir)
             .client(http.clone())
-            .retry_max_attempts(1);
+            .retry_max_attempts(attempts);
         if let Some(t) = token {
             builder = builder.token(t);
         }
@@ -312,7 +330,7 @@ impl Net {
             client,
             http,
             timeout,
-            deadline: timeout * 3,
+            deadline: timeout * (attempts.clamp(1, 10) as u32 + 2),
         })
     }
 

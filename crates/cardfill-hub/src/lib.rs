@@ -19,6 +19,7 @@ mod client;
 mod front_matter;
 mod infer;
 mod lists;
+pub mod push;
 pub mod remote;
 mod rules;
 mod sanitize;
