@@ -394,3 +394,37 @@ fn from_hub_refuses_what_is_not_a_model_id_and_offline() {
     let out = work.run(&["fill", "--out", "x"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn every_shared_case_counts_the_same_from_the_hub_as_on_disk() {
+    for name in [
+        "gemma-2b-it",
+        "llama2-7b-chat-hf",
+        "sd-v1-5-diffusers",
+        "peft-lora-tinyllama-trainer-ckpt",
+        "trainer-vit-base-riego",
+    ] {
+        let local = case(name);
+        let hub = FakeHub::start().model("org/case", Model::from_dir(local.path()));
+        let work = RunDir::new();
+        let out = run_against(
+            &hub,
+            None,
+            &["inspect", "--from-hub", "org/case", "--format", "json"],
+            work.path(),
+        );
+        let remote = json_stdout(&out);
+        let on_disk = inspect_json(local.path());
+        for key in ["parameters", "model", "training", "evaluation"] {
+            assert_eq!(remote[key], on_disk[key], "{name}: {key}");
+        }
+        assert!(remote["model"].is_object(), "{name}: no model facts");
+        if name == "gemma-2b-it" {
+            assert_eq!(remote["parameters"]["total"], 2_506_172_416u64);
+        }
+        assert!(
+            remote["hub"]["bytes_fetched"].as_u64().unwrap() < 4 << 20,
+            "{name}"
+        );
+    }
+}

@@ -10,6 +10,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod checkpoints;
+mod hub;
 mod measure;
 mod memory;
 mod python;
@@ -181,6 +182,9 @@ fn run(o: &Options) -> anyhow::Result<()> {
     bench.goals(&checkpoints);
     println!();
     bench.goals14();
+    if let Some(c) = checkpoints.iter().find(|c| c.key == "405B") {
+        hub::transfer(&cardfill, c)?;
+    }
     if !o.no_memory {
         memory::run(&meter, &cardfill, &root, 1.0)?;
     }
