@@ -74,7 +74,14 @@ pub struct GpuInfo {
     /// NVML queries this GPU or driver does not support (`total_energy_consumption`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsupported: Vec<String>,
+    /// Power draw during the run, `[seconds since start, watts]`, thinned to at most
+    /// [`POWER_SERIES_MAX`] samples ([`thin_power`]); `cardfill run` with NVML only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub power_samples: Vec<[f64; 2]>,
 }
+
+/// The most power samples a record keeps per GPU (the figure needs no more).
+pub const POWER_SERIES_MAX: usize = 240;
 
 /// Energy one GPU used during the run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -373,6 +380,26 @@ pub fn counter_energy(start_mj: u64, end_mj: u64) -> GpuEnergy {
     }
 }
 
+/// The power samples `(seconds since start, watts)` a record keeps: at most
+/// [`POWER_SERIES_MAX`], evenly spread over the run (first and last kept), rounded to 0.1 s and
+/// 0.1 W. Only the record's series is thinned: energy is integrated over every sample.
+pub fn thin_power(samples: &[(f64, f64)]) -> Vec<[f64; 2]> {
+    let round = |x: f64| (x * 10.0).round() / 10.0;
+    let n = samples.len();
+    let keep = n.min(POWER_SERIES_MAX);
+    (0..keep)
+        .filter_map(|k| {
+            // Index k of `keep` evenly spaced over 0..n (exact integer arithmetic).
+            let i = if keep > 1 {
+                k * (n - 1) / (keep - 1)
+            } else {
+                0
+            };
+            samples.get(i).map(|&(t, w)| [round(t), round(w)])
+        })
+        .collect()
+}
+
 /// Integrates power samples `(seconds since start, watts)` by the trapezoid rule, joules.
 pub fn integrate_power(samples: &[(f64, f64)]) -> f64 {
     samples
@@ -384,6 +411,27 @@ pub fn integrate_power(samples: &[(f64, f64)]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn power_series_is_bounded_and_keeps_both_ends() {
+        let long: Vec<(f64, f64)> = (0..10_000)
+            .map(|i| (f64::from(i) * 10.0, 300.0 + f64::from(i % 7)))
+            .collect();
+        let kept = thin_power(&long);
+        assert_eq!(kept.len(), POWER_SERIES_MAX);
+        assert_eq!(kept[0], [0.0, 300.0]);
+        assert_eq!(
+            kept[POWER_SERIES_MAX - 1],
+            [99_990.0, 300.0 + f64::from(9_999 % 7)]
+        );
+        assert!(kept.windows(2).all(|w| w[0][0] < w[1][0]));
+        // Short series are kept whole, rounded to 0.1 s and 0.1 W.
+        assert_eq!(
+            thin_power(&[(0.012, 350.04), (9.96, 351.06)]),
+            vec![[0.0, 350.0], [10.0, 351.1]]
+        );
+        assert!(thin_power(&[]).is_empty());
+    }
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k| {
