@@ -379,13 +379,35 @@ fn cards_read_well_on_library_cards() {
         )
     );
     assert!(card.contains("- `learning_rate`: 0.001"));
-    // lm-evaluation-harness: complete entries go to model-index, the local one stays in prose.
+    // lm-evaluation-harness (a file lm_eval wrote): complete entries go to model-index with
+    // the library's figures, the local-file task stays in prose.
+    let lib = &figures()["lm-eval"]["results"];
+    assert_eq!(lib["tiny_qa"]["acc,none"], 0.375);
+    assert_eq!(lib["tiny_qa_local"]["acc,none"], 0.4);
     let lm = stdout(&run(&["fill", "--dry-run"], &real().join("lm-eval")));
     let front = lm.split("\n---\n").next().unwrap();
-    assert!(front.contains("type: allenai/ai2_arc"), "{front}");
-    assert!(!front.contains("exact_match"), "{front}");
     assert!(
-        lm.contains("| local_task | evaluation set | exact_match | 0.125 | - |"),
+        front.contains("- name: cardfill-test/tiny-llama"),
+        "{front}"
+    );
+    assert!(front.contains("type: cardfill-test/tiny-qa"), "{front}");
+    assert!(
+        front.contains("- type: acc\n      value: 0.375\n    - type: acc_norm\n      value: 0.375"),
+        "{front}"
+    );
+    assert!(
+        !front.contains("0.4\n") && !front.contains("sample_len"),
+        "{front}"
+    );
+    assert!(!lm.contains("local_qa.jsonl"), "{lm}");
+    assert!(
+        lm.contains(
+            "| tiny_qa | [cardfill-test/tiny-qa](https://huggingface.co/datasets/cardfill-test/tiny-qa) `test` | acc | 0.375 | - |"
+        ),
+        "{lm}"
+    );
+    assert!(
+        lm.contains("| tiny_qa_local | evaluation set | acc | 0.4 | - |"),
         "{lm}"
     );
 }
@@ -453,7 +475,10 @@ fn model_card_load_reads_filled_cards() {
     );
     let lm = &by("lm-eval")["eval_results"];
     assert_eq!(
-        lm[0],
-        json!({"task": "text-generation", "dataset": "allenai/ai2_arc", "metric": "acc", "value": 0.2668})
+        lm,
+        &json!([
+            {"task": "text-generation", "dataset": "cardfill-test/tiny-qa", "metric": "acc", "value": 0.375},
+            {"task": "text-generation", "dataset": "cardfill-test/tiny-qa", "metric": "acc_norm", "value": 0.375},
+        ])
     );
 }
