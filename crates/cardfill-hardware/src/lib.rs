@@ -1,5 +1,5 @@
 //! The machine and the run: host (sysinfo), GPUs (NVML), Slurm jobs, run records written by
-//! `cardfill run` and `cardfill probe`, and the hours and energy of the run.
+//! `cardfill run` and `cardfill probe`, and the hours, energy and GPU power over time of the run.
 //!
 //! # Run records
 //!
