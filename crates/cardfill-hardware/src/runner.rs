@@ -22,9 +22,7 @@ use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::low_level::siginfo::Cause;
 
-use crate::gpu::{
-    EnergyMethod, GpuEnergy, GpuProbe, GpuSelection, counter_energy, integrate_power, thin_power,
-};
+use crate::gpu::{EnergyMethod, GpuEnergy, GpuProbe, GpuSelection, PowerTrace, counter_energy};
 use crate::host::HostInfo;
 use crate::record::{
     Launcher, RecordKind, RunRecord, SlurmInfo, format_time, write_record_checked,
@@ -285,14 +283,14 @@ pub fn run_command(
         let poller = polled.then(|| {
             let probe = &probe;
             scope.spawn(move || {
-                let mut samples: Vec<Vec<(f64, f64)>> = vec![Vec::new(); probe.gpus.len()];
+                let mut samples = vec![PowerTrace::default(); probe.gpus.len()];
                 // One sample every interval, and a last one once the command ended.
                 let mut stopped = false;
                 loop {
                     let t = started.elapsed().as_secs_f64();
                     for (i, w) in probe.power_w().into_iter().enumerate() {
                         if let Some(w) = w {
-                            samples[i].push((t, w));
+                            samples[i].push(t, w);
                         }
                     }
                     if stopped {
@@ -322,17 +320,17 @@ pub fn run_command(
 
     let (mut record, writes) = base_record(RecordKind::Run, &probe, HostInfo::probe(), run_key);
     for (i, gpu) in record.gpus.iter_mut().enumerate() {
-        gpu.power_samples = samples.get(i).map(|s| thin_power(s)).unwrap_or_default();
+        gpu.power_samples = samples.get(i).map(PowerTrace::series).unwrap_or_default();
         // The counter where it was read at both ends; the samples only without one.
         gpu.energy = match (
             counters_start.get(i).copied().flatten(),
             counters_end.get(i).copied().flatten(),
         ) {
             (Some(s), Some(e)) => Some(counter_energy(s, e)),
-            _ => samples.get(i).filter(|s| s.len() >= 2).map(|s| GpuEnergy {
+            _ => samples.get(i).filter(|s| s.count >= 2).map(|s| GpuEnergy {
                 method: EnergyMethod::Sampled,
-                joules: integrate_power(s),
-                samples: u32::try_from(s.len()).ok(),
+                joules: s.joules,
+                samples: u32::try_from(s.count).ok(),
                 ..GpuEnergy::default()
             }),
         };
