@@ -246,6 +246,98 @@ fn fill_keeps_human_lines_is_idempotent_and_valid() {
     }
 }
 
+/// Width and height from a PNG's header.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+/// A run record of one node with `gpus` GPUs whose power was sampled every 10 s for 20 min,
+/// written by cardfill's own record writer.
+fn power_record(dir: &Path, gpus: u32) {
+    use cardfill_hardware::gpu::{GpuInfo, counter_energy};
+    use cardfill_hardware::record::{RecordKind, RunRecord, record_dir, write_record};
+    let mut r = RunRecord::new(RecordKind::Run, "node1".into(), "lone-1".into());
+    r.start = Some("2026-12-01T08:00:00.000Z".into());
+    r.end = Some("2026-12-01T08:20:00.000Z".into());
+    r.gpus = (0..gpus)
+        .map(|i| GpuInfo {
+            index: i,
+            name: Some("NVIDIA H100 80GB HBM3".into()),
+            energy: Some(counter_energy(0, 360_000_000)),
+            power_samples: (0..=120)
+                .map(|k| {
+                    [
+                        f64::from(k) * 10.0,
+                        300.0 + f64::from(i * 20 + (k * 7) % 40),
+                    ]
+                })
+                .collect(),
+            ..GpuInfo::default()
+        })
+        .collect();
+    r.finish();
+    write_record(&record_dir(dir), r).unwrap();
+}
+
+#[test]
+fn run_record_power_samples_add_a_panel_to_the_figure() {
+    let plain = copy("tf5-trainer");
+    assert!(run(&["fill", "--no-backup"], plain.path()).status.success());
+    let without = fs::read(plain.path().join("cardfill-training.png")).unwrap();
+    assert!(inspect(plain.path())["run"]["power"].is_null());
+
+    let tmp = copy("tf5-trainer");
+    power_record(tmp.path(), 2);
+    let facts = inspect(tmp.path());
+    let power = &facts["run"]["power"];
+    assert_eq!(power.as_array().unwrap().len(), 2, "{facts}");
+    assert_eq!(power[1]["gpu"], "GPU 1");
+    assert_eq!(power[1]["samples"][0], json!([0.0, 320.0]));
+    assert_eq!(power[1]["samples"].as_array().unwrap().len(), 121);
+    // The counters still give the energy: 2 × 360 kJ.
+    assert_eq!(facts["run"]["energy_method"], "measured");
+    assert_eq!(facts["run"]["energy_kwh"], json!(0.2));
+
+    let out = run(&["fill", "--no-backup"], tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let card = fs::read_to_string(tmp.path().join("README.md")).unwrap();
+    assert!(
+        card.contains(
+            "![Loss and learning rate by step; GPU power over time](cardfill-training.png)"
+        ),
+        "{card}"
+    );
+    let with = fs::read(tmp.path().join("cardfill-training.png")).unwrap();
+    assert_eq!(png_size(&without), (800, 560));
+    assert_eq!(
+        png_size(&with),
+        (800, 560 + 260),
+        "the power panel below the loss"
+    );
+    assert_eq!(
+        without,
+        fs::read(plain.path().join("cardfill-training.png")).unwrap()
+    );
+
+    // Same facts, same bytes: a second fill changes nothing and --check passes.
+    assert!(run(&["fill", "--no-backup"], tmp.path()).status.success());
+    assert_eq!(
+        fs::read(tmp.path().join("cardfill-training.png")).unwrap(),
+        with
+    );
+    assert_eq!(run(&["fill", "--check"], tmp.path()).status.code(), Some(0));
+
+    // Twelve GPUs: one summed line, a different figure of the same size.
+    let many = copy("tf5-trainer");
+    power_record(many.path(), 12);
+    assert!(run(&["fill", "--no-backup"], many.path()).status.success());
+    let summed = fs::read(many.path().join("cardfill-training.png")).unwrap();
+    assert_eq!(png_size(&summed), (800, 820));
+    assert_ne!(summed, with);
+}
+
 #[test]
 fn cards_read_well_on_library_cards() {
     // The Trainer's, PEFT's and sentence-transformers' cards list framework versions, and
@@ -288,13 +380,35 @@ fn cards_read_well_on_library_cards() {
         )
     );
     assert!(card.contains("- `learning_rate`: 0.001"));
-    // lm-evaluation-harness: complete entries go to model-index, the local one stays in prose.
+    // lm-evaluation-harness (a file lm_eval wrote): complete entries go to model-index with
+    // the library's figures, the local-file task stays in prose.
+    let lib = &figures()["lm-eval"]["results"];
+    assert_eq!(lib["tiny_qa"]["acc,none"], 0.375);
+    assert_eq!(lib["tiny_qa_local"]["acc,none"], 0.4);
     let lm = stdout(&run(&["fill", "--dry-run"], &real().join("lm-eval")));
     let front = lm.split("\n---\n").next().unwrap();
-    assert!(front.contains("type: allenai/ai2_arc"), "{front}");
-    assert!(!front.contains("exact_match"), "{front}");
     assert!(
-        lm.contains("| local_task | evaluation set | exact_match | 0.125 | - |"),
+        front.contains("- name: cardfill-test/tiny-llama"),
+        "{front}"
+    );
+    assert!(front.contains("type: cardfill-test/tiny-qa"), "{front}");
+    assert!(
+        front.contains("- type: acc\n      value: 0.375\n    - type: acc_norm\n      value: 0.375"),
+        "{front}"
+    );
+    assert!(
+        !front.contains("0.4\n") && !front.contains("sample_len"),
+        "{front}"
+    );
+    assert!(!lm.contains("local_qa.jsonl"), "{lm}");
+    assert!(
+        lm.contains(
+            "| tiny_qa | [cardfill-test/tiny-qa](https://huggingface.co/datasets/cardfill-test/tiny-qa) `test` | acc | 0.375 | - |"
+        ),
+        "{lm}"
+    );
+    assert!(
+        lm.contains("| tiny_qa_local | evaluation set | acc | 0.4 | - |"),
         "{lm}"
     );
 }
@@ -362,7 +476,10 @@ fn model_card_load_reads_filled_cards() {
     );
     let lm = &by("lm-eval")["eval_results"];
     assert_eq!(
-        lm[0],
-        json!({"task": "text-generation", "dataset": "allenai/ai2_arc", "metric": "acc", "value": 0.2668})
+        lm,
+        &json!([
+            {"task": "text-generation", "dataset": "cardfill-test/tiny-qa", "metric": "acc", "value": 0.375},
+            {"task": "text-generation", "dataset": "cardfill-test/tiny-qa", "metric": "acc_norm", "value": 0.375},
+        ])
     );
 }

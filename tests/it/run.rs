@@ -269,6 +269,36 @@ fn gpus_without_the_counter_are_sampled() {
 }
 
 #[test]
+fn every_gpu_is_polled_for_power_and_the_counters_still_give_the_energy() {
+    let dir = RunDir::new();
+    let mut cmd = isolated(Some(stub_nvml()));
+    cmd.env("CARDFILL_STUB_NVML_COUNT", "2")
+        .env("CARDFILL_STUB_NVML_POWER_MW", "412345");
+    let out = run_in(&dir, &mut cmd, &["sleep", "0.2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = &records(dir.path())[0];
+    for g in r["gpus"].as_array().unwrap() {
+        // A sample when the command starts and one when it ends, rounded to 0.1 W.
+        let samples = g["power_samples"].as_array().unwrap();
+        assert!(samples.len() >= 2, "{g}");
+        assert!(samples.iter().all(|s| s[1] == 412.3), "{g}");
+        assert_eq!(samples[0][0], 0.0);
+        assert!(
+            samples
+                .windows(2)
+                .all(|w| w[0][0].as_f64() <= w[1][0].as_f64())
+        );
+        // Polling reads power only: the counter, read at start and end, gives the energy.
+        assert_eq!(g["energy"]["method"], "counter");
+        assert_eq!(g["energy"]["joules"], 1000.0);
+    }
+    let out = dir.run(&["inspect", ".", "--format", "json"]);
+    let facts: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(facts["run"]["power"][1]["gpu"], "GPU 1");
+    assert_eq!(facts["run"]["energy_method"], "measured");
+}
+
+#[test]
 fn no_nvml_library_gives_a_record_without_gpus_and_no_error() {
     let dir = RunDir::new();
     let out = run_in(&dir, &mut isolated(None), &["true"]);

@@ -12,6 +12,7 @@
 //! [`FillOptions::force`]. Sections the card lacks are added where the template puts them.
 //! Lines cardfill adds follow the card's line endings. Only [`write`] does I/O: it reads and
 //! writes the card file safely (locks, compare before replace, owner and mode, no links).
+//! [`training_figure`] draws the figure the card links (loss, learning rate, GPU power).
 #![deny(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 

@@ -90,11 +90,25 @@ pub fn variables(facts: &Facts) -> Variables {
     put("training_results", training_results(facts));
     put(
         "training_figure",
-        crate::figure::has_figure(facts).then(|| {
+        crate::figure::figure_panels(facts).map(|(loss, power)| {
+            let (alt, shows) = match (loss, power) {
+                (true, false) => (
+                    "Loss and learning rate by step",
+                    "Training loss (line), validation loss (points) and learning rate by step, \
+                     from the trainer's log",
+                ),
+                (true, true) => (
+                    "Loss and learning rate by step; GPU power over time",
+                    "Training loss (line), validation loss (points) and learning rate by step, \
+                     from the trainer's log; GPU power over time, from the run records",
+                ),
+                _ => (
+                    "GPU power over time",
+                    "GPU power over time, from the run records",
+                ),
+            };
             format!(
-                "![Loss and learning rate by step]({})\n\n*Training loss (line), validation \
-                 loss (points) and learning rate by step, from the trainer's log; drawn by \
-                 cardfill.*",
+                "![{alt}]({})\n\n*{shows}; drawn by cardfill.*",
                 crate::figure::FIGURE_FILE
             )
         }),

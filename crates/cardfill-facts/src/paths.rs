@@ -118,6 +118,10 @@ pub const RUN_ENERGY_METHOD: &str = "run.energy_method";
 pub const RUN_CPU_ENERGY_KWH: &str = "run.cpu_energy_kwh";
 /// number: DRAM energy from RAPL counters of the run records, kWh.
 pub const RUN_RAM_ENERGY_KWH: &str = "run.ram_energy_kwh";
+/// list of objects `{"gpu": "GPU 0", "samples": [[seconds, watts], ...]}`: each GPU's power
+/// draw over the run, from the run records' samples (seconds since the run's start; at most 240
+/// samples per GPU), in node and index order; absent without samples.
+pub const RUN_POWER: &str = "run.power";
 
 // ---- hardware ----
 /// integer: GPUs used by the run.

@@ -163,6 +163,8 @@ struct RunSummary {
     /// RAPL CPU package and DRAM joules, summed over the nodes that had them.
     cpu_j: Option<f64>,
     dram_j: Option<f64>,
+    /// Each GPU's power samples: label, `[seconds since the run's start, watts]`.
+    power: Vec<(String, Vec<[f64; 2]>)>,
 }
 
 fn summarise(records: &[&FoundRecord]) -> RunSummary {
@@ -184,6 +186,7 @@ fn summarise(records: &[&FoundRecord]) -> RunSummary {
         slurm_gpus: 0,
         cpu_j: None,
         dram_j: None,
+        power: Vec::new(),
     };
     for found in records {
         let r: &RunRecord = &found.record;
@@ -220,6 +223,24 @@ fn summarise(records: &[&FoundRecord]) -> RunSummary {
             if let Some(d) = c.dram_joules {
                 *s.dram_j.get_or_insert(0.0) += d;
             }
+        }
+        // Node clocks differ a little: each node's samples count from its own start.
+        let offset = match (r.start_time(), s.start) {
+            (Some(a), Some(b)) if a >= b => (a - b).num_milliseconds() as f64 / 1000.0,
+            _ => 0.0,
+        };
+        for g in r.gpus.iter().filter(|g| !g.power_samples.is_empty()) {
+            let label = if s.nodes > 1 {
+                format!("{} GPU {}", r.node, g.index)
+            } else {
+                format!("GPU {}", g.index)
+            };
+            let samples = g
+                .power_samples
+                .iter()
+                .map(|&[t, w]| [((t + offset) * 10.0).round() / 10.0, w])
+                .collect();
+            s.power.push((label, samples));
         }
         s.gpus.extend(r.gpus.iter().cloned());
         let expected = r
@@ -669,6 +690,23 @@ pub fn assemble(dir: &Path, known: &Facts, options: &RunOptions, ctx: &Context) 
             record_source("RAPL DRAM counters (powercap), summed over nodes"),
         );
     }
+    // ---- power over time: the run with most sampled GPUs (the latest of equals) ----
+    if let Some(run) = runs
+        .iter()
+        .filter(|r| !r.power.is_empty())
+        .max_by_key(|r| (r.power.len(), r.start))
+    {
+        let series: Vec<Value> = run
+            .power
+            .iter()
+            .map(|(gpu, samples)| json!({ "gpu": gpu, "samples": samples }))
+            .collect();
+        facts.set(
+            paths::RUN_POWER,
+            series,
+            record_source("NVML power samples of each GPU"),
+        );
+    }
     if runs.iter().any(|r| !r.gpus.is_empty()) {
         let total: Option<f64> = runs
             .iter()
@@ -776,6 +814,49 @@ mod tests {
             Source::file("trainer_state.json", "train_runtime"),
         );
         known
+    }
+
+    #[test]
+    fn power_samples_become_one_series_per_gpu_on_the_run_clock() {
+        let mut a = node_record(
+            "n1",
+            "slurm-9",
+            "2026-11-27T08:00:00Z",
+            "2026-11-27T08:00:20Z",
+            2,
+            7000.0,
+        );
+        a.gpus[0].power_samples = vec![[0.0, 300.0], [10.0, 350.0], [20.0, 340.0]];
+        // GPU 1 has no samples (no power reading): no series.
+        let mut b = node_record(
+            "n2",
+            "slurm-9",
+            "2026-11-27T08:00:05Z",
+            "2026-11-27T08:00:25Z",
+            1,
+            7000.0,
+        );
+        b.gpus[0].power_samples = vec![[0.0, 200.0], [20.0, 250.0]];
+        let f = facts_of(vec![a, b]);
+        assert_eq!(
+            f.value(paths::RUN_POWER),
+            Some(&json!([
+                {"gpu": "n1 GPU 0", "samples": [[0.0, 300.0], [10.0, 350.0], [20.0, 340.0]]},
+                // n2 started 5 s after the run.
+                {"gpu": "n2 GPU 0", "samples": [[5.0, 200.0], [25.0, 250.0]]},
+            ]))
+        );
+        // Energy still comes from the counters.
+        assert_eq!(f.str(paths::RUN_ENERGY_METHOD), Some("measured"));
+        let none = facts_of(vec![node_record(
+            "n1",
+            "slurm-9",
+            "2026-11-27T08:00:00Z",
+            "2026-11-27T09:00:00Z",
+            1,
+            1.0,
+        )]);
+        assert!(!none.contains(paths::RUN_POWER));
     }
 
     #[test]

@@ -74,7 +74,14 @@ pub struct GpuInfo {
     /// NVML queries this GPU or driver does not support (`total_energy_consumption`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsupported: Vec<String>,
+    /// Power draw during the run, `[seconds since start, watts]`, thinned to at most
+    /// [`POWER_SERIES_MAX`] samples ([`thin_power`]); `cardfill run` with NVML only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub power_samples: Vec<[f64; 2]>,
 }
+
+/// The most power samples a record keeps per GPU (the figure needs no more).
+pub const POWER_SERIES_MAX: usize = 240;
 
 /// Energy one GPU used during the run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -373,6 +380,74 @@ pub fn counter_energy(start_mj: u64, end_mj: u64) -> GpuEnergy {
     }
 }
 
+/// One GPU's power samples as they arrive, in bounded memory however long the run: every
+/// sample is integrated into the energy (trapezoid rule, as [`integrate_power`]), and an evenly
+/// spaced subset of at most `2 × POWER_SERIES_MAX` is kept for the record's series.
+#[derive(Clone, Debug, Default)]
+pub struct PowerTrace {
+    /// Samples taken.
+    pub count: u64,
+    /// Joules over every sample.
+    pub joules: f64,
+    last: Option<(f64, f64)>,
+    kept: Vec<(f64, f64)>,
+    /// Samples whose index is a multiple of `stride` are kept (0 before the first halving).
+    stride: u64,
+}
+
+impl PowerTrace {
+    /// Adds a sample: `t` seconds since the start, `w` watts.
+    pub fn push(&mut self, t: f64, w: f64) {
+        if let Some((t0, w0)) = self.last {
+            self.joules += (t - t0).max(0.0) * (w0 + w) / 2.0;
+        }
+        let stride = self.stride.max(1);
+        if self.count.is_multiple_of(stride) {
+            self.kept.push((t, w));
+            if self.kept.len() >= 2 * POWER_SERIES_MAX {
+                // Full: keep every other sample from now on.
+                let mut n = 0;
+                self.kept.retain(|_| {
+                    n += 1;
+                    (n - 1) % 2 == 0
+                });
+                self.stride = stride * 2;
+            }
+        }
+        self.last = Some((t, w));
+        self.count += 1;
+    }
+
+    /// The series the record keeps ([`thin_power`] of the kept samples and the last one).
+    pub fn series(&self) -> Vec<[f64; 2]> {
+        let mut all = self.kept.clone();
+        if let Some(last) = self.last.filter(|l| all.last() != Some(l)) {
+            all.push(last);
+        }
+        thin_power(&all)
+    }
+}
+
+/// The power samples `(seconds since start, watts)` a record keeps: at most
+/// [`POWER_SERIES_MAX`], evenly spread over the run (first and last kept), rounded to 0.1 s and
+/// 0.1 W. Only the record's series is thinned: energy is integrated over every sample.
+pub fn thin_power(samples: &[(f64, f64)]) -> Vec<[f64; 2]> {
+    let round = |x: f64| (x * 10.0).round() / 10.0;
+    let n = samples.len();
+    let keep = n.min(POWER_SERIES_MAX);
+    (0..keep)
+        .filter_map(|k| {
+            // Index k of `keep` evenly spaced over 0..n (exact integer arithmetic).
+            let i = if keep > 1 {
+                k * (n - 1) / (keep - 1)
+            } else {
+                0
+            };
+            samples.get(i).map(|&(t, w)| [round(t), round(w)])
+        })
+        .collect()
+}
+
 /// Integrates power samples `(seconds since start, watts)` by the trapezoid rule, joules.
 pub fn integrate_power(samples: &[(f64, f64)]) -> f64 {
     samples
@@ -384,6 +459,60 @@ pub fn integrate_power(samples: &[(f64, f64)]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn power_series_is_bounded_and_keeps_both_ends() {
+        let long: Vec<(f64, f64)> = (0..10_000)
+            .map(|i| (f64::from(i) * 10.0, 300.0 + f64::from(i % 7)))
+            .collect();
+        let kept = thin_power(&long);
+        assert_eq!(kept.len(), POWER_SERIES_MAX);
+        assert_eq!(kept[0], [0.0, 300.0]);
+        assert_eq!(
+            kept[POWER_SERIES_MAX - 1],
+            [99_990.0, 300.0 + f64::from(9_999 % 7)]
+        );
+        assert!(kept.windows(2).all(|w| w[0][0] < w[1][0]));
+        // Short series are kept whole, rounded to 0.1 s and 0.1 W.
+        assert_eq!(
+            thin_power(&[(0.012, 350.04), (9.96, 351.06)]),
+            vec![[0.0, 350.0], [10.0, 351.1]]
+        );
+        assert!(thin_power(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_trace_integrates_every_sample_and_keeps_a_bounded_even_series() {
+        let samples: Vec<(f64, f64)> = (0..100_003)
+            .map(|i| (f64::from(i) * 10.0, 250.0 + f64::from(i % 13) * 7.5))
+            .collect();
+        let mut trace = PowerTrace::default();
+        for &(t, w) in &samples {
+            trace.push(t, w);
+        }
+        // The energy is the one of the whole series, to the bit; the count is every sample.
+        assert_eq!(trace.joules, integrate_power(&samples));
+        assert_eq!(trace.count, 100_003);
+        assert!(trace.kept.len() < 2 * POWER_SERIES_MAX);
+        let series = trace.series();
+        assert_eq!(series.len(), POWER_SERIES_MAX);
+        assert_eq!(series[0], [0.0, 250.0]);
+        assert_eq!(
+            series[POWER_SERIES_MAX - 1][0],
+            1_000_020.0,
+            "the last sample"
+        );
+        // Evenly spread: no gap more than twice the mean.
+        let gaps: Vec<f64> = series.windows(2).map(|w| w[1][0] - w[0][0]).collect();
+        let mean = 1_000_020.0 / (POWER_SERIES_MAX - 1) as f64;
+        assert!(gaps.iter().all(|g| *g > 0.0 && *g < 2.0 * mean), "{gaps:?}");
+        // A short run keeps every sample.
+        let mut short = PowerTrace::default();
+        short.push(0.0, 100.0);
+        short.push(10.0, 300.0);
+        assert_eq!(short.series(), vec![[0.0, 100.0], [10.0, 300.0]]);
+        assert_eq!(short.joules, 2000.0);
+    }
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k| {

@@ -1,5 +1,5 @@
 //! The machine and the run: host (sysinfo), GPUs (NVML), Slurm jobs, run records written by
-//! `cardfill run` and `cardfill probe`, and the hours and energy of the run.
+//! `cardfill run` and `cardfill probe`, and the hours, energy and GPU power over time of the run.
 //!
 //! # Run records
 //!
@@ -20,7 +20,8 @@
 //! | `command`, `exit_code`, `signal` | the program's name (never its arguments) and how it ended |
 //! | `host` | `hostname`, `cpu`, `cpu_cores`, `cpu_threads`, `ram_bytes`, `os` |
 //! | `nvml` | `status` (`ok`, `absent`, `failed`), `message`, `driver_version`, `cuda_version`, `device_count`, `selection` |
-//! | `gpus[]` | `index`, `uuid`, `name`, `memory_bytes`, `power_limit_w`, `mig_mode`, `unsupported[]`, `energy` |
+//! | `gpus[]` | `index`, `uuid`, `name`, `memory_bytes`, `power_limit_w`, `mig_mode`, `unsupported[]`, `energy`, `power_samples` |
+//! | `gpus[].power_samples` | `cardfill run` with NVML: `[seconds since start, watts]` polled every 10 s, at most 240, evenly thinned |
 //! | `gpus[].energy` | `method` (`counter` or `sampled`), `joules`, `counter_start_mj`, `counter_end_mj`, `counter_reset`, `samples` |
 //! | `energy_j` | sum over `gpus`, present only when every GPU has a figure |
 //! | `amdsmi` | AMD SMI (`CARDFILL_AMDSMI_LIBRARY` overrides `libamd_smi.so`), where NVML has no GPUs: `status`, `message`, `device_count`; its GPUs go into `gpus` |

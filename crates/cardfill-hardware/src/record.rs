@@ -300,7 +300,13 @@ impl RunRecord {
                 _ => g.index == gpu.index,
             });
             match same {
-                Some(known) => known.energy = merge_energy(known.energy.take(), gpu.energy),
+                Some(known) => {
+                    known.energy = merge_energy(known.energy.take(), gpu.energy);
+                    // Two processes polled the same GPU: the longer series.
+                    if gpu.power_samples.len() > known.power_samples.len() {
+                        known.power_samples = gpu.power_samples;
+                    }
+                }
                 None => self.gpus.push(gpu),
             }
         }

@@ -3,8 +3,10 @@
 //! record without a command.
 //!
 //! Overhead: one thread blocks waiting for signals, the main thread blocks in `waitid`, and
-//! only GPUs without an energy counter are polled for power, every
-//! [`POWER_POLL_INTERVAL`].
+//! one thread polls the NVML GPUs' power every [`POWER_POLL_INTERVAL`]: the samples integrate
+//! the energy of GPUs without an energy counter, and a thinned series of every GPU's power
+//! goes into the record (the training figure draws it). Energy counters are read only at the
+//! start and end, as before; AMD SMI GPUs are read only there too (no power series).
 
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
@@ -20,16 +22,14 @@ use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::low_level::siginfo::Cause;
 
-use crate::gpu::{
-    EnergyMethod, GpuEnergy, GpuProbe, GpuSelection, counter_energy, integrate_power,
-};
+use crate::gpu::{EnergyMethod, GpuEnergy, GpuProbe, GpuSelection, PowerTrace, counter_energy};
 use crate::host::HostInfo;
 use crate::record::{
     Launcher, RecordKind, RunRecord, SlurmInfo, format_time, write_record_checked,
 };
 use crate::{HardwareError, current_job};
 
-/// How often GPUs without an energy counter are polled for power.
+/// How often the GPUs are polled for power.
 pub const POWER_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Signals passed on to the command.
@@ -276,21 +276,21 @@ pub fn run_command(
         .as_ref()
         .map(|a| a.energy_counters())
         .unwrap_or_default();
-    let sampled = counters_start.iter().any(Option::is_none);
+    let polled = !probe.gpus.is_empty();
 
     let (status, samples) = std::thread::scope(|scope| {
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let poller = sampled.then(|| {
+        let poller = polled.then(|| {
             let probe = &probe;
             scope.spawn(move || {
-                let mut samples: Vec<Vec<(f64, f64)>> = vec![Vec::new(); probe.gpus.len()];
+                let mut samples = vec![PowerTrace::default(); probe.gpus.len()];
                 // One sample every interval, and a last one once the command ended.
                 let mut stopped = false;
                 loop {
                     let t = started.elapsed().as_secs_f64();
                     for (i, w) in probe.power_w().into_iter().enumerate() {
                         if let Some(w) = w {
-                            samples[i].push((t, w));
+                            samples[i].push(t, w);
                         }
                     }
                     if stopped {
@@ -320,15 +320,17 @@ pub fn run_command(
 
     let (mut record, writes) = base_record(RecordKind::Run, &probe, HostInfo::probe(), run_key);
     for (i, gpu) in record.gpus.iter_mut().enumerate() {
+        gpu.power_samples = samples.get(i).map(PowerTrace::series).unwrap_or_default();
+        // The counter where it was read at both ends; the samples only without one.
         gpu.energy = match (
             counters_start.get(i).copied().flatten(),
             counters_end.get(i).copied().flatten(),
         ) {
             (Some(s), Some(e)) => Some(counter_energy(s, e)),
-            _ => samples.get(i).filter(|s| s.len() >= 2).map(|s| GpuEnergy {
+            _ => samples.get(i).filter(|s| s.count >= 2).map(|s| GpuEnergy {
                 method: EnergyMethod::Sampled,
-                joules: integrate_power(s),
-                samples: u32::try_from(s.len()).ok(),
+                joules: s.joules,
+                samples: u32::try_from(s.count).ok(),
                 ..GpuEnergy::default()
             }),
         };

@@ -170,7 +170,8 @@ fn trainer_results(obj: &Map<String, Value>, step: Option<u64>) -> Vec<Value> {
 }
 
 /// lm-evaluation-harness 0.4: `results.<task>.<metric>,<filter>` with the dataset of
-/// `configs.<task>`; evaluated as text generation.
+/// `configs.<task>`; evaluated as text generation. Keys without a filter (`alias`, `name`,
+/// `sample_len`) are no metrics.
 fn lm_eval(obj: &Map<String, Value>) -> Vec<Value> {
     let Some(results) = obj.get("results").and_then(Value::as_object) else {
         return Vec::new();
@@ -185,8 +186,10 @@ fn lm_eval(obj: &Map<String, Value>) -> Vec<Value> {
         let split = s("test_split").or_else(|| s("validation_split"));
         let ds = dataset(s("dataset_path"), s("dataset_name"), split);
         for (key, v) in metrics {
-            let (metric, _filter) = key.split_once(',').unwrap_or((key, ""));
-            if metric.ends_with("_stderr") || metric == "alias" {
+            let Some((metric, _filter)) = key.split_once(',') else {
+                continue;
+            };
+            if metric.ends_with("_stderr") {
                 continue;
             }
             if let Some(value) = v.as_f64() {
@@ -355,27 +358,49 @@ mod tests {
 
     #[test]
     fn lm_eval_results_keep_hub_datasets_only() {
+        // Written by lm_eval 0.4.13 itself (generate.py); its own figures in figures.json.
+        let figures: Value =
+            serde_json::from_str(&std::fs::read_to_string(real("figures.json")).unwrap()).unwrap();
+        let lib = &figures["lm-eval"]["results"];
         let f = collect_dir(&real("lm-eval"));
         let r = f
             .value(paths::EVALUATION_RESULTS)
             .unwrap()
             .as_array()
             .unwrap();
-        let acc = r.iter().find(|e| e["metric"] == "acc").unwrap();
-        assert_eq!(acc["value"], 0.2668);
-        assert_eq!(
-            acc["dataset"],
-            json!({"id": "allenai/ai2_arc", "config": "ARC-Easy", "split": "test"})
-        );
-        assert_eq!(acc["task"], "text-generation");
-        assert!(
+        let row = |task: &str, metric: &str| {
             r.iter()
-                .all(|e| !e["metric"].as_str().unwrap().contains("stderr"))
+                .find(|e| e["name"] == task && e["metric"] == metric)
+                .unwrap_or_else(|| panic!("{task} {metric}: {r:?}"))
+        };
+        // Every metric the library computed, and nothing else (no `sample_len`, no stderr).
+        assert_eq!(r.len(), 3, "{r:?}");
+        for (task, metric) in [
+            ("tiny_qa", "acc"),
+            ("tiny_qa", "acc_norm"),
+            ("tiny_qa_local", "acc"),
+        ] {
+            assert_eq!(
+                row(task, metric)["value"],
+                lib[task][format!("{metric},none")]
+            );
+            assert_eq!(row(task, metric)["task"], "text-generation");
+        }
+        assert_eq!(row("tiny_qa", "acc")["value"], 0.375);
+        // The Hub id the task config names, with its split.
+        assert_eq!(
+            figures["lm-eval"]["datasets"]["tiny_qa"],
+            "cardfill-test/tiny-qa"
         );
-        let local = r.iter().find(|e| e["metric"] == "exact_match").unwrap();
+        assert_eq!(
+            row("tiny_qa", "acc_norm")["dataset"],
+            json!({"id": "cardfill-test/tiny-qa", "config": null, "split": "test"})
+        );
+        // `dataset_path: json` over a local data file is no dataset id.
         assert!(
-            local["dataset"].is_null(),
+            row("tiny_qa_local", "acc")["dataset"].is_null(),
             "a local data file is no dataset id"
         );
+        assert_eq!(f.str(paths::MODEL_NAME), Some("cardfill-test/tiny-llama"));
     }
 }
