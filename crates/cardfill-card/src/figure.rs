@@ -1,9 +1,12 @@
 //! The training figure: loss and learning rate by step from `training.log`, with the
 //! evaluation points, and GPU power over time from the run records' samples (`run.power`),
-//! drawn with plotters into a PNG written beside the card ([`FIGURE_FILE`]). The font is
-//! embedded (DejaVu Sans Mono), so the same facts give the same bytes on every machine and
-//! `fill` stays idempotent. PNG because the Hub does not render SVG images reliably in model
-//! cards.
+//! drawn with plotters into a PNG written beside the card ([`FIGURE_FILE`]).
+//!
+//! The font is embedded, so the same facts give the same bytes on every machine and `fill`
+//! stays idempotent: DejaVu Sans subset to ASCII (fontTools `pyftsubset`, 14 KB). A
+//! proportional face, because plotters 0.3 draws glyphs without their left side bearing,
+//! which leaves gaps after narrow glyphs of a monospace face. PNG because the Hub does not
+//! render SVG images reliably in model cards.
 
 use std::sync::Once;
 
@@ -14,7 +17,7 @@ use plotters::style::{FontStyle, register_font};
 /// The figure's file name, beside the card.
 pub const FIGURE_FILE: &str = "cardfill-training.png";
 
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans-ascii.ttf");
 const WIDTH: u32 = 800;
 /// Height of the loss and learning-rate panels.
 const HEIGHT: u32 = 560;
@@ -196,6 +199,15 @@ pub fn training_figure(f: &Facts) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A step on the axis: whole steps without a decimal point.
+fn step_label(v: &f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 /// A chart builder on `area` with the figure's caption font, margin and label areas.
 fn chart_on<'a, 'b, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, plotters::coord::Shift>,
@@ -245,6 +257,7 @@ fn draw_loss<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("step")
+        .x_label_formatter(&step_label)
         .y_desc("loss")
         .light_line_style(WHITE)
         .label_style(("sans-serif", 12))
@@ -276,6 +289,7 @@ fn draw_loss<DB: DrawingBackend>(
         chart
             .configure_mesh()
             .x_desc("step")
+            .x_label_formatter(&step_label)
             .y_desc("learning rate")
             .y_label_formatter(&|v| format!("{v:.1e}"))
             .light_line_style(WHITE)
