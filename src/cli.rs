@@ -38,7 +38,7 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write the model card, or merge the facts into the existing one.
     #[command(
-        after_help = "Examples:\n  cardfill fill ./checkpoint --dry-run\n  cardfill fill ./checkpoint --hours 12 --region aws:us-east-1\n  cardfill fill ./checkpoint --check\n  cardfill fill --from-hub org/model --out ./model-card"
+        after_help = "Examples:\n  cardfill fill ./checkpoint --dry-run\n  cardfill fill ./checkpoint --hours 12 --region aws:us-east-1\n  cardfill fill --from-hub org/model --out ./model-card"
     )]
     Fill(FillArgs),
     /// Run a training command and record its hardware, times and energy.
