@@ -428,3 +428,65 @@ fn every_shared_case_counts_the_same_from_the_hub_as_on_disk() {
         );
     }
 }
+
+#[test]
+fn a_hostile_listing_writes_nothing_outside_and_the_stand_in_is_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = FakeHub::start().model(
+        "org/hostile",
+        Model {
+            sha: SHA.into(),
+            files: [
+                (
+                    "config.json".to_owned(),
+                    br#"{"model_type": "llama"}"#.to_vec(),
+                ),
+                ("../evil.json".to_owned(), b"{}".to_vec()),
+                ("sub/../../evil2.json".to_owned(), b"{}".to_vec()),
+            ]
+            .into(),
+            ..Model::default()
+        },
+    );
+    let home = tempfile::tempdir().unwrap();
+    let out = cardfill()
+        .env_remove("HF_HUB_OFFLINE")
+        .env("HF_ENDPOINT", &hub.url)
+        .env("HF_HOME", home.path())
+        .env("TMPDIR", tmp.path())
+        .args(["inspect", "--from-hub", "org/hostile", "--format", "json"])
+        .output()
+        .unwrap();
+    let json = json_stdout(&out);
+    assert_eq!(json["model"]["model_type"], "llama");
+    // The temporary stand-in is gone, and nothing was written beside it.
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!hub.requests().iter().any(|r| r.path.contains("evil")));
+}
+
+#[test]
+fn a_hub_readme_that_cannot_be_filled_is_an_error_and_nothing_is_written() {
+    let hub = FakeHub::start().model(
+        "org/latin1",
+        Model {
+            sha: SHA.into(),
+            files: [("README.md".to_owned(), b"# Mod\xe8le\n".to_vec())].into(),
+            ..Model::default()
+        },
+    );
+    let work = RunDir::new();
+    let out = run_against(
+        &hub,
+        None,
+        &["fill", "--from-hub", "org/latin1", "--out", "card"],
+        work.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("is not UTF-8 text (invalid byte at offset 5)"),
+        "{err}"
+    );
+    assert!(!work.path().join("card").exists());
+}

@@ -89,6 +89,13 @@ enum Plan {
 }
 
 fn plan(path: &str) -> Plan {
+    // A listing is input like any other: no way out of the stand-in directory.
+    if path
+        .split('/')
+        .any(|p| p.is_empty() || p == "." || p == ".." || p.contains(['\\', '\0']))
+    {
+        return Plan::Skip;
+    }
     let name = path.rsplit('/').next().unwrap_or(path);
     let depth = path.matches('/').count();
     if depth > 1 {
@@ -200,6 +207,21 @@ pub fn mirror(
 
     for (path, size, p) in wanted {
         let fetched = match p {
+            // The card to fill: without it, a push would replace the owner's text.
+            Plan::Whole if path == "README.md" && results.get(path).is_none_or(Result::is_err) => {
+                let why = match results.get(path) {
+                    Some(Err(e)) => e.clone(),
+                    _ => format!(
+                        "it is {}, more than the {} read whole",
+                        cardfill_facts::human_bytes(size),
+                        cardfill_facts::human_bytes(WHOLE_CAP)
+                    ),
+                };
+                return Err(fail(format!(
+                    "cannot read `{}`, the card to fill: {why}",
+                    shown(path)
+                )));
+            }
             Plan::Whole if size > WHOLE_CAP => {
                 warn(
                     "hub-file-skipped",
@@ -221,7 +243,13 @@ pub fn mirror(
                         )));
                     }
                     if path == "README.md" {
-                        readme = String::from_utf8(bytes.clone()).ok();
+                        readme = Some(String::from_utf8(bytes.clone()).map_err(|e| {
+                            fail(format!(
+                                "`{}` is not UTF-8 text (invalid byte at offset {}): it cannot be filled",
+                                shown(path),
+                                e.utf8_error().valid_up_to()
+                            ))
+                        })?);
                     }
                     if p == Plan::Whole {
                         Fetched::Whole
@@ -691,5 +719,14 @@ mod tests {
         assert_eq!(plan("tokenizer.json"), Plan::Skip);
         assert_eq!(plan("a/b/config.json"), Plan::Skip);
         assert_eq!(plan("model.Q4_K_M.gguf"), Plan::Gguf);
+        for hostile in [
+            "../config.json",
+            "/etc/x.json",
+            "a//b.json",
+            "./config.json",
+            "a\\..\\b.json",
+        ] {
+            assert_eq!(plan(hostile), Plan::Skip, "{hostile}");
+        }
     }
 }
