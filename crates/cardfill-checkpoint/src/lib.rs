@@ -23,6 +23,7 @@ mod peft;
 pub mod pickle;
 pub mod pytorch;
 mod quantized;
+mod scan;
 mod sentence_transformers;
 mod trainer_dirs;
 mod zipdir;
