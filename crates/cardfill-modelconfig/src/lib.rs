@@ -12,6 +12,7 @@ mod card_meta;
 mod config;
 mod hub_id;
 mod hyper;
+mod listing;
 mod results;
 mod trainer;
 
@@ -56,8 +57,10 @@ pub enum ConfigError {
 /// `config.json` is still read. Errors only when `dir` cannot be read at all.
 pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
     let mut facts = Facts::new();
+    // Listed once, when a collector first needs it, for all of them.
+    let listing = listing::Listing::new(dir);
     // The trainer collector reads `trainer_state.json` once; the results collector reuses it.
-    let (trainer, state) = match trainer::collect(dir) {
+    let (trainer, state) = match trainer::collect(&listing) {
         Ok((found, state)) => (Ok(found), state),
         Err(err) => (Err(err), None),
     };
@@ -74,7 +77,7 @@ pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
         }
     }
     let processes = facts.u64(cardfill_facts::paths::TRAINING_PROCESSES);
-    facts.absorb(hyper::collect(dir, processes));
-    facts.absorb(results::collect(dir, state.as_ref()));
+    facts.absorb(hyper::collect(&listing, processes));
+    facts.absorb(results::collect(&listing, state.as_ref()));
     Ok(facts)
 }
