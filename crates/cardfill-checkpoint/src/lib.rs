@@ -194,11 +194,12 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
     }
 
     // Files already read as weights are not git-lfs pointers: no need to look again.
-    // (Names as strings: hashing a `Path` parses its components.)
-    let read: std::collections::HashSet<String> = sets
+    // (Names as sorted strings: comparing `Path`s parses their components.)
+    let mut read: Vec<String> = sets
         .iter()
         .flat_map(|s| s.files.iter().filter_map(|f| f.to_str().map(str::to_owned)))
         .collect();
+    read.sort_unstable();
     // Stable sort: among equally preferred sets the finders' order decides.
     sets.sort_by_key(preference);
     let mut sets = sets.into_iter();
@@ -217,7 +218,7 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
         let inner = collect(&dir.join(&sub))?;
         facts.absorb(trainer_dirs::rebase(&sub, inner));
     }
-    let read: std::collections::HashSet<&str> = read.iter().map(String::as_str).collect();
+    let read: Vec<&str> = read.iter().map(String::as_str).collect();
     lfs::record(dir, names, &read, &mut facts);
     warn_uncounted(names, &mut facts);
     Ok(facts)

@@ -436,10 +436,13 @@ fn parse_index<'a>(
     weight_map.reverse();
     weight_map.sort_by(|a, b| a.0.cmp(&b.0));
     weight_map.dedup_by(|later, first| later.0 == first.0);
-    // Neighbours mostly share a shard: drop repeats before sorting.
+    // A layer's tensors sit in one or two shards: a shard among the last few met is not
+    // pushed again, which leaves few names to sort.
     let mut shards: Vec<Cow<'a, str>> = Vec::new();
+    let mut recent: [Option<&str>; 4] = [None; 4];
     for (_, shard) in &weight_map {
-        if shards.last() != Some(shard) {
+        if !recent.contains(&Some(&**shard)) {
+            recent[shards.len() % recent.len()] = Some(shard);
             shards.push(shard.clone());
         }
     }
@@ -479,11 +482,20 @@ fn index_set_to_weights(
     };
     // The weight_map sorted by tensor name, each with its shard's position in `set.shards`,
     // and whether that shard's header holds it.
+    // Neighbours mostly share a shard: the last shard found is tried before a search.
+    let mut last: Option<(&str, usize)> = None;
     let mapped: Vec<(&str, usize)> = set
         .weight_map
         .iter()
         .map(|(tensor, shard)| {
-            let i = set.shards.binary_search(shard).unwrap_or(usize::MAX);
+            let i = match last {
+                Some((name, i)) if name == shard => i,
+                _ => {
+                    let i = set.shards.binary_search(shard).unwrap_or(usize::MAX);
+                    last = Some((shard, i));
+                    i
+                }
+            };
             (tensor.as_ref(), i)
         })
         .collect();
@@ -508,15 +520,17 @@ fn index_set_to_weights(
     }
     let mut seen = vec![false; mapped.len()];
     let mut data_bytes: u64 = 0;
+    let mut join = Join::new(dir);
     for (i, shard) in set.shards.iter().enumerate() {
-        let path = dir.join(&**shard);
+        let path = join.with(shard);
+        debug_assert_eq!(path, dir.join(&**shard));
         let own = &by_shard[starts[i]..starts[i + 1]];
         let mut mark = |name: &str, _: &str| {
             if let Ok(k) = own.binary_search_by(|&at| mapped[at].0.cmp(name)) {
                 seen[own[k]] = true;
             }
         };
-        let header = match reader.read(&path, keep.tensors, &mut mark) {
+        let header = match reader.read(path, keep.tensors, &mut mark) {
             Err(CheckpointError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
@@ -529,7 +543,7 @@ fn index_set_to_weights(
             Err(e) => return Err(e),
         };
         data_bytes = data_bytes.saturating_add(header.data_len);
-        add_header(&mut weights, shard, header, &path)?;
+        add_header(&mut weights, shard, header, path)?;
     }
 
     let mut misplaced = set
@@ -563,6 +577,39 @@ fn index_set_to_weights(
         );
     }
     Ok(IndexOutcome::Ready(weights))
+}
+
+/// `dir/name` for one relative name after another, built in one reused buffer: what
+/// `dir.join(name)` gives, without an allocation per file.
+struct Join<'a> {
+    dir: &'a Path,
+    buf: PathBuf,
+}
+
+impl<'a> Join<'a> {
+    fn new(dir: &'a Path) -> Self {
+        Join {
+            dir,
+            buf: PathBuf::new(),
+        }
+    }
+
+    /// `dir` joined with `name`, a relative path.
+    fn with(&mut self, name: &str) -> &Path {
+        let dir = self.dir.as_os_str();
+        let buf = self.buf.as_mut_os_string();
+        buf.clear();
+        buf.push(dir);
+        let ends_in_separator = dir
+            .as_encoded_bytes()
+            .last()
+            .is_some_and(|&b| std::path::is_separator(char::from(b)));
+        if !dir.is_empty() && !ends_in_separator {
+            buf.push(std::path::MAIN_SEPARATOR_STR);
+        }
+        buf.push(name);
+        &self.buf
+    }
 }
 
 /// Whether `name` is a relative path that stays inside the directory.
@@ -822,15 +869,25 @@ fn scan_info(
     let (mut has_dtype, mut has_shape, mut offsets) = (false, false, None);
     c.eat(b'{')?;
     loop {
-        match c.string()? {
-            "dtype" if !has_dtype => {
+        // The three fields, spelled plainly (an escape inside one gives up, as any other key).
+        let field = if c.key_is(b"\"dtype\"") {
+            Field::Dtype
+        } else if c.key_is(b"\"shape\"") {
+            Field::Shape
+        } else if c.key_is(b"\"data_offsets\"") {
+            Field::Offsets
+        } else {
+            return Err(Bail);
+        };
+        match field {
+            Field::Dtype if !has_dtype => {
                 c.eat(b':')?;
                 let name = c.string()?;
                 dtype.clear();
                 dtype.push_str(name);
                 has_dtype = true;
             }
-            "shape" if !has_shape => {
+            Field::Shape if !has_shape => {
                 c.eat(b':')?;
                 c.eat(b'[')?;
                 shape.clear();
@@ -846,7 +903,7 @@ fn scan_info(
                 }
                 has_shape = true;
             }
-            "data_offsets" if offsets.is_none() => {
+            Field::Offsets if offsets.is_none() => {
                 c.eat(b':')?;
                 c.eat(b'[')?;
                 let begin = c.uint()?;
@@ -855,7 +912,7 @@ fn scan_info(
                 c.eat(b']')?;
                 offsets = Some((begin, end));
             }
-            // Another field, or one seen twice.
+            // A field seen twice.
             _ => return Err(Bail),
         }
         match c.next()? {
@@ -870,13 +927,21 @@ fn scan_info(
     }
 }
 
-/// FNV-1a of a name, folded to 32 bits.
+/// A hash of a name, eight bytes at a time, folded to 32 bits.
 fn name_hash(name: &str) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in name.as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes = name.as_bytes();
+    let mut h = (bytes.len() as u64).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut mix = |w: u64| h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        mix(u64::from_le_bytes(word));
     }
+    let mut last = [0; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    mix(u64::from_le_bytes(last));
     (h ^ (h >> 32)) as u32
 }
 

@@ -88,25 +88,48 @@ impl<'a> Cursor<'a> {
     /// An unsigned integer as serde_json reads one into a `u64`: `0` or digits without a
     /// leading zero, not followed by a fraction or exponent, at most `u64::MAX`.
     pub(crate) fn uint(&mut self) -> Result<u64, Bail> {
-        let first = self.next()?;
-        if !first.is_ascii_digit() {
+        self.peek();
+        let start = self.at;
+        let mut at = start;
+        let mut n: u64 = 0;
+        while let Some(&b) = self.bytes.get(at) {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            // Exact for up to nineteen digits; longer numbers are checked below.
+            n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+            at += 1;
+        }
+        let digits = &self.bytes[start..at];
+        if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
             return Err(Bail);
         }
-        let mut n = u64::from(first - b'0');
-        while let Some(&b) = self.bytes.get(self.at) {
-            match b {
-                b'0'..=b'9' if first != b'0' => {
-                    n = n
-                        .checked_mul(10)
-                        .and_then(|n| n.checked_add(u64::from(b - b'0')))
-                        .ok_or(Bail)?;
-                }
-                b'0'..=b'9' | b'.' | b'e' | b'E' => return Err(Bail),
-                _ => break,
-            }
-            self.at += 1;
+        if matches!(self.bytes.get(at), Some(b'.' | b'e' | b'E')) {
+            return Err(Bail);
         }
+        if digits.len() > 19 {
+            n = digits
+                .iter()
+                .try_fold(0u64, |n, d| {
+                    n.checked_mul(10)
+                        .and_then(|n| n.checked_add(u64::from(d - b'0')))
+                })
+                .ok_or(Bail)?;
+        }
+        self.at = at;
         Ok(n)
+    }
+
+    /// Consumes `"key"` when it comes next (after white space); whether it did. The key must
+    /// hold no `"`, `\\` or control character.
+    pub(crate) fn key_is(&mut self, quoted: &[u8]) -> bool {
+        self.peek();
+        let hit = self.bytes[self.at..].starts_with(quoted);
+        if hit {
+            self.at += quoted.len();
+        }
+        hit
     }
 
     /// Nothing but white space left.
@@ -263,6 +286,7 @@ mod tests {
             "0e1]",
             "+1]",
             "]",
+            "99999999999999999999]",
         ] {
             assert_eq!(uint(bad), Err(Bail), "{bad}");
         }
