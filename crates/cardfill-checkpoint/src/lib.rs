@@ -110,7 +110,14 @@ impl WeightSet {
     pub fn file_names(&self) -> Vec<String> {
         self.files
             .iter()
-            .map(|f| f.to_string_lossy().replace('\\', "/"))
+            .map(|f| {
+                let name = f.to_string_lossy();
+                if name.contains('\\') {
+                    name.replace('\\', "/")
+                } else {
+                    name.into_owned()
+                }
+            })
             .collect()
     }
 }

@@ -150,8 +150,12 @@ impl Files<'_> {
         self.names()
             .iter()
             .filter(|n| {
-                n.rsplit_once('.')
-                    .is_some_and(|(stem, x)| !stem.is_empty() && extensions.contains(&x))
+                // `stem.x` with a non-empty stem (the extensions have no dot of their own).
+                extensions.iter().any(|x| {
+                    n.strip_suffix(x)
+                        .and_then(|head| head.strip_suffix('.'))
+                        .is_some_and(|stem| !stem.is_empty())
+                })
             })
             .cloned()
             .collect()
