@@ -126,9 +126,14 @@ pub(crate) fn find_listed(
             );
             continue;
         }
+        // Both lists are sorted: one pass over them finds the shards present.
+        let mut at = 0;
         for shard in &shards.shards {
-            if let Ok(i) = names.binary_search_by(|n| n.as_str().cmp(shard)) {
-                covered.push(names[i].as_str());
+            while names.get(at).is_some_and(|n| n.as_str() < &**shard) {
+                at += 1;
+            }
+            if let Some(name) = names.get(at).filter(|n| n.as_str() == &**shard) {
+                covered.push(name.as_str());
             }
         }
         covered.sort_unstable();
@@ -433,9 +438,12 @@ fn parse_index<'a>(
         }
     };
     // Sorted by tensor, the last entry of a repeated tensor kept (a JSON object's rule).
-    weight_map.reverse();
-    weight_map.sort_by(|a, b| a.0.cmp(&b.0));
-    weight_map.dedup_by(|later, first| later.0 == first.0);
+    // Writers sort the keys: a map already in strictly rising order is left as it is.
+    if !weight_map.windows(2).all(|w| w[0].0 < w[1].0) {
+        weight_map.reverse();
+        weight_map.sort_by(|a, b| a.0.cmp(&b.0));
+        weight_map.dedup_by(|later, first| later.0 == first.0);
+    }
     // A layer's tensors sit in one or two shards: a shard among the last few met is not
     // pushed again, which leaves few names to sort.
     let mut shards: Vec<Cow<'a, str>> = Vec::new();
