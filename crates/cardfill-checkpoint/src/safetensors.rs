@@ -33,7 +33,11 @@ pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 const MAX_INDEX_BYTES: u64 = 100_000_000;
 /// Bytes read at once from the start of a file: the length prefix and, for most shards, the
 /// whole header in one system call (a larger first read copies data-region bytes for nothing).
+/// After the first file, the first read is sized from the largest header met so far (shards
+/// of one model have headers of similar size), between [`MIN_FIRST_READ`] and this.
 const FIRST_READ: u64 = 4096;
+/// The smallest first read.
+const MIN_FIRST_READ: u64 = 512;
 /// Headers longer than this are parsed from the file through a small buffer instead of being
 /// read whole: memory does not grow with the header.
 pub const STREAM_ABOVE: u64 = 1 << 20;
@@ -75,6 +79,8 @@ enum Read1 {
 pub(crate) struct Reader {
     buf: Vec<u8>,
     scratch: Scratch,
+    /// The largest `8 + N` met so far (0 before the first file).
+    largest: u64,
 }
 
 /// Finds every copy of the weights stored as safetensors in `dir` (not its sub-directories):
@@ -965,7 +971,12 @@ impl Reader {
         let io = |source| CheckpointError::io(path, source);
         let (mut file, file_len) = open_regular(path)?;
         // The buffer keeps its length between files: zeroed once, not for every file.
-        let first = file_len.min(FIRST_READ) as usize;
+        let guess = match self.largest {
+            0 => FIRST_READ,
+            // A quarter more than the largest header so far.
+            seen => (seen + seen / 4).clamp(MIN_FIRST_READ, FIRST_READ),
+        };
+        let first = file_len.min(guess) as usize;
         if self.buf.len() < first {
             self.buf.resize(first, 0);
         }
@@ -998,6 +1009,7 @@ impl Reader {
             ));
         }
         let end = 8 + n as usize;
+        self.largest = self.largest.max(8 + n);
         let json = if n <= STREAM_ABOVE {
             if first < end {
                 if self.buf.len() < end {
@@ -1645,6 +1657,25 @@ mod tests {
         let h = read_file(&path, &mut Vec::new()).unwrap();
         assert!(h.header_len > FIRST_READ);
         assert_eq!(h.tensors.len(), 3000);
+    }
+
+    #[test]
+    fn first_reads_sized_from_earlier_headers_still_read_every_header_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [1usize, 200, 1, 40, 3];
+        let mut files = Vec::new();
+        for (f, &n) in sizes.iter().enumerate() {
+            let name = format!("f{f}.safetensors");
+            let tensors: Vec<TensorSpec> = (0..n)
+                .map(|i| TensorSpec::new(format!("layer.{i}.weight"), "F16", &[2]))
+                .collect();
+            write_safetensors(&dir.path().join(&name), &tensors).unwrap();
+            files.push(name);
+        }
+        let mut buf = Vec::new();
+        let set = read_set(dir.path(), &files, "safetensors", "header", &mut buf).unwrap();
+        assert_eq!(set.tensors.len(), sizes.iter().sum::<usize>());
+        assert_eq!(set.total(), 2 * sizes.iter().sum::<usize>() as u64);
     }
 
     #[test]
