@@ -166,10 +166,14 @@ impl CheckpointError {
 /// Every format finder returns the copies of the weights it recognises; the preferred one
 /// (safetensors first) gives the facts and the others go to `checkpoint.alternatives`.
 pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
+    collect_listed(dir, &Listing::of(dir)?)
+}
+
+/// [`collect`] on a directory already listed (the listing can be shared with other readers).
+pub fn collect_listed(dir: &Path, listing: &Listing) -> Result<Facts, CheckpointError> {
     let mut facts = Facts::new();
     // One listing of `dir` for every finder, and `config.json` read once: it says whether
     // per-tensor data is needed (quantized and mixture-of-experts counts read tensor names).
-    let listing = Listing::of(dir)?;
     let config = listing
         .has_file("config.json")
         .then(|| read_small(&dir.join("config.json")))
@@ -190,7 +194,7 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
         diffusers::lone_model(config.as_ref(), &mut facts);
         Vec::new()
     };
-    sets.extend(safetensors::find_listed(dir, &listing, keep, &mut facts)?);
+    sets.extend(safetensors::find_listed(dir, listing, keep, &mut facts)?);
     sets.extend(peft::find(dir, names)?);
     warn_irregular(dir, &listing.others, &mut facts);
     sets.extend(pytorch::find(dir, names, &mut facts)?);
@@ -265,7 +269,8 @@ fn warn_uncounted(names: &[String], facts: &mut Facts) {
 
 /// The entries of one directory, listed once (`read_dir`'s file types: no `stat` except for
 /// symbolic links, followed once).
-pub(crate) struct Listing {
+#[derive(Debug)]
+pub struct Listing {
     /// Regular files, symbolic links to regular files included, sorted.
     pub files: Vec<String>,
     /// Real sub-directories (not links: one could loop back), sorted.

@@ -26,6 +26,29 @@ impl<'a> Listing<'a> {
         }
     }
 
+    /// `dir` as the checkpoint reader listed it: its files, real directories and other
+    /// entries (only those are looked at again, to follow links to directories).
+    pub(crate) fn from_checkpoint(dir: &'a Path, listed: &cardfill_checkpoint::Listing) -> Self {
+        let mut found: Vec<(String, bool)> = listed
+            .files
+            .iter()
+            .map(|n| (n.clone(), false))
+            .chain(listed.dirs.iter().map(|n| (n.clone(), true)))
+            .chain(
+                listed
+                    .others
+                    .iter()
+                    .map(|n| (n.clone(), dir.join(n).is_dir())),
+            )
+            .collect();
+        found.sort_unstable();
+        let (names, is_dir) = found.into_iter().unzip();
+        Listing {
+            dir,
+            entries: OnceCell::from(Entries { names, is_dir }),
+        }
+    }
+
     /// The directory.
     pub(crate) fn dir(&self) -> &'a Path {
         self.dir
