@@ -74,14 +74,23 @@ fn collect_in(dir: &Path, evidence: &EvidenceArgs, here: bool) -> anyhow::Result
     check_dir(dir)?;
 
     let mut facts = Facts::new();
-    let checkpoint = cardfill_checkpoint::collect(dir);
+    // The directory is listed once, for the checkpoint and the config readers.
+    let listing = cardfill_checkpoint::Listing::of(dir);
+    let checkpoint = match &listing {
+        Ok(listed) => cardfill_checkpoint::collect_listed(dir, listed),
+        Err(_) => cardfill_checkpoint::collect(dir),
+    };
     // A trainer output without root weights is inspected at its last `checkpoint-N/`.
     let inspected = checkpoint.as_ref().ok().and_then(|f| {
         f.str(cardfill_facts::paths::CHECKPOINT_INSPECTED_DIR)
             .map(|s| dir.join(s))
     });
     absorb(&mut facts, "checkpoint", checkpoint);
-    absorb(&mut facts, "config", cardfill_modelconfig::collect(dir));
+    let config = match &listing {
+        Ok(listed) => cardfill_modelconfig::collect_listed(dir, listed),
+        Err(_) => cardfill_modelconfig::collect(dir),
+    };
+    absorb(&mut facts, "config", config);
     if let Some(sub) = inspected {
         absorb(&mut facts, "config", cardfill_modelconfig::collect(&sub));
     }

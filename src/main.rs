@@ -15,6 +15,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    if let Some(code) = version_only() {
+        return code;
+    }
     let args = match cli::Args::try_parse() {
         Ok(args) => args,
         Err(err) => return usage_error(&err),
@@ -30,6 +33,20 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `cardfill --version` (or `-V`) alone, answered as clap answers it but without building the
+/// whole command line first: start-up is most of this command's time.
+fn version_only() -> Option<ExitCode> {
+    let mut args = std::env::args_os().skip(1);
+    match (args.next(), args.next()) {
+        (Some(arg), None) if arg == "--version" || arg == "-V" => {}
+        _ => return None,
+    }
+    let text = concat!("cardfill ", env!("CARGO_PKG_VERSION"), "\n");
+    // As clap's `print`, a closed stdout is not an error.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+    Some(ExitCode::SUCCESS)
 }
 
 /// A command line clap refused: `--help` and `--version` print as usual; a mistake is one line

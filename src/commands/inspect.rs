@@ -25,24 +25,33 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     };
+    let warned = !facts.warnings().is_empty();
     // Built whole, then written in one call (stdout is line-buffered).
     let mut buf = Vec::with_capacity(16 << 10);
-    match args.format {
+    let text_facts = match args.format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut buf, &facts.to_json())?;
+            let json = facts.into_json();
+            serde_json::to_writer_pretty(&mut buf, &json)?;
             writeln!(buf)?;
+            // The process ends after this command: its memory goes back to the system
+            // without a walk over every value to free it.
+            std::mem::forget(json);
+            None
         }
-        Format::Text => write_text(&mut buf, &facts)?,
-    }
+        Format::Text => {
+            write_text(&mut buf, &facts)?;
+            Some(facts)
+        }
+    };
     let mut out = std::io::stdout().lock();
     out.write_all(&buf)?;
     out.flush()?;
-    if args.format == Format::Text {
+    if let Some(facts) = &text_facts {
         for w in facts.warnings() {
             report::warning(w);
         }
     }
-    let code = if args.strict && !facts.warnings().is_empty() {
+    let code = if args.strict && warned {
         EXIT_WARNINGS
     } else {
         EXIT_OK

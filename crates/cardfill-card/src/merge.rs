@@ -252,8 +252,9 @@ pub fn merge(
     changes: &mut Vec<Change>,
 ) -> String {
     let mut doc = Doc::new(body, le);
-    refresh(&mut doc, values, changes);
-    doc.rescan();
+    if refresh(&mut doc, values, changes) {
+        doc.rescan();
+    }
     for slot in &sk.slots {
         let Some(value) = values.get(slot.var.as_str()) else {
             continue;
@@ -273,8 +274,12 @@ pub fn merge(
     doc.lines.concat()
 }
 
-/// Refreshes every value cardfill marked before.
-fn refresh(doc: &mut Doc, values: &BTreeMap<&'static str, String>, changes: &mut Vec<Change>) {
+/// Refreshes every value cardfill marked before; whether a line changed.
+fn refresh(
+    doc: &mut Doc,
+    values: &BTreeMap<&'static str, String>,
+    changes: &mut Vec<Change>,
+) -> bool {
     let info = &doc.info;
     let mut edits: Vec<(usize, usize, Vec<String>)> = Vec::new();
     let mut i = 0;
@@ -336,9 +341,11 @@ fn refresh(doc: &mut Doc, values: &BTreeMap<&'static str, String>, changes: &mut
         }
         i += 1;
     }
+    let edited = !edits.is_empty();
     for (from, to, lines) in edits.into_iter().rev() {
         doc.lines.splice(from..to, lines);
     }
+    edited
 }
 
 /// Fills a `**Label:** value` field; false when neither the field nor its section exists.

@@ -1,7 +1,6 @@
 //! git-lfs pointer files standing in for weights: detected, never parsed as weights; their
 //! declared sizes stand in for the real files' sizes.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use cardfill_facts::{Facts, Source, paths};
@@ -70,12 +69,12 @@ fn is_weight_name(name: &str) -> bool {
 
 /// Records the weight files of `dir` that are git-lfs pointers: `checkpoint.weights_missing`,
 /// and `checkpoint.files`/`checkpoint.bytes` from the pointers when no real weights were found.
-/// `names` are the regular files of `dir`, sorted; files in `read` were read as weights and
-/// are skipped. Returns how many pointers were found.
-pub fn record(dir: &Path, names: &[String], read: &HashSet<&str>, facts: &mut Facts) -> usize {
+/// `names` are the regular files of `dir`, sorted; files in `read` (sorted) were read as
+/// weights and are skipped. Returns how many pointers were found.
+pub fn record(dir: &Path, names: &[String], read: &[&str], facts: &mut Facts) -> usize {
     let found: Vec<(String, Pointer)> = names
         .iter()
-        .filter(|n| is_weight_name(n) && !read.contains(n.as_str()))
+        .filter(|n| is_weight_name(n) && read.binary_search(&n.as_str()).is_err())
         .filter_map(|n| pointer(&dir.join(n)).map(|p| (n.clone(), p)))
         .collect();
     if found.is_empty() {

@@ -23,6 +23,7 @@ mod peft;
 pub mod pickle;
 pub mod pytorch;
 mod quantized;
+mod scan;
 mod sentence_transformers;
 mod trainer_dirs;
 mod zipdir;
@@ -109,7 +110,14 @@ impl WeightSet {
     pub fn file_names(&self) -> Vec<String> {
         self.files
             .iter()
-            .map(|f| f.to_string_lossy().replace('\\', "/"))
+            .map(|f| {
+                let name = f.to_string_lossy();
+                if name.contains('\\') {
+                    name.replace('\\', "/")
+                } else {
+                    name.into_owned()
+                }
+            })
             .collect()
     }
 }
@@ -158,10 +166,14 @@ impl CheckpointError {
 /// Every format finder returns the copies of the weights it recognises; the preferred one
 /// (safetensors first) gives the facts and the others go to `checkpoint.alternatives`.
 pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
+    collect_listed(dir, &Listing::of(dir)?)
+}
+
+/// [`collect`] on a directory already listed (the listing can be shared with other readers).
+pub fn collect_listed(dir: &Path, listing: &Listing) -> Result<Facts, CheckpointError> {
     let mut facts = Facts::new();
     // One listing of `dir` for every finder, and `config.json` read once: it says whether
     // per-tensor data is needed (quantized and mixture-of-experts counts read tensor names).
-    let listing = Listing::of(dir)?;
     let config = listing
         .has_file("config.json")
         .then(|| read_small(&dir.join("config.json")))
@@ -182,7 +194,7 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
         diffusers::lone_model(config.as_ref(), &mut facts);
         Vec::new()
     };
-    sets.extend(safetensors::find_listed(dir, &listing, keep, &mut facts)?);
+    sets.extend(safetensors::find_listed(dir, listing, keep, &mut facts)?);
     sets.extend(peft::find(dir, names)?);
     warn_irregular(dir, &listing.others, &mut facts);
     sets.extend(pytorch::find(dir, names, &mut facts)?);
@@ -193,11 +205,12 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
     }
 
     // Files already read as weights are not git-lfs pointers: no need to look again.
-    // (Names as strings: hashing a `Path` parses its components.)
-    let read: std::collections::HashSet<String> = sets
+    // (Names as sorted strings: comparing `Path`s parses their components.)
+    let mut read: Vec<String> = sets
         .iter()
         .flat_map(|s| s.files.iter().filter_map(|f| f.to_str().map(str::to_owned)))
         .collect();
+    read.sort_unstable();
     // Stable sort: among equally preferred sets the finders' order decides.
     sets.sort_by_key(preference);
     let mut sets = sets.into_iter();
@@ -216,7 +229,7 @@ pub fn collect(dir: &Path) -> Result<Facts, CheckpointError> {
         let inner = collect(&dir.join(&sub))?;
         facts.absorb(trainer_dirs::rebase(&sub, inner));
     }
-    let read: std::collections::HashSet<&str> = read.iter().map(String::as_str).collect();
+    let read: Vec<&str> = read.iter().map(String::as_str).collect();
     lfs::record(dir, names, &read, &mut facts);
     warn_uncounted(names, &mut facts);
     Ok(facts)
@@ -256,7 +269,8 @@ fn warn_uncounted(names: &[String], facts: &mut Facts) {
 
 /// The entries of one directory, listed once (`read_dir`'s file types: no `stat` except for
 /// symbolic links, followed once).
-pub(crate) struct Listing {
+#[derive(Debug)]
+pub struct Listing {
     /// Regular files, symbolic links to regular files included, sorted.
     pub files: Vec<String>,
     /// Real sub-directories (not links: one could loop back), sorted.

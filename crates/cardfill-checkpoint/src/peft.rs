@@ -9,9 +9,13 @@ use crate::{CheckpointError, WeightSet};
 
 /// Sets `parameters.trainable` when `primary` is the adapter of a PEFT directory.
 pub fn record(dir: &Path, primary: &WeightSet, facts: &mut Facts) {
+    // The last component of each file, without parsing paths (these are plain relative names).
     let is_adapter = primary.files.iter().any(|f| {
-        f.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("adapter_model"))
+        f.as_os_str()
+            .as_encoded_bytes()
+            .rsplit(|&b| std::path::is_separator(char::from(b)))
+            .next()
+            .is_some_and(|name| name.starts_with(b"adapter_model"))
     });
     if is_adapter && dir.join("adapter_config.json").is_file() {
         facts.set(

@@ -24,6 +24,7 @@ use cardfill_facts::Facts;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
 
+use crate::scan::{Bail, Cursor};
 use crate::{CheckpointError, Listing, Tensor, WeightSet};
 
 /// The largest header accepted (the safetensors crate's own limit).
@@ -32,7 +33,11 @@ pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 const MAX_INDEX_BYTES: u64 = 100_000_000;
 /// Bytes read at once from the start of a file: the length prefix and, for most shards, the
 /// whole header in one system call (a larger first read copies data-region bytes for nothing).
+/// After the first file, the first read is sized from the largest header met so far (shards
+/// of one model have headers of similar size), between [`MIN_FIRST_READ`] and this.
 const FIRST_READ: u64 = 4096;
+/// The smallest first read.
+const MIN_FIRST_READ: u64 = 512;
 /// Headers longer than this are parsed from the file through a small buffer instead of being
 /// read whole: memory does not grow with the header.
 pub const STREAM_ABOVE: u64 = 1 << 20;
@@ -74,6 +79,8 @@ enum Read1 {
 pub(crate) struct Reader {
     buf: Vec<u8>,
     scratch: Scratch,
+    /// The largest `8 + N` met so far (0 before the first file).
+    largest: u64,
 }
 
 /// Finds every copy of the weights stored as safetensors in `dir` (not its sub-directories):
@@ -125,9 +132,14 @@ pub(crate) fn find_listed(
             );
             continue;
         }
+        // Both lists are sorted: one pass over them finds the shards present.
+        let mut at = 0;
         for shard in &shards.shards {
-            if let Ok(i) = names.binary_search_by(|n| n.as_str().cmp(shard)) {
-                covered.push(names[i].as_str());
+            while names.get(at).is_some_and(|n| n.as_str() < &**shard) {
+                at += 1;
+            }
+            if let Some(name) = names.get(at).filter(|n| n.as_str() == &**shard) {
+                covered.push(name.as_str());
             }
         }
         covered.sort_unstable();
@@ -405,24 +417,46 @@ fn parse_index<'a>(
     text: &'a [u8],
 ) -> Result<IndexSet<'a>, CheckpointError> {
     let path = dir.join(index);
-    let raw: RawIndex<'a> = serde_json::from_slice(text).map_err(|e| {
-        CheckpointError::invalid(
-            &path,
-            format!(
-                "malformed index JSON at byte {}: {e}",
-                json_offset(text, &e)
-            ),
-        )
-    })?;
-    let mut weight_map = raw.weight_map.0;
+    // The plain JSON writers emit is scanned by hand; anything else by serde_json.
+    let (mut weight_map, total_size) = match crate::scan::index(text) {
+        Ok(scan) => (
+            scan.weight_map
+                .into_iter()
+                .map(|(t, s)| (Cow::Borrowed(t), Cow::Borrowed(s)))
+                .collect(),
+            scan.total_size,
+        ),
+        Err(Bail) => {
+            let raw: RawIndex<'a> = serde_json::from_slice(text).map_err(|e| {
+                CheckpointError::invalid(
+                    &path,
+                    format!(
+                        "malformed index JSON at byte {}: {e}",
+                        json_offset(text, &e)
+                    ),
+                )
+            })?;
+            let total_size = raw
+                .metadata
+                .and_then(|m| m.total_size)
+                .and_then(|v| v.as_u64());
+            (raw.weight_map.0, total_size)
+        }
+    };
     // Sorted by tensor, the last entry of a repeated tensor kept (a JSON object's rule).
-    weight_map.reverse();
-    weight_map.sort_by(|a, b| a.0.cmp(&b.0));
-    weight_map.dedup_by(|later, first| later.0 == first.0);
-    // Neighbours mostly share a shard: drop repeats before sorting.
+    // Writers sort the keys: a map already in strictly rising order is left as it is.
+    if !weight_map.windows(2).all(|w| w[0].0 < w[1].0) {
+        weight_map.reverse();
+        weight_map.sort_by(|a, b| a.0.cmp(&b.0));
+        weight_map.dedup_by(|later, first| later.0 == first.0);
+    }
+    // A layer's tensors sit in one or two shards: a shard among the last few met is not
+    // pushed again, which leaves few names to sort.
     let mut shards: Vec<Cow<'a, str>> = Vec::new();
+    let mut recent: [Option<&str>; 4] = [None; 4];
     for (_, shard) in &weight_map {
-        if shards.last() != Some(shard) {
+        if !recent.contains(&Some(&**shard)) {
+            recent[shards.len() % recent.len()] = Some(shard);
             shards.push(shard.clone());
         }
     }
@@ -436,10 +470,6 @@ fn parse_index<'a>(
             ));
         }
     }
-    let total_size = raw
-        .metadata
-        .and_then(|m| m.total_size)
-        .and_then(|v| v.as_u64());
     Ok(IndexSet {
         shards,
         weight_map,
@@ -466,26 +496,55 @@ fn index_set_to_weights(
     };
     // The weight_map sorted by tensor name, each with its shard's position in `set.shards`,
     // and whether that shard's header holds it.
+    // Neighbours mostly share a shard: the last shard found is tried before a search.
+    let mut last: Option<(&str, usize)> = None;
     let mapped: Vec<(&str, usize)> = set
         .weight_map
         .iter()
         .map(|(tensor, shard)| {
-            let i = set.shards.binary_search(shard).unwrap_or(usize::MAX);
+            let i = match last {
+                Some((name, i)) if name == shard => i,
+                _ => {
+                    let i = set.shards.binary_search(shard).unwrap_or(usize::MAX);
+                    last = Some((shard, i));
+                    i
+                }
+            };
             (tensor.as_ref(), i)
         })
         .collect();
+    // Positions in `mapped` grouped by shard, each group in name order: a header's names are
+    // looked up among its own shard's few tensors.
+    let mut starts = vec![0usize; set.shards.len() + 1];
+    for &(_, i) in &mapped {
+        if let Some(n) = starts.get_mut(i.saturating_add(1)) {
+            *n += 1;
+        }
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut by_shard = vec![0usize; starts[set.shards.len()]];
+    let mut next = starts.clone();
+    for (at, &(_, i)) in mapped.iter().enumerate() {
+        if let Some(slot) = next.get_mut(i) {
+            by_shard[*slot] = at;
+            *slot += 1;
+        }
+    }
     let mut seen = vec![false; mapped.len()];
     let mut data_bytes: u64 = 0;
+    let mut join = Join::new(dir);
     for (i, shard) in set.shards.iter().enumerate() {
-        let path = dir.join(&**shard);
+        let path = join.with(shard);
+        debug_assert_eq!(path, dir.join(&**shard));
+        let own = &by_shard[starts[i]..starts[i + 1]];
         let mut mark = |name: &str, _: &str| {
-            if let Ok(at) = mapped.binary_search_by(|(t, _)| (*t).cmp(name))
-                && mapped[at].1 == i
-            {
-                seen[at] = true;
+            if let Ok(k) = own.binary_search_by(|&at| mapped[at].0.cmp(name)) {
+                seen[own[k]] = true;
             }
         };
-        let header = match reader.read(&path, keep.tensors, &mut mark) {
+        let header = match reader.read(path, keep.tensors, &mut mark) {
             Err(CheckpointError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
@@ -498,7 +557,7 @@ fn index_set_to_weights(
             Err(e) => return Err(e),
         };
         data_bytes = data_bytes.saturating_add(header.data_len);
-        add_header(&mut weights, shard, header, &path)?;
+        add_header(&mut weights, shard, header, path)?;
     }
 
     let mut misplaced = set
@@ -532,6 +591,39 @@ fn index_set_to_weights(
         );
     }
     Ok(IndexOutcome::Ready(weights))
+}
+
+/// `dir/name` for one relative name after another, built in one reused buffer: what
+/// `dir.join(name)` gives, without an allocation per file.
+struct Join<'a> {
+    dir: &'a Path,
+    buf: PathBuf,
+}
+
+impl<'a> Join<'a> {
+    fn new(dir: &'a Path) -> Self {
+        Join {
+            dir,
+            buf: PathBuf::new(),
+        }
+    }
+
+    /// `dir` joined with `name`, a relative path.
+    fn with(&mut self, name: &str) -> &Path {
+        let dir = self.dir.as_os_str();
+        let buf = self.buf.as_mut_os_string();
+        buf.clear();
+        buf.push(dir);
+        let ends_in_separator = dir
+            .as_encoded_bytes()
+            .last()
+            .is_some_and(|&b| std::path::is_separator(char::from(b)));
+        if !dir.is_empty() && !ends_in_separator {
+            buf.push(std::path::MAIN_SEPARATOR_STR);
+        }
+        buf.push(name);
+        &self.buf
+    }
 }
 
 /// Whether `name` is a relative path that stays inside the directory.
@@ -577,6 +669,12 @@ impl Json<'_> {
     fn walk(&self, walk: &mut Walk<'_>) -> Result<(), serde_json::Error> {
         match self {
             Json::Slice(bytes) => {
+                // The plain JSON writers emit is scanned by hand; anything else by serde_json,
+                // from the start, which then decides every error.
+                if scan_header(bytes, walk).is_ok() {
+                    return Ok(());
+                }
+                walk.restart();
                 let mut de = serde_json::Deserializer::from_slice(bytes);
                 HeaderSeed(walk).deserialize(&mut de)?;
                 de.end()
@@ -709,13 +807,155 @@ impl Walk<'_> {
     }
 }
 
-/// FNV-1a of a name, folded to 32 bits.
-fn name_hash(name: &str) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in name.as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+impl Walk<'_> {
+    /// Forgets the entries walked so far: the walk starts again from the first entry.
+    fn restart(&mut self) {
+        self.count = 0;
+        self.by_dtype.clear();
+        if self.record {
+            self.s.records.clear();
+        }
     }
+}
+
+/// Walks a header written as writers write it (see [`crate::scan`]): an object of
+/// `__metadata__` (null or an object of strings) and tensors `{dtype, shape, data_offsets}`
+/// with those three fields once each, in any order. Gives up on anything else, possibly after
+/// some entries were walked: the caller then restarts the walk with serde_json.
+fn scan_header(bytes: &[u8], walk: &mut Walk<'_>) -> Result<(), Bail> {
+    let mut c = Cursor::new(bytes)?;
+    let mut metadata_seen = false;
+    c.eat(b'{')?;
+    if c.eat_if(b'}') {
+        return c.end();
+    }
+    loop {
+        let key = c.string()?;
+        c.eat(b':')?;
+        if key == "__metadata__" {
+            if metadata_seen {
+                return Err(Bail);
+            }
+            metadata_seen = true;
+            scan_metadata(&mut c)?;
+        } else {
+            walk.s.name.clear();
+            walk.s.name.push_str(key);
+            let (begin, end) = scan_info(&mut c, &mut walk.s.dtype, &mut walk.s.shape)?;
+            walk.entry(begin, end).map_err(|_| Bail)?;
+        }
+        match c.next()? {
+            b',' => {}
+            b'}' => return c.end(),
+            _ => return Err(Bail),
+        }
+    }
+}
+
+/// `__metadata__`: `null` or an object of strings.
+fn scan_metadata(c: &mut Cursor<'_>) -> Result<(), Bail> {
+    if c.peek() == Some(b'n') {
+        return c.null();
+    }
+    c.eat(b'{')?;
+    if c.eat_if(b'}') {
+        return Ok(());
+    }
+    loop {
+        c.string()?;
+        c.eat(b':')?;
+        c.string()?;
+        match c.next()? {
+            b',' => {}
+            b'}' => return Ok(()),
+            _ => return Err(Bail),
+        }
+    }
+}
+
+/// One tensor's `{dtype, shape, data_offsets}` into the dtype and shape buffers; returns
+/// `data_offsets`.
+fn scan_info(
+    c: &mut Cursor<'_>,
+    dtype: &mut String,
+    shape: &mut Vec<u64>,
+) -> Result<(u64, u64), Bail> {
+    let (mut has_dtype, mut has_shape, mut offsets) = (false, false, None);
+    c.eat(b'{')?;
+    loop {
+        // The three fields, spelled plainly (an escape inside one gives up, as any other key).
+        let field = if c.key_is(b"\"dtype\"") {
+            Field::Dtype
+        } else if c.key_is(b"\"shape\"") {
+            Field::Shape
+        } else if c.key_is(b"\"data_offsets\"") {
+            Field::Offsets
+        } else {
+            return Err(Bail);
+        };
+        match field {
+            Field::Dtype if !has_dtype => {
+                c.eat(b':')?;
+                let name = c.string()?;
+                dtype.clear();
+                dtype.push_str(name);
+                has_dtype = true;
+            }
+            Field::Shape if !has_shape => {
+                c.eat(b':')?;
+                c.eat(b'[')?;
+                shape.clear();
+                if !c.eat_if(b']') {
+                    loop {
+                        shape.push(c.uint()?);
+                        match c.next()? {
+                            b',' => {}
+                            b']' => break,
+                            _ => return Err(Bail),
+                        }
+                    }
+                }
+                has_shape = true;
+            }
+            Field::Offsets if offsets.is_none() => {
+                c.eat(b':')?;
+                c.eat(b'[')?;
+                let begin = c.uint()?;
+                c.eat(b',')?;
+                let end = c.uint()?;
+                c.eat(b']')?;
+                offsets = Some((begin, end));
+            }
+            // A field seen twice.
+            _ => return Err(Bail),
+        }
+        match c.next()? {
+            b',' => {}
+            b'}' => break,
+            _ => return Err(Bail),
+        }
+    }
+    match offsets {
+        Some(offsets) if has_dtype && has_shape => Ok(offsets),
+        _ => Err(Bail),
+    }
+}
+
+/// A hash of a name, eight bytes at a time, folded to 32 bits.
+fn name_hash(name: &str) -> u32 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes = name.as_bytes();
+    let mut h = (bytes.len() as u64).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut mix = |w: u64| h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        mix(u64::from_le_bytes(word));
+    }
+    let mut last = [0; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    mix(u64::from_le_bytes(last));
     (h ^ (h >> 32)) as u32
 }
 
@@ -730,10 +970,17 @@ impl Reader {
     ) -> Result<Read1, CheckpointError> {
         let io = |source| CheckpointError::io(path, source);
         let (mut file, file_len) = open_regular(path)?;
-        let buf = &mut self.buf;
-        let first = file_len.min(FIRST_READ) as usize;
-        buf.clear();
-        buf.resize(first, 0);
+        // The buffer keeps its length between files: zeroed once, not for every file.
+        let guess = match self.largest {
+            0 => FIRST_READ,
+            // A quarter more than the largest header so far.
+            seen => (seen + seen / 4).clamp(MIN_FIRST_READ, FIRST_READ),
+        };
+        let first = file_len.min(guess) as usize;
+        if self.buf.len() < first {
+            self.buf.resize(first, 0);
+        }
+        let buf = &mut self.buf[..first];
         file.read_exact(buf).map_err(io)?;
         if buf.starts_with(b"version https://git-lfs") {
             return Ok(Read1::Pointer);
@@ -762,17 +1009,19 @@ impl Reader {
             ));
         }
         let end = 8 + n as usize;
+        self.largest = self.largest.max(8 + n);
         let json = if n <= STREAM_ABOVE {
-            if buf.len() < end {
-                let start = buf.len();
-                buf.resize(end, 0);
-                file.read_exact(&mut buf[start..]).map_err(io)?;
+            if first < end {
+                if self.buf.len() < end {
+                    self.buf.resize(end, 0);
+                }
+                file.read_exact(&mut self.buf[first..end]).map_err(io)?;
             }
-            Json::Slice(&buf[8..end])
+            Json::Slice(&self.buf[8..end])
         } else {
             Json::File {
                 file: &file,
-                head: &buf[8..],
+                head: &self.buf[8..first],
                 len: n,
             }
         };
@@ -790,9 +1039,11 @@ impl Reader {
         }
 
         let mut tensors = Vec::new();
-        let mut on_entry = |_: u32, name: &str, dtype: &str, shape: &[u64]| {
+        let mut on_entry = |idx: u32, name: &str, dtype: &str, shape: &[u64]| {
             on_tensor(name, dtype);
             if keep_tensors {
+                // A walk restarted with serde_json walks its first entries again.
+                tensors.truncate(idx as usize);
                 tensors.push(Tensor {
                     name: name.to_owned(),
                     dtype: dtype.to_owned(),
@@ -1409,6 +1660,25 @@ mod tests {
     }
 
     #[test]
+    fn first_reads_sized_from_earlier_headers_still_read_every_header_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [1usize, 200, 1, 40, 3];
+        let mut files = Vec::new();
+        for (f, &n) in sizes.iter().enumerate() {
+            let name = format!("f{f}.safetensors");
+            let tensors: Vec<TensorSpec> = (0..n)
+                .map(|i| TensorSpec::new(format!("layer.{i}.weight"), "F16", &[2]))
+                .collect();
+            write_safetensors(&dir.path().join(&name), &tensors).unwrap();
+            files.push(name);
+        }
+        let mut buf = Vec::new();
+        let set = read_set(dir.path(), &files, "safetensors", "header", &mut buf).unwrap();
+        assert_eq!(set.tensors.len(), sizes.iter().sum::<usize>());
+        assert_eq!(set.total(), 2 * sizes.iter().sum::<usize>() as u64);
+    }
+
+    #[test]
     fn corrupt_files_give_one_line_errors_with_offsets() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -1776,6 +2046,65 @@ mod tests {
         Ok(())
     }
 
+    /// What a walk of `header` saw (entries, their offsets, sums by dtype), by the scanner
+    /// alone or by serde_json alone; `None` where it failed or gave up.
+    #[allow(clippy::type_complexity)]
+    fn walked(
+        header: &[u8],
+        fast: bool,
+    ) -> Option<(Vec<Tensor>, Vec<(u64, u64)>, BTreeMap<String, (u64, u64)>)> {
+        let mut tensors = Vec::new();
+        let mut on_entry = |_: u32, name: &str, dtype: &str, shape: &[u64]| {
+            tensors.push(Tensor {
+                name: name.to_owned(),
+                dtype: dtype.to_owned(),
+                shape: shape.to_vec(),
+            });
+        };
+        let mut scratch = Scratch::default();
+        let mut walk = Walk {
+            s: &mut scratch,
+            record: true,
+            count: 0,
+            by_dtype: BTreeMap::new(),
+            on_entry: &mut on_entry,
+        };
+        let ok = if fast {
+            scan_header(header, &mut walk).is_ok()
+        } else {
+            let mut de = serde_json::Deserializer::from_slice(header);
+            HeaderSeed(&mut walk).deserialize(&mut de).is_ok() && de.end().is_ok()
+        };
+        let by_dtype = walk.by_dtype;
+        let offsets = scratch.records.iter().map(|r| (r.begin, r.end)).collect();
+        ok.then_some((tensors, offsets, by_dtype))
+    }
+
+    #[test]
+    fn the_scanner_takes_plain_headers_and_leaves_the_rest() {
+        let plain = br#" { "__metadata__" : {"format":"pt"}, "a":{"shape":[2, 3],"data_offsets":[0,24],"dtype":"F32"} ,"b":{"dtype":"I64","shape":[],"data_offsets":[24,32]}}  "#;
+        let fast = walked(plain, true).expect("scanned");
+        assert_eq!(Some(&fast), walked(plain, false).as_ref());
+        assert_eq!(fast.1, [(0, 24), (24, 32)]);
+        assert!(walked(b"{}", true).is_some());
+        for unusual in [
+            &br#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}"#[..],
+            br#"{"a\u0062":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+            br#"{"a":["F32",[1],[0,4]]}"#,
+            br#"{"a":{"dtype":{"F32":null},"shape":[1],"data_offsets":[0,4]}}"#,
+            br#"{"__metadata__":null,"__metadata__":null}"#,
+            br#"{"a":{"dtype":"F32","shape":[1],"shape":[1],"data_offsets":[0,4]}}"#,
+            br#"{"a":{"dtype":"F32","shape":[1.0],"data_offsets":[0,4]}}"#,
+            br#"{"a":{"dtype":"F32","data_offsets":[0,4]}}"#,
+        ] {
+            assert!(
+                walked(unusual, true).is_none(),
+                "{}",
+                String::from_utf8_lossy(unusual)
+            );
+        }
+    }
+
     const CRATE_DTYPES: &[&str] = &[
         "BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "I16",
         "U16", "F16", "BF16", "I32", "U32", "F32", "C64", "F64", "I64", "U64",
@@ -1854,6 +2183,32 @@ mod tests {
             let len = (bytes.len() as i64 + resize).max(0) as usize;
             bytes.resize(len, 0);
             agrees_with_the_crate(&bytes)?;
+        }
+
+        #[test]
+        fn the_scanner_walks_as_serde_json_or_gives_up(
+            tensors in specs(),
+            edits in proptest::collection::vec(
+                (any::<proptest::sample::Index>(), proptest::sample::select(
+                    b"{}[],:\" \n0123456789-.eEnul_FUIBx\\\x01\xc3".to_vec(),
+                )),
+                0..3,
+            ),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("w.safetensors");
+            cardfill_testkit::write_safetensors_with_crate(&path, &tensors).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+            let mut header = bytes[8..8 + n].to_vec();
+            for (at, byte) in edits {
+                let i = at.index(header.len());
+                header[i] = byte;
+            }
+            let serde = walked(&header, false);
+            if let Some(fast) = walked(&header, true) {
+                prop_assert_eq!(Some(fast), serde);
+            }
         }
 
         #[test]

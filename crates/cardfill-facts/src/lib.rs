@@ -182,21 +182,43 @@ impl Facts {
     /// a top-level `sources` object mapping each path to a readable provenance string, and
     /// `warnings` as a list of `{code, message}`.
     pub fn to_json(&self) -> Value {
-        let mut root = Map::new();
-        let mut sources = Map::new();
-        for (path, fact) in &self.values {
-            insert_dotted(&mut root, path, fact.value.clone());
-            sources.insert(path.clone(), Value::String(fact.source.to_string()));
-        }
-        root.insert("sources".into(), Value::Object(sources));
-        let warnings = self
-            .warnings
-            .iter()
-            .map(|w| serde_json::json!({ "code": w.code, "message": w.message }))
-            .collect();
-        root.insert("warnings".into(), Value::Array(warnings));
-        Value::Object(root)
+        json_of(
+            self.values
+                .iter()
+                .map(|(path, fact)| (path.clone(), fact.value.clone(), &fact.source)),
+            &self.warnings,
+        )
     }
+
+    /// [`Facts::to_json`], moving the values instead of copying them.
+    pub fn into_json(self) -> Value {
+        json_of(
+            self.values
+                .into_iter()
+                .map(|(path, fact)| (path, fact.value, fact.source)),
+            &self.warnings,
+        )
+    }
+}
+
+/// The JSON of [`Facts::to_json`] from (path, value, source) in path order.
+fn json_of<S: std::fmt::Display>(
+    facts: impl Iterator<Item = (String, Value, S)>,
+    warnings: &[Warning],
+) -> Value {
+    let mut root = Map::new();
+    let mut sources = Map::new();
+    for (path, value, source) in facts {
+        insert_dotted(&mut root, &path, value);
+        sources.insert(path, Value::String(source.to_string()));
+    }
+    root.insert("sources".into(), Value::Object(sources));
+    let warnings = warnings
+        .iter()
+        .map(|w| serde_json::json!({ "code": w.code, "message": w.message }))
+        .collect();
+    root.insert("warnings".into(), Value::Array(warnings));
+    Value::Object(root)
 }
 
 fn insert_dotted(root: &mut Map<String, Value>, path: &str, value: Value) {

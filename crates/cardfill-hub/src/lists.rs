@@ -11,10 +11,10 @@ fn entries(text: &'static str) -> impl Iterator<Item = &'static str> {
 
 static LICENSES: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| entries(include_str!("../data/licenses.txt")).collect());
+const PIPELINE_TAGS_TEXT: &str = include_str!("../data/pipeline-tags.txt");
 static PIPELINE_TAGS: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| entries(include_str!("../data/pipeline-tags.txt")).collect());
-static LIBRARY_NAMES: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| entries(include_str!("../data/library-names.txt")).collect());
+    LazyLock::new(|| entries(PIPELINE_TAGS_TEXT).collect());
+const LIBRARY_NAMES_TEXT: &str = include_str!("../data/library-names.txt");
 static LANGUAGES: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| entries(include_str!("../data/languages.txt")).collect());
 
@@ -25,12 +25,14 @@ pub fn is_license(id: &str) -> bool {
 
 /// Whether `tag` is one of the Hub's 57 pipeline tags.
 pub fn is_pipeline_tag(tag: &str) -> bool {
-    PIPELINE_TAGS.contains(tag)
+    // A run looks up one or two: scanning the short list costs less than building a set.
+    entries(PIPELINE_TAGS_TEXT).any(|t| t == tag)
 }
 
 /// Whether `name` is a library the Hub knows (`transformers`, `peft`, `diffusers`, ...).
 pub fn is_library_name(name: &str) -> bool {
-    LIBRARY_NAMES.contains(name)
+    // A run looks up one: scanning the list costs less than building a set.
+    entries(LIBRARY_NAMES_TEXT).any(|n| n == name)
 }
 
 /// Whether `code` is a language the Hub accepts: an ISO 639-1, 639-2 or 639-3 code,
@@ -68,7 +70,8 @@ mod tests {
     fn lists_have_their_documented_sizes() {
         assert_eq!(PIPELINE_TAGS.len(), 57);
         assert_eq!(LICENSES.len(), 82);
-        assert!(LIBRARY_NAMES.len() >= 240, "{}", LIBRARY_NAMES.len());
+        let libraries = entries(LIBRARY_NAMES_TEXT).count();
+        assert!(libraries >= 240, "{libraries}");
         assert!(LANGUAGES.len() > 7000, "{}", LANGUAGES.len());
     }
 

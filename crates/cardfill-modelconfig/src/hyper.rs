@@ -13,6 +13,8 @@ use cardfill_checkpoint::pickle::{Id, Node, Pickle};
 use cardfill_facts::{Facts, Source, Value, paths};
 use serde_json::Map;
 
+use crate::listing::Listing;
+
 /// Fields always shown (as the Trainer's card does).
 const CORE: [&str; 7] = [
     "learning_rate",
@@ -72,12 +74,13 @@ fn same(a: &Value, b: &Value) -> bool {
 
 /// Collects `training.hyperparameters` from `dir`; `processes` is the launch config's process
 /// count when one was found.
-pub fn collect(dir: &Path, processes: Option<u64>) -> Facts {
+pub(crate) fn collect(listing: &Listing<'_>, processes: Option<u64>) -> Facts {
+    let dir = listing.dir();
     let mut facts = Facts::new();
     if !dir.join("training_args.bin").is_file() {
-        yaml_configs(dir, processes, &mut facts);
+        yaml_configs(listing, processes, &mut facts);
         if !facts.contains(paths::TRAINING_HYPERPARAMETERS) {
-            deepspeed_config(dir, processes, &mut facts);
+            deepspeed_config(listing, processes, &mut facts);
         }
         return facts;
     }
@@ -120,35 +123,30 @@ const ALIASES: [(&str, &str); 6] = [
     ("sequence_len", "max_seq_length"),
 ];
 
-/// The regular files in `dir` whose names end with one of `suffixes` and that hold at
+/// The regular files of the listing whose names end with one of `suffixes` and that hold at
 /// most 1 MiB of UTF-8 text, as (name, text) sorted by name; unreadable ones are left out.
-fn small_files(dir: &Path, suffixes: &[&str]) -> Vec<(String, String)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = rd
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| suffixes.iter().any(|s| n.ends_with(s)))
-        .collect();
-    names.sort();
-    names
-        .into_iter()
+/// Weight indexes (`*.index.json`) are never configs: not read.
+fn small_files(listing: &Listing<'_>, suffixes: &[&str]) -> Vec<(String, String)> {
+    let dir = listing.dir();
+    listing
+        .names()
+        .iter()
+        .filter(|n| suffixes.iter().any(|s| n.ends_with(s)) && !n.ends_with(".index.json"))
         .filter_map(|name| {
-            let path = dir.join(&name);
+            let path = dir.join(name);
             if std::fs::metadata(&path).map_or(true, |m| !m.is_file() || m.len() > (1 << 20)) {
                 return None;
             }
             let text = std::fs::read_to_string(&path).ok()?;
-            Some((name, text))
+            Some((name.clone(), text))
         })
         .collect()
 }
 
 /// A training YAML config in `dir`: axolotl (`micro_batch_size`, `datasets[].path`),
 /// LLaMA-Factory (`stage`, `finetuning_type`) or TRL (`dataset_name`).
-fn yaml_configs(dir: &Path, processes: Option<u64>, facts: &mut Facts) {
-    for (name, text) in small_files(dir, &[".yaml", ".yml"]) {
+fn yaml_configs(listing: &Listing<'_>, processes: Option<u64>, facts: &mut Facts) {
+    for (name, text) in small_files(listing, &[".yaml", ".yml"]) {
         let Ok(Value::Object(cfg)) = serde_norway::from_str::<Value>(&text) else {
             continue;
         };
@@ -238,8 +236,8 @@ fn yaml_configs(dir: &Path, processes: Option<u64>, facts: &mut Facts) {
 
 /// A DeepSpeed config's own values (those not left to the Trainer as `"auto"`):
 /// micro batch, accumulation, optimizer, learning rate, scheduler, gradient clipping.
-fn deepspeed_config(dir: &Path, processes: Option<u64>, facts: &mut Facts) {
-    for (name, text) in small_files(dir, &[".json"]) {
+fn deepspeed_config(listing: &Listing<'_>, processes: Option<u64>, facts: &mut Facts) {
+    for (name, text) in small_files(listing, &[".json"]) {
         if !text.contains("zero_optimization") && !text.contains("train_micro_batch_size_per_gpu") {
             continue;
         }
@@ -382,6 +380,11 @@ fn plain(pk: &Pickle, id: Id, depth: u32) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The collector on `dir`, listed afresh.
+    fn collect(dir: &Path, processes: Option<u64>) -> Facts {
+        super::collect(&Listing::new(dir), processes)
+    }
 
     /// An axolotl config (the shape of its `examples/llama-3/lora-1b.yml`): hyperparameters
     /// under TrainingArguments' names, Hub datasets only, the base model.

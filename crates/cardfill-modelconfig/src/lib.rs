@@ -12,6 +12,7 @@ mod card_meta;
 mod config;
 mod hub_id;
 mod hyper;
+mod listing;
 mod results;
 mod trainer;
 
@@ -55,9 +56,23 @@ pub enum ConfigError {
 /// Each config file is independent: a malformed `trainer_state.json` is a warning and
 /// `config.json` is still read. Errors only when `dir` cannot be read at all.
 pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
+    // Listed once, when a collector first needs it, for all of them.
+    collect_in(&listing::Listing::new(dir))
+}
+
+/// [`collect`] on a directory the checkpoint reader already listed: it is not listed again.
+pub fn collect_listed(
+    dir: &Path,
+    listed: &cardfill_checkpoint::Listing,
+) -> Result<Facts, ConfigError> {
+    collect_in(&listing::Listing::from_checkpoint(dir, listed))
+}
+
+fn collect_in(listing: &listing::Listing<'_>) -> Result<Facts, ConfigError> {
+    let dir = listing.dir();
     let mut facts = Facts::new();
     // The trainer collector reads `trainer_state.json` once; the results collector reuses it.
-    let (trainer, state) = match trainer::collect(dir) {
+    let (trainer, state) = match trainer::collect(listing) {
         Ok((found, state)) => (Ok(found), state),
         Err(err) => (Err(err), None),
     };
@@ -74,7 +89,7 @@ pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
         }
     }
     let processes = facts.u64(cardfill_facts::paths::TRAINING_PROCESSES);
-    facts.absorb(hyper::collect(dir, processes));
-    facts.absorb(results::collect(dir, state.as_ref()));
+    facts.absorb(hyper::collect(listing, processes));
+    facts.absorb(results::collect(listing, state.as_ref()));
     Ok(facts)
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 use cardfill_facts::{Facts, Source, Value, paths};
 use serde_json::{Map, json};
 
+use crate::listing::Listing;
 use crate::{HubId, hub_id};
 
 const MAX_LOG: usize = 1000;
@@ -25,7 +26,8 @@ fn read_json(path: &Path) -> Option<Map<String, Value>> {
 
 /// Collects `evaluation.results` and `training.log` in `dir`; `state` is the directory's
 /// `trainer_state.json` as the trainer collector read it (streamed, its log thinned).
-pub fn collect(dir: &Path, state: Option<&Map<String, Value>>) -> Facts {
+pub(crate) fn collect(listing: &Listing<'_>, state: Option<&Map<String, Value>>) -> Facts {
+    let dir = listing.dir();
     let mut facts = Facts::new();
     let step = state
         .and_then(|s| s.get("global_step"))
@@ -55,7 +57,7 @@ pub fn collect(dir: &Path, state: Option<&Map<String, Value>>) -> Facts {
             }
         }
     }
-    for (rel, obj) in result_files(dir) {
+    for (rel, obj) in result_files(listing) {
         let found = if obj.contains_key("config_general") {
             lighteval(&obj)
         } else if obj.contains_key("configs") || obj.contains_key("versions") {
@@ -110,21 +112,15 @@ pub fn collect(dir: &Path, state: Option<&Map<String, Value>>) -> Facts {
 }
 
 /// `results*.json` in `dir` and its sub-folders (not `checkpoint-*`), sorted.
-fn result_files(dir: &Path) -> Vec<(String, Map<String, Value>)> {
+fn result_files(listing: &Listing<'_>) -> Vec<(String, Map<String, Value>)> {
     let mut out = Vec::new();
     let is_results =
         |n: &str| n.starts_with("results") && n.ends_with(".json") && n != "results.json.index";
+    let dir = listing.dir();
     let mut names: Vec<(String, std::path::PathBuf)> = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Ok(name) = e.file_name().into_string() else {
-            continue;
-        };
-        let path = e.path();
-        if path.is_dir() && !name.starts_with("checkpoint-") && !name.starts_with('.') {
-            if let Ok(sub) = std::fs::read_dir(&path) {
+    for (i, name) in listing.names().iter().enumerate() {
+        if listing.is_dir(i) && !name.starts_with("checkpoint-") && !name.starts_with('.') {
+            if let Ok(sub) = std::fs::read_dir(dir.join(name)) {
                 for s in sub.flatten() {
                     if let Ok(n) = s.file_name().into_string()
                         && is_results(&n)
@@ -133,8 +129,8 @@ fn result_files(dir: &Path) -> Vec<(String, Map<String, Value>)> {
                     }
                 }
             }
-        } else if is_results(&name) {
-            names.push((name, path));
+        } else if is_results(name) {
+            names.push((name.clone(), dir.join(name)));
         }
     }
     names.sort();
@@ -294,7 +290,7 @@ mod tests {
     /// The collector as `lib.rs` runs it: the state read by the trainer collector's reader.
     fn collect_dir(dir: &Path) -> Facts {
         let state = crate::trainer::read_state(&dir.join("trainer_state.json")).ok();
-        collect(dir, state.as_ref())
+        collect(&crate::listing::Listing::new(dir), state.as_ref())
     }
     use crate::real;
 

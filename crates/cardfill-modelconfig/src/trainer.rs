@@ -14,6 +14,7 @@ use cardfill_facts::{Facts, Source, Value, paths};
 use serde_json::Map;
 
 use crate::ConfigError;
+use crate::listing::Listing;
 
 /// Files larger than this are not configs (a stray dataset, weights): skipped.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -26,11 +27,13 @@ const STREAMING_EPOCHS: f64 = 1e15;
 ///
 /// Also returns the directory's own `trainer_state.json`, read once here, for the results
 /// collector (`None` when the state came from a `checkpoint-N` or could not be read).
-pub fn collect(dir: &Path) -> Result<(Facts, Option<Map<String, Value>>), ConfigError> {
+pub(crate) fn collect(
+    listing: &Listing<'_>,
+) -> Result<(Facts, Option<Map<String, Value>>), ConfigError> {
     let mut files = Files {
-        dir,
+        dir: listing.dir(),
         warnings: Facts::new(),
-        names: std::cell::OnceCell::new(),
+        listing,
     };
     let state = files.trainer_state();
     let results: Vec<(String, Map<String, Value>)> = ["train_results.json", "all_results.json"]
@@ -59,8 +62,8 @@ struct Files<'a> {
     dir: &'a Path,
     /// Warnings only: problems met reading.
     warnings: Facts,
-    /// The directory's entries, sorted: listed once, on first use.
-    names: std::cell::OnceCell<Vec<String>>,
+    /// The directory's entries, listed once for every collector.
+    listing: &'a Listing<'a>,
 }
 
 impl Files<'_> {
@@ -147,8 +150,12 @@ impl Files<'_> {
         self.names()
             .iter()
             .filter(|n| {
-                n.rsplit_once('.')
-                    .is_some_and(|(stem, x)| !stem.is_empty() && extensions.contains(&x))
+                // `stem.x` with a non-empty stem (the extensions have no dot of their own).
+                extensions.iter().any(|x| {
+                    n.strip_suffix(x)
+                        .and_then(|head| head.strip_suffix('.'))
+                        .is_some_and(|stem| !stem.is_empty())
+                })
             })
             .cloned()
             .collect()
@@ -156,16 +163,7 @@ impl Files<'_> {
 
     /// Every entry of the directory (UTF-8 names), sorted.
     fn names(&self) -> &[String] {
-        self.names.get_or_init(|| {
-            let mut names: Vec<String> = std::fs::read_dir(self.dir)
-                .into_iter()
-                .flatten()
-                .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect();
-            names.sort();
-            names
-        })
+        self.listing.names()
     }
 }
 
@@ -995,6 +993,11 @@ fn package_name(name: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The collector on `dir`, listed afresh.
+    fn collect(dir: &Path) -> Result<(Facts, Option<Map<String, Value>>), ConfigError> {
+        super::collect(&Listing::new(dir))
+    }
+
     fn case(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/fixtures/cases")
@@ -1394,6 +1397,10 @@ mod tests {
 mod real_tests {
     use super::*;
     use crate::real;
+
+    fn collect(dir: &Path) -> Result<(Facts, Option<Map<String, Value>>), ConfigError> {
+        super::collect(&Listing::new(dir))
+    }
 
     /// sentence-transformers 6.3 writes `- Transformers: 5.25.0`: no colon kept, names canonical.
     #[test]
