@@ -162,6 +162,7 @@ fn run(o: &Options) -> anyhow::Result<()> {
     let (checkpoints, not_made) = checkpoints::generate(&root);
     eprintln!("generated in {:.1} s", t.elapsed().as_secs_f64());
 
+    build_floors()?;
     let mut bench = report::Bench::new(&meter, &cardfill, o.runs, o.python_runs, &root);
     bench.header(python.as_ref(), &checkpoints, &not_made)?;
     for c in &checkpoints {
@@ -187,6 +188,47 @@ fn run(o: &Options) -> anyhow::Result<()> {
     }
     if !o.no_memory {
         memory::run(&meter, &cardfill, &root, 1.0)?;
+    }
+    Ok(())
+}
+
+/// Builds the floor programs beside this executable, with its profile, when they are missing
+/// (`cargo run -p cardfill-bench` builds only the bench itself).
+fn build_floors() -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot find the bench executable")?;
+    let dir = exe
+        .parent()
+        .context("the bench executable has no directory")?;
+    if ["floor", "floor-version"]
+        .iter()
+        .all(|b| dir.join(b).is_file())
+    {
+        return Ok(());
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "-p",
+        "cardfill-bench",
+        "--bin",
+        "floor",
+        "--bin",
+        "floor-version",
+    ]);
+    if dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    eprintln!("building the floor programs …");
+    let status = cmd
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .stdin(Stdio::null())
+        .status()
+        .context("cannot run cargo to build the floor programs")?;
+    if !status.success() {
+        bail!("building the floor programs failed");
     }
     Ok(())
 }

@@ -511,12 +511,12 @@ impl Fetcher<'_> {
             chunks: BTreeMap::new(),
             error: None,
         };
-        let parsed = cardfill_checkpoint::gguf::parse(&mut reader, size);
+        // Parsed only to learn how far the header region goes: a header the parser refuses
+        // is still handed over, and the checkpoint reader then says why.
+        let _ = cardfill_checkpoint::gguf::parse(&mut reader, size);
         if let Some(e) = reader.error {
             return Err(e);
         }
-        // A header the reader refuses is still handed over: the checkpoint reader says why.
-        let _ = parsed;
         Ok(reader
             .chunks
             .into_iter()
