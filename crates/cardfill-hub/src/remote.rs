@@ -234,8 +234,8 @@ pub fn mirror(
                 );
                 Fetched::Not
             }
-            Plan::Whole | Plan::Safetensors => match &results[path] {
-                Ok(bytes) => {
+            Plan::Whole | Plan::Safetensors => match results.get(path.as_str()) {
+                Some(Ok(bytes)) => {
                     if let Err(e) = stub(into, path, bytes, &[], size) {
                         return Err(fail(format!(
                             "cannot write the stand-in of `{path}` in `{}`: {e}",
@@ -257,13 +257,14 @@ pub fn mirror(
                         Fetched::Header(bytes.len() as u64)
                     }
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     warn(
                         "hub-file-unread",
                         format!("cannot read `{}`: {e}", shown(path)),
                     );
                     Fetched::Not
                 }
+                None => Fetched::Not,
             },
             Plan::Gguf => match fetch.gguf(path, size) {
                 Ok(chunks) => {
