@@ -183,14 +183,11 @@ pub struct EvidenceArgs {
     pub online: bool,
 }
 
-/// `cardfill inspect`.
-#[derive(Debug, ClapArgs)]
-pub struct InspectArgs {
-    /// The checkpoint directory.
-    #[arg(required_unless_present = "from_hub", conflicts_with = "from_hub")]
-    pub dir: Option<PathBuf>,
-    /// Inspect a model already on the Hub (ORG/NAME) without downloading its weights.
-    /// Implies --online.
+/// A model already on the Hub, in place of a checkpoint directory (`inspect`, `fill`).
+#[derive(Debug, Default, ClapArgs)]
+pub struct HubSource {
+    /// A model already on the Hub (ORG/NAME), read without downloading its weights: README,
+    /// configs and weight headers by range requests. Implies --online; `fill` needs --out.
     #[arg(long, value_name = "ORG/NAME", help_heading = "From the Hub")]
     pub from_hub: Option<String>,
     /// The revision (branch, tag or commit) to read with --from-hub [default: main].
@@ -201,6 +198,16 @@ pub struct InspectArgs {
         help_heading = "From the Hub"
     )]
     pub revision: Option<String>,
+}
+
+/// `cardfill inspect`.
+#[derive(Debug, ClapArgs)]
+pub struct InspectArgs {
+    /// The checkpoint directory.
+    #[arg(required_unless_present = "from_hub", conflicts_with = "from_hub")]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub hub: HubSource,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -217,24 +224,8 @@ pub struct FillArgs {
     /// The checkpoint directory.
     #[arg(required_unless_present = "from_hub", conflicts_with = "from_hub")]
     pub dir: Option<PathBuf>,
-    /// Fill the card of a model already on the Hub (ORG/NAME) without downloading its
-    /// weights: README, configs and weight headers are read with range requests. Implies
-    /// --online; needs --out.
-    #[arg(
-        long,
-        value_name = "ORG/NAME",
-        requires = "out",
-        help_heading = "From the Hub"
-    )]
-    pub from_hub: Option<String>,
-    /// The revision (branch, tag or commit) to read with --from-hub [default: main].
-    #[arg(
-        long,
-        value_name = "REV",
-        requires = "from_hub",
-        help_heading = "From the Hub"
-    )]
-    pub revision: Option<String>,
+    #[command(flatten)]
+    pub hub: HubSource,
     /// Where --from-hub writes the card (DIR/README.md) and its figure; created if missing.
     #[arg(
         long,

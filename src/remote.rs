@@ -21,8 +21,8 @@ pub struct Remote {
     pub mirror: Mirror,
 }
 
-/// Errors unless `repo` is a Hub model id (`org/name`).
-pub fn check_id(repo: &str) -> anyhow::Result<()> {
+/// Errors unless `repo`, given with `flag`, is a Hub model id (`org/name`).
+pub fn check_id(repo: &str, flag: &str) -> anyhow::Result<()> {
     let valid = repo.split('/').count() == 2
         && repo.split('/').all(|part| {
             !part.is_empty()
@@ -37,7 +37,7 @@ pub fn check_id(repo: &str) -> anyhow::Result<()> {
         Err(report::fatal(
             "usage",
             None,
-            format!("`{repo}` is not a Hub model id: pass --from-hub ORG/NAME"),
+            format!("`{repo}` is not a Hub model id: pass {flag} ORG/NAME"),
         ))
     }
 }
@@ -51,7 +51,7 @@ pub fn collect(
     local_card: Option<&Path>,
     evidence: &EvidenceArgs,
 ) -> anyhow::Result<Remote> {
-    check_id(repo)?;
+    check_id(repo, "--from-hub")?;
     let staging = tempfile::Builder::new()
         .prefix("cardfill-hub-")
         .tempdir()

@@ -17,9 +17,14 @@ use crate::{collect, report};
 pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
     let writes = !args.dry_run && !args.check;
     // With --from-hub the evidence is a stand-in of the repository, the card goes to --out.
-    let (dir, remote) = match (&args.dir, &args.from_hub, &args.out) {
-        (_, Some(repo), Some(out)) => (out.clone(), Some(from_hub(args, repo, out, writes)?)),
-        (Some(dir), _, _) => (dir.clone(), None),
+    // With --from-hub the evidence is a stand-in of the repository, the card goes to --out,
+    // and the Hub's README is the card to fill when --out holds none.
+    let (dir, mut facts, hub_readme) = match (&args.dir, &args.hub.from_hub, &args.out) {
+        (_, Some(repo), Some(out)) => {
+            let remote = from_hub(args, repo, out, writes)?;
+            (out.clone(), remote.facts, Some(remote.mirror.readme))
+        }
+        (Some(dir), _, _) => (dir.clone(), collect::collect(dir, &args.evidence)?, None),
         _ => {
             return Err(report::fatal(
                 "usage",
@@ -28,17 +33,13 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     };
-    let mut facts = match &remote {
-        Some(r) => r.facts.clone(),
-        None => collect::collect(&dir, &args.evidence)?,
-    };
     // Never emit a value the Hub rejects: such facts are dropped with a warning.
     cardfill_hub::sanitize(&mut facts);
     for w in facts.warnings() {
         report::warning(w);
     }
     let card_path = args.card.clone().unwrap_or_else(|| dir.join("README.md"));
-    let card = if remote.is_some() && !dir.exists() {
+    let card = if hub_readme.is_some() && !dir.exists() {
         // A dry run from the Hub into a directory not made yet: no card there.
         None
     } else {
@@ -57,7 +58,7 @@ pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
         )
     };
     // The card to fill: the local one, else the Hub's README.
-    let hub_readme = remote.as_ref().and_then(|r| r.mirror.readme.clone());
+    let hub_readme = hub_readme.flatten();
     let local = card.as_ref().and_then(|c| c.text().map(str::to_owned));
     let existing = local.clone().or_else(|| hub_readme.clone());
     let template = match &args.template {
@@ -242,7 +243,6 @@ fn from_hub(
     out: &Path,
     writes: bool,
 ) -> anyhow::Result<crate::remote::Remote> {
-    crate::remote::check_id(repo)?;
     if out.exists() && !out.is_dir() {
         return Err(report::fatal(
             "not-a-directory",
@@ -256,7 +256,7 @@ fn from_hub(
     let local_card: PathBuf = args.card.clone().unwrap_or_else(|| out.join("README.md"));
     let remote = crate::remote::collect(
         repo,
-        args.revision.as_deref(),
+        args.hub.revision.as_deref(),
         Some(&local_card),
         &args.evidence,
     )?;

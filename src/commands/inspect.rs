@@ -12,9 +12,9 @@ use crate::{collect, report};
 
 /// Runs `inspect`.
 pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
-    let facts = match (&args.dir, &args.from_hub) {
+    let facts = match (&args.dir, &args.hub.from_hub) {
         (_, Some(repo)) => {
-            crate::remote::collect(repo, args.revision.as_deref(), None, &args.evidence)?.facts
+            crate::remote::collect(repo, args.hub.revision.as_deref(), None, &args.evidence)?.facts
         }
         (Some(dir), None) => collect::collect(dir, &args.evidence)?,
         (None, None) => {

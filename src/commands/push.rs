@@ -18,16 +18,7 @@ const LINKED_CAP: u64 = 50 << 20;
 
 /// Runs `push`.
 pub fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
-    crate::remote::check_id(&args.repo).map_err(|_| {
-        report::fatal(
-            "usage",
-            None,
-            format!(
-                "`{}` is not a Hub model id: pass --repo ORG/NAME",
-                args.repo
-            ),
-        )
-    })?;
+    crate::remote::check_id(&args.repo, "--repo")?;
     crate::collect::check_dir(&args.dir)?;
     let card_path = args.dir.join("README.md");
     let text = read::read_to_string(&card_path, read::CARD_CAP).map_err(|e| {

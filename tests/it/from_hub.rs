@@ -28,6 +28,17 @@ fn run_against(hub: &FakeHub, token: Option<&str>, args: &[&str], cwd: &Path) ->
     cmd.output().expect("run cardfill")
 }
 
+/// `inspect --from-hub REPO --format json` against `hub`, without a token, parsed.
+fn inspect_from_hub(hub: &FakeHub, repo: &str) -> Value {
+    let work = RunDir::new();
+    json_stdout(&run_against(
+        hub,
+        None,
+        &["inspect", "--from-hub", repo, "--format", "json"],
+        work.path(),
+    ))
+}
+
 /// A shared case as a local checkpoint directory (sparse, header-accurate shards).
 fn case(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("case dir");
@@ -54,21 +65,7 @@ fn a_sharded_model_on_the_hub_gives_the_facts_of_the_same_files_on_disk() {
         f.set_len(*size).expect("sparse bin");
     }
     let hub = FakeHub::start().model("mistralai/Mistral-7B-v0.1", Model::from_dir(local.path()));
-    let work = RunDir::new();
-
-    let out = run_against(
-        &hub,
-        None,
-        &[
-            "inspect",
-            "--from-hub",
-            "mistralai/Mistral-7B-v0.1",
-            "--format",
-            "json",
-        ],
-        work.path(),
-    );
-    let remote = json_stdout(&out);
+    let remote = inspect_from_hub(&hub, "mistralai/Mistral-7B-v0.1");
     let mut on_disk = inspect_json(local.path());
     // The local inspection counted the `.bin` files as an alternative copy; the Hub's are
     // listed, never read.
@@ -188,20 +185,7 @@ fn a_server_that_ignores_range_is_read_only_as_far_as_the_header() {
     let hub = FakeHub::start()
         .model("mistralai/Mistral-7B-v0.1", Model::from_dir(local.path()))
         .ignore_range();
-    let work = RunDir::new();
-    let out = run_against(
-        &hub,
-        None,
-        &[
-            "inspect",
-            "--from-hub",
-            "mistralai/Mistral-7B-v0.1",
-            "--format",
-            "json",
-        ],
-        work.path(),
-    );
-    let remote = json_stdout(&out);
+    let remote = inspect_from_hub(&hub, "mistralai/Mistral-7B-v0.1");
     assert_eq!(remote["parameters"]["total"], 7_241_732_096u64);
     // Two shards of 10 GB and 4.5 GB: the client stopped reading after their headers.
     let reported = remote["hub"]["bytes_fetched"].as_u64().unwrap();
@@ -231,13 +215,7 @@ fn a_gguf_on_the_hub_is_read_from_its_header_region() {
     cardfill_testkit::gguf::write_gguf(&dir.path().join("tiny.gguf"), 3, &meta, &tensors)
         .expect("gguf");
     let hub = FakeHub::start().model("org/tiny-gguf", Model::from_dir(dir.path()));
-    let work = RunDir::new();
-    let remote = json_stdout(&run_against(
-        &hub,
-        None,
-        &["inspect", "--from-hub", "org/tiny-gguf", "--format", "json"],
-        work.path(),
-    ));
+    let remote = inspect_from_hub(&hub, "org/tiny-gguf");
     let local = inspect_json(dir.path());
     assert_eq!(remote["parameters"], local["parameters"]);
     assert_eq!(remote["parameters"]["total"], 128_000u64);
@@ -406,14 +384,7 @@ fn every_shared_case_counts_the_same_from_the_hub_as_on_disk() {
     ] {
         let local = case(name);
         let hub = FakeHub::start().model("org/case", Model::from_dir(local.path()));
-        let work = RunDir::new();
-        let out = run_against(
-            &hub,
-            None,
-            &["inspect", "--from-hub", "org/case", "--format", "json"],
-            work.path(),
-        );
-        let remote = json_stdout(&out);
+        let remote = inspect_from_hub(&hub, "org/case");
         let on_disk = inspect_json(local.path());
         for key in ["parameters", "model", "training", "evaluation"] {
             assert_eq!(remote[key], on_disk[key], "{name}: {key}");

@@ -53,7 +53,10 @@ fn clean(raw: &str) -> Option<String> {
     if target.is_empty() || scheme || target.starts_with('/') || target.starts_with('\\') {
         return None;
     }
-    let decoded = decode(target)?;
+    let decoded = percent_encoding::percent_decode_str(target)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
     let decoded = decoded.strip_prefix("./").unwrap_or(&decoded).to_owned();
     if decoded.is_empty()
         || decoded
@@ -63,25 +66,6 @@ fn clean(raw: &str) -> Option<String> {
         return None;
     }
     Some(decoded)
-}
-
-fn decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let v = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())?;
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
