@@ -70,6 +70,17 @@ pub struct Bench<'a> {
 }
 
 impl<'a> Bench<'a> {
+    /// `cardfill inspect DIR --format json`.
+    fn inspect_json(&self, dir: &Path) -> Vec<OsString> {
+        vec![
+            self.cardfill.into(),
+            "inspect".into(),
+            dir.into(),
+            "--format".into(),
+            "json".into(),
+        ]
+    }
+
     /// A benchmark of `cardfill`, running commands in `cwd`.
     pub fn new(
         meter: &'a Meter,
@@ -179,13 +190,7 @@ impl<'a> Bench<'a> {
         let ok = check.is_ok();
         self.checks
             .push((c.key, check.unwrap_or_else(|e| format!("FAILED: {e}"))));
-        let inspect: Vec<OsString> = vec![
-            self.cardfill.into(),
-            "inspect".into(),
-            c.dir.clone().into(),
-            "--format".into(),
-            "json".into(),
-        ];
+        let inspect = self.inspect_json(c.dir.as_path());
         let mut commands: Vec<(&str, Vec<OsString>)> = vec![(INSPECT, inspect)];
         // Very many tensors in one header: peak memory only, a few runs.
         let runs = if c.kind == Kind::ManyTensors {
@@ -764,13 +769,7 @@ impl Bench<'_> {
             return Ok(());
         };
         eprintln!("counting system calls, checking a no-op fill, cold cache …");
-        let inspect: Vec<OsString> = vec![
-            self.cardfill.into(),
-            "inspect".into(),
-            big.dir.clone().into(),
-            "--format".into(),
-            "json".into(),
-        ];
+        let inspect = self.inspect_json(big.dir.as_path());
         match (&self.floor, strace_calls(&inspect)) {
             (Some(floor), Some(ours)) => {
                 let floor_cmd: Vec<OsString> = vec![floor.into(), big.dir.clone().into()];
@@ -890,13 +889,7 @@ impl Bench<'_> {
             unsafe { libc::sync() };
             std::fs::write(drop, "3")
         };
-        let inspect: Vec<OsString> = vec![
-            self.cardfill.into(),
-            "inspect".into(),
-            big.dir.clone().into(),
-            "--format".into(),
-            "json".into(),
-        ];
+        let inspect = self.inspect_json(big.dir.as_path());
         let floor_cmd: Vec<OsString> = vec![floor.into(), big.dir.clone().into()];
         let mut ours = Vec::new();
         let mut theirs = Vec::new();

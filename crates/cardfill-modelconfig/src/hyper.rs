@@ -85,23 +85,21 @@ pub(crate) fn collect(listing: &Listing<'_>, processes: Option<u64>) -> Facts {
         return facts;
     }
     if let Some((mut hp, n_gpu)) = training_args(dir) {
-        let world = processes.unwrap_or(1);
-        let per_device = hp
-            .get("per_device_train_batch_size")
-            .and_then(Value::as_u64);
-        let accumulation = hp
-            .get("gradient_accumulation_steps")
-            .and_then(Value::as_u64)
-            .unwrap_or(1);
         let mut method = "pickled TrainingArguments walked, never executed".to_owned();
-        if let Some(b) = per_device {
-            let total = b * n_gpu.max(1) * accumulation * world;
-            hp.insert("total_train_batch_size".into(), total.into());
+        if let Some(b) = Batch::of(&hp, n_gpu, processes) {
+            hp.insert("total_train_batch_size".into(), b.total().into());
             method.push_str(&format!(
-                "; total_train_batch_size = {b} per device × {} GPU(s) per process × {accumulation} \
-                 accumulation × {world} process(es){}",
-                n_gpu.max(1),
-                if processes.is_none() { " (no launch config: 1 assumed)" } else { "" }
+                "; total_train_batch_size = {} per device × {} GPU(s) per process × {} \
+                 accumulation × {} process(es){}",
+                b.per_device,
+                b.gpus,
+                b.accumulation,
+                b.world,
+                if processes.is_none() {
+                    " (no launch config: 1 assumed)"
+                } else {
+                    ""
+                }
             ));
         }
         facts.set(
@@ -111,6 +109,34 @@ pub(crate) fn collect(listing: &Listing<'_>, processes: Option<u64>) -> Facts {
         );
     }
     facts
+}
+
+/// The effective batch and its parts: per device × GPUs per process × accumulation × processes.
+struct Batch {
+    per_device: u64,
+    gpus: u64,
+    accumulation: u64,
+    world: u64,
+}
+
+impl Batch {
+    /// From the hyperparameters; `None` without a per-device batch size. `gpus` and a missing
+    /// `processes` count as 1.
+    fn of(hp: &Map<String, Value>, gpus: u64, processes: Option<u64>) -> Option<Self> {
+        Some(Self {
+            per_device: hp.get("per_device_train_batch_size")?.as_u64()?,
+            gpus: gpus.max(1),
+            accumulation: hp
+                .get("gradient_accumulation_steps")
+                .and_then(Value::as_u64)
+                .unwrap_or(1),
+            world: processes.unwrap_or(1),
+        })
+    }
+
+    fn total(&self) -> u64 {
+        self.per_device * self.gpus * self.accumulation * self.world
+    }
 }
 
 /// Keys of axolotl, LLaMA-Factory and TRL configs → `TrainingArguments` names.
@@ -173,19 +199,8 @@ fn yaml_configs(listing: &Listing<'_>, processes: Option<u64>, facts: &mut Facts
                 hp.insert(k.to_owned(), v.clone());
             }
         }
-        let per_device = hp
-            .get("per_device_train_batch_size")
-            .and_then(Value::as_u64);
-        let accumulation = hp
-            .get("gradient_accumulation_steps")
-            .and_then(Value::as_u64)
-            .unwrap_or(1);
-        let world = processes.unwrap_or(1);
-        if let Some(b) = per_device {
-            hp.insert(
-                "total_train_batch_size".into(),
-                (b * accumulation * world).into(),
-            );
+        if let Some(b) = Batch::of(&hp, 1, processes) {
+            hp.insert("total_train_batch_size".into(), b.total().into());
         }
         if !hp.is_empty() {
             facts.set(
