@@ -112,6 +112,22 @@ fn display_value(path: &str, value: &Value) -> String {
                 _ => names.join(", "),
             }
         }
-        v => v.to_string(),
+        v => {
+            // A long value (a training log, power samples) is summarised: one screen line.
+            let text = v.to_string();
+            if text.chars().count() <= LONG {
+                return text;
+            }
+            let head: String = text.chars().take(LONG / 2).collect();
+            let size = match v {
+                Value::Array(a) => format!("{} entries", a.len()),
+                Value::Object(m) => format!("{} keys", m.len()),
+                _ => format!("{} characters", text.chars().count()),
+            };
+            format!("{head}… ({size}; --format json shows it whole)")
+        }
     }
 }
+
+/// Values longer than this (as compact JSON) are summarised in the text view.
+const LONG: usize = 160;
