@@ -26,6 +26,18 @@ impl Args {
             Command::Fill(_) | Command::Run(_) | Command::Validate(_) => false,
         }
     }
+
+    /// Whether the command sends requests: such a command line runs in `cardfill-online`
+    /// (see `network`). `HF_HUB_OFFLINE` is left for that executable to honour.
+    pub fn needs_network(&self) -> bool {
+        match &self.command {
+            Command::Inspect(a) => a.hub.from_hub.is_some() || a.evidence.needs_network(),
+            Command::Fill(a) => a.hub.from_hub.is_some() || a.evidence.needs_network(),
+            Command::Push(a) => !a.dry_run,
+            Command::Validate(a) => a.online,
+            Command::Run(_) | Command::Probe(_) | Command::Co2(_) | Command::Regions(_) => false,
+        }
+    }
 }
 
 /// The subcommands.
@@ -181,6 +193,13 @@ pub struct EvidenceArgs {
     /// Allow network use (the Hub, live intensity). `HF_HUB_OFFLINE=1` always forbids it.
     #[arg(long, env = "CARDFILL_ONLINE", help_heading = "Network")]
     pub online: bool,
+}
+
+impl EvidenceArgs {
+    /// `--online` (the Hub, live intensity) or `--detect-cloud` (instance metadata services).
+    pub fn needs_network(&self) -> bool {
+        self.online || self.detect_cloud
+    }
 }
 
 /// A model already on the Hub, in place of a checkpoint directory (`inspect`, `fill`).

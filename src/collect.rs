@@ -140,7 +140,10 @@ fn collect_in(dir: &Path, evidence: &EvidenceArgs, here: bool) -> anyhow::Result
         ..Default::default()
     };
     // The Hub collector sets only paths still unknown (and a merge's list of base models).
-    let hub = cardfill_hub::collect(&facts, &hub_options);
+    let hub = match crate::network::get() {
+        Some(net) => (net.hub_collect)(&facts, &hub_options),
+        None => cardfill_hub::collect_offline(&facts, &hub_options),
+    };
     overlay(&mut facts, "hub", hub);
 
     let carbon_options = cardfill_carbon::CarbonOptions {
@@ -166,6 +169,7 @@ fn collect_in(dir: &Path, evidence: &EvidenceArgs, here: bool) -> anyhow::Result
         online: evidence.online,
         market_intensity: evidence.market_intensity,
         embodied: evidence.embodied,
+        live: crate::network::get().map(|net| net.live),
         ..Default::default()
     };
     // An unknown --region or --hardware, or a value out of range, is the user's mistake:

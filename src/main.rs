@@ -1,81 +1,8 @@
 //! `cardfill`: fills a Hugging Face model card from the evidence a training run leaves behind.
 //!
-//! This binary only parses arguments, wires collectors together and prints; the work lives in
-//! the `crates/` libraries.
+//! The offline executable: a command line that needs the network (`--online`, `--from-hub`,
+//! `push`, `--detect-cloud`) is handed to `cardfill-online`, installed beside it.
 
-mod cli;
-mod collect;
-mod commands;
-mod plausible;
-mod remote;
-mod report;
-
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    if let Some(code) = version_only() {
-        return code;
-    }
-    let args = match cli::Args::try_parse() {
-        Ok(args) => args,
-        Err(err) => return usage_error(&err),
-    };
-    let json = args.json_output();
-    match commands::run(args) {
-        Ok(code) => {
-            report::flush(false);
-            code
-        }
-        Err(err) => {
-            report::error(&err, json);
-            ExitCode::from(2)
-        }
-    }
-}
-
-/// `cardfill --version` (or `-V`) alone, answered as clap answers it but without building the
-/// whole command line first: start-up is most of this command's time.
-fn version_only() -> Option<ExitCode> {
-    let mut args = std::env::args_os().skip(1);
-    match (args.next(), args.next()) {
-        (Some(arg), None) if arg == "--version" || arg == "-V" => {}
-        _ => return None,
-    }
-    let text = concat!("cardfill ", env!("CARGO_PKG_VERSION"), "\n");
-    // As clap's `print`, a closed stdout is not an error.
-    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
-    Some(ExitCode::SUCCESS)
-}
-
-/// A command line clap refused: `--help` and `--version` print as usual; a mistake is one line
-/// (and the JSON error object under `--format json`), exit 2.
-fn usage_error(err: &clap::Error) -> ExitCode {
-    if !err.use_stderr() {
-        let _ = err.print();
-        return ExitCode::SUCCESS;
-    }
-    if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        let _ = err.print();
-        return ExitCode::from(2);
-    }
-    let text = err.render().to_string();
-    let first: Vec<&str> = text
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .map(str::trim)
-        .collect();
-    let message = first.join(" ");
-    let message = message.strip_prefix("error: ").unwrap_or(&message);
-    let json = std::env::args()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .any(|w| w[0] == "--format" && w[1] == "json")
-        || std::env::args().any(|a| a == "--format=json");
-    report::error(
-        &report::fatal("usage", None, format!("{message} (try '--help')")),
-        json,
-    );
-    ExitCode::from(2)
+fn main() -> std::process::ExitCode {
+    cardfill::main(None)
 }

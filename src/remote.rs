@@ -69,7 +69,8 @@ pub fn collect(
         online: true,
         ..Default::default()
     };
-    let mut mirror = cardfill_hub::remote::mirror(repo, revision, staging.path(), &options)
+    let mirror = crate::network::required()?.mirror;
+    let mut mirror = mirror(repo, revision, staging.path(), &options)
         .map_err(|e| report::fatal("hub", None, e.to_string()))?;
     if let Some(text) = local_card.and_then(|card| {
         cardfill_facts::read::read_to_string(card, cardfill_facts::read::CARD_CAP).ok()

@@ -110,7 +110,8 @@ pub fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             description,
             files,
         };
-        let pushed = cardfill_hub::push::push(&upload, &cardfill_hub::HubOptions::default())
+        let push = crate::network::required()?.push;
+        let pushed = push(&upload, &cardfill_hub::HubOptions::default())
             .map_err(|e| report::fatal("hub", None, e.to_string()))?;
         out["commit_url"] = pushed.commit_url.clone().into();
         out["commit_oid"] = pushed.commit_oid.clone().into();

@@ -64,7 +64,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             online: true,
             ..HubOptions::default()
         };
-        match cardfill_hub::validate_online(&card, &options) {
+        match (crate::network::required()?.validate_online)(&card, &options) {
             Ok(report) => {
                 for m in &report.errors {
                     writeln!(out, "{name}: error: the Hub says: {m}")?;

@@ -12,6 +12,7 @@
 //! - `hub`: the base model from the cache and a Hub on 127.0.0.1, `validate`.
 //! - `faults`: fault injection: kill -9, racing editors, planted links, owners, full disks, FIFOs.
 //! - `bad_inputs`: the 68 first-contact mistakes of issue #16, one snapshot test each.
+//! - `network`: `cardfill` links no network code and hands such command lines to `cardfill-online`.
 //! - `memory`: the big inputs of the memory table, read under a 256 MiB data limit.
 //! - `readme`: the README's commands and flags stay true.
 //! - `real`: the corpus of real-library outputs against the libraries' own figures.
@@ -29,6 +30,7 @@ mod from_hub;
 mod hub;
 mod inspect;
 mod memory;
+mod network;
 mod push;
 mod readme;
 mod real;

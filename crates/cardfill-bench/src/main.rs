@@ -237,9 +237,10 @@ fn build_floors() -> anyhow::Result<()> {
 fn build_cardfill() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    eprintln!("building the release cardfill (cargo build --release -p cardfill) …");
+    eprintln!("building the release cardfill (cargo build --release -p cardfill --bins) …");
+    // Both executables: `inspect --from-hub` runs in `cardfill-online`.
     let out = Command::new(cargo)
-        .args(["build", "--release", "-p", "cardfill", "--bin", "cardfill"])
+        .args(["build", "--release", "-p", "cardfill", "--bins"])
         .args([
             "--message-format",
             "json-render-diagnostics",

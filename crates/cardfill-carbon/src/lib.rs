@@ -105,6 +105,10 @@ pub struct CarbonOptions {
     pub market_intensity: Option<f64>,
     /// `--embodied`: add the amortised manufacture of the accelerators under its own key.
     pub embodied: bool,
+    /// The HTTP lookups (live intensity, cloud detection), [`live::LIVE`] in a binary that
+    /// links the HTTP client; `None` leaves them out of the binary (the offline `cardfill`,
+    /// which hands such runs to `cardfill-online`).
+    pub live: Option<live::Live>,
 }
 
 /// Why a carbon estimate could not be made.
@@ -611,7 +615,10 @@ fn live_intensity(
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| live::ELECTRICITYMAPS_URL.to_owned());
     let window = known.str(paths::RUN_START).zip(known.str(paths::RUN_END));
-    match live::electricitymaps(&base, &token, &row.em_zone, window, NETWORK_TIMEOUT) {
+    let Some(net) = o.live else {
+        return fallback(warnings, live::NOT_LINKED.into());
+    };
+    match (net.electricitymaps)(&base, &token, &row.em_zone, window, NETWORK_TIMEOUT) {
         Ok(found) => {
             let when = match window {
                 Some((s, e)) => format!("mean of {} hourly values {s} to {e}", found.points),
@@ -627,8 +634,14 @@ fn live_intensity(
 
 /// The table row of the region the instance metadata services name, with its source; a
 /// warning in `facts` and `None` when no service answers or the region is not in the table.
-fn detected_region(facts: &mut Facts) -> Result<Option<(&'static Region, Source)>, CarbonError> {
-    let found = match live::detect_cloud(&live::MetadataEndpoints::from_env(), METADATA_TIMEOUT) {
+fn detected_region(
+    facts: &mut Facts,
+    net: Option<live::Live>,
+) -> Result<Option<(&'static Region, Source)>, CarbonError> {
+    let found = match net.map_or(
+        Err(vec![live::LiveError::Client(live::NOT_LINKED.into())]),
+        |net| (net.detect_cloud)(&live::MetadataEndpoints::from_env(), METADATA_TIMEOUT),
+    ) {
         Ok(found) => found,
         Err(errors) => {
             let why = errors
@@ -670,7 +683,7 @@ pub fn collect(known: &Facts, options: &CarbonOptions) -> Result<Facts, CarbonEr
     // Region: --region, else the metadata services when asked.
     let located = match &options.region {
         Some(key) => Some((tables()?.region(key)?, Source::flag("--region"))),
-        None if options.detect_cloud => detected_region(&mut facts)?,
+        None if options.detect_cloud => detected_region(&mut facts, options.live)?,
         None => None,
     };
     let row = located.as_ref().map(|(row, _)| *row);

@@ -19,6 +19,33 @@ pub const GCP_METADATA_URL_VAR: &str = "CARDFILL_GCP_METADATA_URL";
 /// Environment variable overriding the Azure metadata base URL.
 pub const AZURE_IMDS_URL_VAR: &str = "CARDFILL_AZURE_IMDS_URL";
 
+/// [`electricitymaps`]'s signature.
+pub type ElectricityMapsFn =
+    fn(&str, &str, &str, Option<(&str, &str)>, Duration) -> Result<LiveIntensity, LiveError>;
+
+/// [`detect_cloud`]'s signature.
+pub type DetectCloudFn = fn(&MetadataEndpoints, Duration) -> Result<CloudPlacement, Vec<LiveError>>;
+
+/// The lookups of this module as plain function pointers. A binary that names [`LIVE`] links
+/// the HTTP client; one that passes `None` in [`crate::CarbonOptions::live`] does not.
+#[derive(Clone, Copy, Debug)]
+pub struct Live {
+    /// [`electricitymaps`].
+    pub electricitymaps: ElectricityMapsFn,
+    /// [`detect_cloud`].
+    pub detect_cloud: DetectCloudFn,
+}
+
+/// The real lookups.
+pub const LIVE: Live = Live {
+    electricitymaps,
+    detect_cloud,
+};
+
+/// Why a lookup was not made by a binary built without the HTTP client.
+pub const NOT_LINKED: &str =
+    "this binary has no network client (the `cardfill-online` helper has; run through `cardfill`)";
+
 /// Why a network lookup gave nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {

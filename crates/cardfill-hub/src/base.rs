@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use cardfill_facts::{Facts, Source, Value, paths};
 use serde_json::Map;
 
-use crate::client::Hub;
+use crate::client::Lookup;
 use crate::infer::set_new;
 use crate::lists;
 use crate::validate::card_metadata;
@@ -39,7 +39,7 @@ struct BaseModel {
 
 /// Reads `file` of `id` from the cache, or from the Hub when `online`.
 fn read(
-    hub: &Hub,
+    hub: &impl Lookup,
     id: &str,
     snapshot: Option<&Path>,
     file: &str,
@@ -47,7 +47,7 @@ fn read(
     facts: &mut Facts,
 ) -> Option<(String, Origin)> {
     let named = snapshot.map(|s| s.join(file)).filter(|p| p.is_file());
-    if let Some(path) = named.or_else(|| hub.cached_file(id, file)) {
+    if let Some(path) = named.or_else(|| hub.cache().cached_file(id, file)) {
         return match cardfill_facts::read::read_to_string(&path, cardfill_facts::read::CARD_CAP) {
             Ok(text) => Some((text, Origin::Cache(path.display().to_string()))),
             Err(e) => {
@@ -65,7 +65,7 @@ fn read(
     match hub.download(id, file) {
         Ok(Some(bytes)) => Some((
             String::from_utf8_lossy(&bytes).into_owned(),
-            Origin::Network(hub.file_url(id, file)),
+            Origin::Network(hub.cache().file_url(id, file)),
         )),
         Ok(None) => None,
         Err(message) => {
@@ -73,7 +73,7 @@ fn read(
                 "base-model-download-failed",
                 format!(
                     "cannot download `{file}` of base model `{id}` from `{}`: {message}",
-                    hub.endpoint()
+                    hub.cache().endpoint()
                 ),
             );
             None
@@ -82,7 +82,7 @@ fn read(
 }
 
 fn find_base(
-    hub: &Hub,
+    hub: &impl Lookup,
     id: &str,
     snapshot: Option<&Path>,
     online: bool,
@@ -150,10 +150,10 @@ fn named_snapshot(dirs: &[PathBuf], id: &str) -> Option<PathBuf> {
 
 /// The parameter count of an adapter's base model, from its weight headers in the local cache
 /// (headers only; nothing is downloaded).
-fn base_parameters(hub: &Hub, id: &str, snapshot: Option<&Path>, out: &mut Facts) {
+fn base_parameters(hub: &impl Lookup, id: &str, snapshot: Option<&Path>, out: &mut Facts) {
     let dir = match snapshot {
         Some(s) => s.to_path_buf(),
-        None => match hub.cached_file(id, "config.json") {
+        None => match hub.cache().cached_file(id, "config.json") {
             Some(config) => match config.parent() {
                 Some(p) => p.to_path_buf(),
                 None => return,
@@ -179,7 +179,13 @@ fn base_parameters(hub: &Hub, id: &str, snapshot: Option<&Path>, out: &mut Facts
 /// Resolves the base model named in `known` (through the snapshot the configs in `dirs` name,
 /// the cache, then the Hub when `online`) and inherits its licence, language and pipeline tag
 /// into `out` where `known` lacks them.
-pub(crate) fn inherit(hub: &Hub, known: &Facts, dirs: &[PathBuf], online: bool, out: &mut Facts) {
+pub(crate) fn inherit(
+    hub: &impl Lookup,
+    known: &Facts,
+    dirs: &[PathBuf],
+    online: bool,
+    out: &mut Facts,
+) {
     let Some(id) = known.str(paths::MODEL_BASE_MODEL).map(str::to_owned) else {
         return;
     };
@@ -194,7 +200,7 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, dirs: &[PathBuf], online: bool, 
                     format!(
                         "base model `{id}` does not exist on `{}` (404): check `_name_or_path` or \
                          `base_model_name_or_path`",
-                        hub.endpoint()
+                        hub.cache().endpoint()
                     ),
                 );
                 return;
@@ -204,7 +210,7 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, dirs: &[PathBuf], online: bool, 
                     "hub-unreachable",
                     format!(
                         "cannot confirm base model `{id}` on `{}`: {message}",
-                        hub.endpoint()
+                        hub.cache().endpoint()
                     ),
                 );
                 network = false;
@@ -234,7 +240,7 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, dirs: &[PathBuf], online: bool, 
                 "base-model-not-cached",
                 format!(
                     "{what} `{}`: its licence is not inherited{hint}",
-                    hub.cache_dir().display()
+                    hub.cache().cache_dir().display()
                 ),
             );
         }
@@ -287,7 +293,7 @@ pub(crate) fn inherit(hub: &Hub, known: &Facts, dirs: &[PathBuf], online: bool, 
 }
 
 fn inherit_license(
-    hub: &Hub,
+    hub: &impl Lookup,
     id: &str,
     meta: &Map<String, Value>,
     origin: &Origin,
@@ -336,7 +342,7 @@ fn inherit_license(
         // relative to the base repository: point at the base model's file
         format!(
             "{}/{id}/blob/main/{}",
-            hub.endpoint(),
+            hub.cache().endpoint(),
             link.trim_start_matches("./").trim_start_matches('/')
         )
     };

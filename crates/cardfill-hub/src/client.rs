@@ -98,45 +98,22 @@ pub(crate) struct Net {
     pub(crate) deadline: Duration,
 }
 
-/// The Hub for one collection or validation: the cache always, the network only when allowed
-/// (offline, no HTTP client is even built: the default path stays instant).
-pub(crate) struct Hub {
+/// The Hub as far as it is known without the network: the endpoint, the local cache and the
+/// token. A binary that reads the Hub only through this links no HTTP client.
+pub(crate) struct Cache {
     cache_dir: PathBuf,
     token: Option<String>,
     endpoint: String,
-    net: Option<Net>,
 }
 
-impl Hub {
-    /// Builds the Hub; the network part only when `options` allow it. Nothing is sent until a
-    /// method is called.
-    pub(crate) fn new(options: &HubOptions) -> Result<Self, HubError> {
-        Self::with_retries(options, 1)
-    }
-
-    /// [`Hub::new`] whose requests are tried up to `attempts` times, with exponential backoff
-    /// on connection failures and transient statuses (hf-hub's retry).
-    pub(crate) fn with_retries(options: &HubOptions, attempts: usize) -> Result<Self, HubError> {
-        let endpoint = endpoint(options);
-        let cache_dir = cache_dir(options);
-        let token = options.network_allowed().then(token).flatten();
-        let net = if options.network_allowed() {
-            Some(Net::new(
-                options,
-                &endpoint,
-                &cache_dir,
-                token.as_deref(),
-                attempts,
-            )?)
-        } else {
-            None
-        };
-        Ok(Self {
-            cache_dir,
-            token,
-            endpoint,
-            net,
-        })
+impl Cache {
+    /// The endpoint and cache `options` name; the token only when the network is allowed.
+    pub(crate) fn new(options: &HubOptions) -> Self {
+        Self {
+            cache_dir: cache_dir(options),
+            token: options.network_allowed().then(token).flatten(),
+            endpoint: endpoint(options),
+        }
     }
 
     /// The endpoint asked.
@@ -157,12 +134,6 @@ impl Hub {
     /// `text` with the token replaced by `***`.
     pub(crate) fn redact(&self, text: &str) -> String {
         redact_token(self.token.as_deref(), text)
-    }
-
-    pub(crate) fn net(&self) -> Result<&Net, String> {
-        self.net
-            .as_ref()
-            .ok_or_else(|| "network use is not allowed (offline)".to_owned())
     }
 
     /// The cached copy of `file` of model `id`, as hf-hub resolves it with
@@ -193,6 +164,99 @@ impl Hub {
         path.is_file().then_some(path)
     }
 
+    /// The URL a model file is downloaded from.
+    pub(crate) fn file_url(&self, id: &str, file: &str) -> String {
+        format!("{}/{id}/resolve/main/{file}", self.endpoint)
+    }
+}
+
+/// How the base-model lookup reads the Hub: the cache always ([`Lookup::cache`]), the network
+/// through [`Hub`] only. Generic code over it links the HTTP client only where a [`Hub`] is
+/// passed.
+pub(crate) trait Lookup {
+    /// The offline half.
+    fn cache(&self) -> &Cache;
+    /// See [`Hub::model_info`].
+    fn model_info(&self, id: &str) -> Result<Option<Value>, String>;
+    /// See [`Hub::download`].
+    fn download(&self, id: &str, file: &str) -> Result<Option<Vec<u8>>, String>;
+}
+
+/// Why [`Cache`] answers no network question.
+const NO_NETWORK: &str = "network use is not allowed (offline)";
+
+impl Lookup for Cache {
+    fn cache(&self) -> &Cache {
+        self
+    }
+
+    fn model_info(&self, _id: &str) -> Result<Option<Value>, String> {
+        Err(NO_NETWORK.to_owned())
+    }
+
+    fn download(&self, _id: &str, _file: &str) -> Result<Option<Vec<u8>>, String> {
+        Err(NO_NETWORK.to_owned())
+    }
+}
+
+impl Lookup for Hub {
+    fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    fn model_info(&self, id: &str) -> Result<Option<Value>, String> {
+        Hub::model_info(self, id)
+    }
+
+    fn download(&self, id: &str, file: &str) -> Result<Option<Vec<u8>>, String> {
+        Hub::download(self, id, file)
+    }
+}
+
+/// The Hub for one collection, validation, read or push: the cache always, the network only
+/// when allowed (offline, no HTTP client is even built: the default path stays instant).
+pub(crate) struct Hub {
+    cache: Cache,
+    net: Option<Net>,
+}
+
+impl std::ops::Deref for Hub {
+    type Target = Cache;
+
+    fn deref(&self) -> &Cache {
+        &self.cache
+    }
+}
+
+impl Hub {
+    /// Builds the Hub; the network part only when `options` allow it. Nothing is sent until a
+    /// method is called.
+    pub(crate) fn new(options: &HubOptions) -> Result<Self, HubError> {
+        Self::with_retries(options, 1)
+    }
+
+    /// [`Hub::new`] whose requests are tried up to `attempts` times, with exponential backoff
+    /// on connection failures and transient statuses (hf-hub's retry).
+    pub(crate) fn with_retries(options: &HubOptions, attempts: usize) -> Result<Self, HubError> {
+        let cache = Cache::new(options);
+        let net = if options.network_allowed() {
+            Some(Net::new(
+                options,
+                &cache.endpoint,
+                &cache.cache_dir,
+                cache.token.as_deref(),
+                attempts,
+            )?)
+        } else {
+            None
+        };
+        Ok(Self { cache, net })
+    }
+
+    pub(crate) fn net(&self) -> Result<&Net, String> {
+        self.net.as_ref().ok_or_else(|| NO_NETWORK.to_owned())
+    }
+
     /// Whether model `id` exists on the Hub: `Ok(Some(card_data))` when it does,
     /// `Ok(None)` on 404, `Err` with a redacted message otherwise.
     pub(crate) fn model_info(&self, id: &str) -> Result<Option<Value>, String> {
@@ -220,11 +284,6 @@ impl Hub {
             }
         });
         result.map_err(|m| self.redact(&m))
-    }
-
-    /// The URL a model file is downloaded from.
-    pub(crate) fn file_url(&self, id: &str, file: &str) -> String {
-        format!("{}/{id}/resolve/main/{file}", self.endpoint)
     }
 
     /// POSTs `card` to `{endpoint}/api/validate-yaml` as huggingface_hub does before an

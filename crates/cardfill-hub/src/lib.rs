@@ -1,7 +1,7 @@
 //! The Hugging Face Hub: base-model facts from the local cache (and the Hub when online), and
 //! the metadata rules the Hub enforces on model cards.
 //!
-//! - [`collect`]: `library_name`, `pipeline_tag` and `base_model_relation` from the
+//! - [`collect`] (and [`collect_offline`], which links no network code): `library_name`, `pipeline_tag` and `base_model_relation` from the
 //!   architecture and files; the base model's licence, language and pipeline tag inherited from
 //!   its card in the local cache (`HF_HUB_CACHE`, `HF_HOME`), or from the Hub with `--online`.
 //! - [`validate_card`]: a README's metadata checked offline as the Hub checks it;
@@ -100,13 +100,33 @@ pub enum HubError {
 /// result is meant to be laid over `known` (`Facts::overlay`). Problems are warnings in the result; `Err` only when
 /// the client cannot be set up at all.
 pub fn collect(known: &Facts, options: &HubOptions) -> Result<Facts, HubError> {
+    collect_with(known, options, || client::Hub::new(options))
+}
+
+/// [`collect`] from the local cache only, whatever `options.online` says: code that calls
+/// only this links no HTTP client, TLS or async runtime (the offline `cardfill` binary).
+/// Online, the base model is looked up as when the Hub cannot be reached.
+pub fn collect_offline(known: &Facts, options: &HubOptions) -> Result<Facts, HubError> {
+    collect_with(known, options, || Ok(client::Cache::new(options)))
+}
+
+fn collect_with<L: client::Lookup>(
+    known: &Facts,
+    options: &HubOptions,
+    lookup: impl FnOnce() -> Result<L, HubError>,
+) -> Result<Facts, HubError> {
     let mut out = Facts::new();
     let dirs = infer::dirs(known, options.dir.as_deref());
     infer::relation(known, &dirs, &mut out);
     infer::library_and_pipeline(known, &dirs, &mut out);
     if known.str(cardfill_facts::paths::MODEL_BASE_MODEL).is_some() {
-        let hub = client::Hub::new(options)?;
-        base::inherit(&hub, known, &dirs, options.network_allowed(), &mut out);
+        base::inherit(
+            &lookup()?,
+            known,
+            &dirs,
+            options.network_allowed(),
+            &mut out,
+        );
     }
     Ok(out)
 }
