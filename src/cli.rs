@@ -15,6 +15,36 @@ pub struct Args {
 }
 
 impl Args {
+    /// Parses `argv` building only the subcommand it names: clap would otherwise build every
+    /// subcommand's arguments (and drop them) on every run, a fifth of a small run's
+    /// instructions. `None` for anything but a clean parse (help, a mistake, no or an unknown
+    /// subcommand): the caller parses again with the whole command line, so help and errors
+    /// read exactly as before.
+    pub fn try_parse_narrow(argv: &[OsString]) -> Option<Self> {
+        fn one<A: clap::Args + clap::FromArgMatches>(
+            name: &'static str,
+            argv: &[OsString],
+        ) -> Option<A> {
+            let only = clap::Command::new("cardfill")
+                .subcommand(A::augment_args(clap::Command::new(name)))
+                .subcommand_required(true);
+            let matches = only.try_get_matches_from(argv).ok()?;
+            A::from_arg_matches(matches.subcommand_matches(name)?).ok()
+        }
+        let command = match argv.get(1)?.to_str()? {
+            "inspect" => Command::Inspect(one("inspect", argv)?),
+            "fill" => Command::Fill(one("fill", argv)?),
+            "run" => Command::Run(one("run", argv)?),
+            "probe" => Command::Probe(one("probe", argv)?),
+            "co2" => Command::Co2(one("co2", argv)?),
+            "regions" => Command::Regions(one("regions", argv)?),
+            "push" => Command::Push(one("push", argv)?),
+            "validate" => Command::Validate(one("validate", argv)?),
+            _ => return None,
+        };
+        Some(Self { command })
+    }
+
     /// Whether the command prints JSON on stdout (then a fatal error is a JSON object too).
     pub fn json_output(&self) -> bool {
         match &self.command {
@@ -425,4 +455,52 @@ pub struct PushArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Args;
+
+    fn argv(line: &str) -> Vec<std::ffi::OsString> {
+        line.split(' ').map(Into::into).collect()
+    }
+
+    #[test]
+    fn the_narrow_parse_gives_what_the_whole_command_line_gives() {
+        for line in [
+            "cardfill inspect ./ck",
+            "cardfill inspect ./ck --format json --hours 3 --region FR --online",
+            "cardfill inspect --from-hub org/m --revision v1",
+            "cardfill fill ./ck --dry-run --hardware 8x_V100 --count 8 --pue 1.1",
+            "cardfill fill --from-hub org/m --out card --check",
+            "cardfill run --record ./ck -- python train.py --epochs 3",
+            "cardfill probe --record ./ck --format json",
+            "cardfill co2 --energy-kwh 37.5 --region FR --format json --explain",
+            "cardfill regions us-east",
+            "cardfill push ./card --repo org/m --create-pr --message hi",
+            "cardfill validate ./ck/README.md --online",
+        ] {
+            let narrow = Args::try_parse_narrow(&argv(line)).expect(line);
+            let whole = Args::try_parse_from(argv(line)).expect(line);
+            assert_eq!(format!("{narrow:?}"), format!("{whole:?}"), "{line}");
+        }
+    }
+
+    #[test]
+    fn help_mistakes_and_unknown_subcommands_go_to_the_whole_parse() {
+        for line in [
+            "cardfill",
+            "cardfill --help",
+            "cardfill inspect --help",
+            "cardfill inspect ./ck --format yaml",
+            "cardfill inspect",
+            "cardfill inspekt ./ck",
+            "cardfill fill ./ck --from-hub org/m",
+            "cardfill push ./card",
+        ] {
+            assert!(Args::try_parse_narrow(&argv(line)).is_none(), "{line}");
+        }
+    }
 }

@@ -26,7 +26,10 @@ pub fn main(network: Option<&'static Network>) -> ExitCode {
     if let Some(code) = version_only() {
         return code;
     }
-    let args = match cli::Args::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed =
+        cli::Args::try_parse_narrow(&argv).map_or_else(|| cli::Args::try_parse_from(&argv), Ok);
+    let args = match parsed {
         Ok(args) => args,
         Err(err) => return usage_error(&err),
     };
