@@ -13,6 +13,12 @@ use crate::report::{fatal, io_words};
 
 /// Errors when `dir` is missing, not a directory, or cannot be listed.
 pub fn check_dir(dir: &Path) -> anyhow::Result<()> {
+    check_is_dir(dir)?;
+    check_listable(dir)
+}
+
+/// Errors when `dir` is missing or not a directory.
+fn check_is_dir(dir: &Path) -> anyhow::Result<()> {
     let shown = dir.display();
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {}
@@ -41,6 +47,12 @@ pub fn check_dir(dir: &Path) -> anyhow::Result<()> {
             ));
         }
     }
+    Ok(())
+}
+
+/// Errors when `dir` cannot be listed.
+fn check_listable(dir: &Path) -> anyhow::Result<()> {
+    let shown = dir.display();
     std::fs::read_dir(dir).map_err(|e| {
         fatal(
             "dir-unreadable",
@@ -71,11 +83,15 @@ pub fn collect_elsewhere(dir: &Path, evidence: &EvidenceArgs) -> anyhow::Result<
 fn collect_in(dir: &Path, evidence: &EvidenceArgs, here: bool) -> anyhow::Result<Facts> {
     // A flag is a promise: a value no run can have is an error before anything is read.
     crate::plausible::check(evidence.hours, evidence.count, None)?;
-    check_dir(dir)?;
+    check_is_dir(dir)?;
 
     let mut facts = Facts::new();
-    // The directory is listed once, for the checkpoint and the config readers.
+    // The directory is listed once, for the checkpoint and the config readers; when it cannot
+    // be, the error says why.
     let listing = cardfill_checkpoint::Listing::of(dir);
+    if listing.is_err() {
+        check_listable(dir)?;
+    }
     let checkpoint = match &listing {
         Ok(listed) => cardfill_checkpoint::collect_listed(dir, listed),
         Err(_) => cardfill_checkpoint::collect(dir),
