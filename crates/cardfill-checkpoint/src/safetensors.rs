@@ -70,8 +70,18 @@ pub struct Header {
 
 /// A file's header, or the git-lfs pointer standing in for it.
 enum Read1 {
-    Header(Header),
+    Header(Shard),
     Pointer,
+}
+
+/// A [`Header`] as the reader returns it: its sums by dtype stay in the reader's scratch
+/// space ([`Reader::sums`]) until the next file, not copied into a map per file.
+struct Shard {
+    tensors: Vec<Tensor>,
+    count: u64,
+    header_len: u64,
+    data_len: u64,
+    file_len: u64,
 }
 
 /// Scratch space reused from one file to the next.
@@ -81,6 +91,13 @@ pub(crate) struct Reader {
     scratch: Scratch,
     /// The largest `8 + N` met so far (0 before the first file).
     largest: u64,
+}
+
+impl Reader {
+    /// Elements per dtype of the last header read.
+    fn sums(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.scratch.sums.iter()
+    }
 }
 
 /// Finds every copy of the weights stored as safetensors in `dir` (not its sub-directories):
@@ -253,21 +270,26 @@ fn read_set_with(
     for file in files {
         let path = dir.join(file);
         if let Read1::Header(header) = reader.read(&path, keep.tensors, &mut |_, _| {})? {
-            add_header(&mut set, file, header, &path)?;
+            add_header(&mut set, file, header, reader, &path)?;
         }
     }
     Ok(set)
 }
 
-/// Adds one file's header to `set`: its counts, bytes and (when kept) tensors.
+/// Adds one file's header, just read by `reader`, to `set`: its counts, bytes and (when
+/// kept) tensors.
 fn add_header(
     set: &mut WeightSet,
     file: &str,
-    header: Header,
+    header: Shard,
+    reader: &Reader,
     path: &Path,
 ) -> Result<(), CheckpointError> {
-    for (dtype, n) in header.by_dtype {
-        let sum = set.by_dtype.entry(dtype).or_insert(0);
+    for (dtype, n) in reader.sums() {
+        let sum = match set.by_dtype.get_mut(dtype) {
+            Some(sum) => sum,
+            None => set.by_dtype.entry(dtype.to_owned()).or_insert(0),
+        };
         *sum = sum
             .checked_add(n)
             .ok_or_else(|| CheckpointError::invalid(path, "parameter count overflows"))?;
@@ -557,7 +579,7 @@ fn index_set_to_weights(
             Err(e) => return Err(e),
         };
         data_bytes = data_bytes.saturating_add(header.data_len);
-        add_header(&mut weights, shard, header, path)?;
+        add_header(&mut weights, shard, header, reader, path)?;
     }
 
     let mut misplaced = set
@@ -642,9 +664,17 @@ pub fn read_file(path: &Path, buf: &mut Vec<u8>) -> Result<Header, CheckpointErr
         ..Reader::default()
     };
     let read = reader.read(path, true, &mut |_, _| {});
+    let by_dtype = reader.sums().map(|(d, n)| (d.to_owned(), n)).collect();
     *buf = reader.buf;
     match read? {
-        Read1::Header(header) => Ok(header),
+        Read1::Header(h) => Ok(Header {
+            tensors: h.tensors,
+            count: h.count,
+            by_dtype,
+            header_len: h.header_len,
+            data_len: h.data_len,
+            file_len: h.file_len,
+        }),
         Read1::Pointer => Err(CheckpointError::invalid(
             path,
             "is a git-lfs pointer, not weights: the weights were not downloaded",
@@ -665,23 +695,23 @@ enum Json<'a> {
 }
 
 impl Json<'_> {
-    /// Walks the header's entries through `walk`.
-    fn walk(&self, walk: &mut Walk<'_>) -> Result<(), serde_json::Error> {
+    /// Walks the header's entries through `walk`; `bufs` is scratch space.
+    fn walk(&self, walk: &mut Walk<'_>, bufs: &mut Bufs) -> Result<(), serde_json::Error> {
         match self {
             Json::Slice(bytes) => {
                 // The plain JSON writers emit is scanned by hand; anything else by serde_json,
                 // from the start, which then decides every error.
-                if scan_header(bytes, walk).is_ok() {
+                if scan_header(bytes, walk, &mut bufs.shape).is_ok() {
                     return Ok(());
                 }
                 walk.restart();
                 let mut de = serde_json::Deserializer::from_slice(bytes);
-                HeaderSeed(walk).deserialize(&mut de)?;
+                HeaderSeed(walk, bufs).deserialize(&mut de)?;
                 de.end()
             }
             Json::File { .. } => {
                 let mut de = serde_json::Deserializer::from_reader(self.stream()?);
-                HeaderSeed(walk).deserialize(&mut de)?;
+                HeaderSeed(walk, bufs).deserialize(&mut de)?;
                 de.end()
             }
         }
@@ -746,20 +776,81 @@ const BAD: u32 = 1 << 31;
 /// Scratch buffers of a walk, reused between files.
 #[derive(Default)]
 struct Scratch {
+    bufs: Bufs,
+    records: Vec<Rec>,
+    sums: Sums,
+}
+
+/// The entry being read by serde_json (the scanner borrows names from the header instead).
+#[derive(Default)]
+struct Bufs {
     name: String,
     dtype: String,
     shape: Vec<u64>,
-    records: Vec<Rec>,
+}
+
+/// Elements and tensors per dtype of one header. The dtypes this crate knows have a slot
+/// each (no name compared or copied per entry); other names go to a short list.
+#[derive(Default)]
+struct Sums {
+    /// (elements, tensors), at the dtype's position in [`DTYPES`].
+    known: [(u64, u64); DTYPES.len()],
+    /// (name, (elements, tensors)) of dtypes not in [`DTYPES`].
+    other: Vec<(String, (u64, u64))>,
+}
+
+impl Sums {
+    fn clear(&mut self) {
+        self.known = Default::default();
+        self.other.clear();
+    }
+
+    /// The (elements, tensors) of `dtype`, whose position in [`DTYPES`] is `known`.
+    fn slot(&mut self, dtype: &str, known: Option<usize>) -> Option<&mut (u64, u64)> {
+        match known {
+            Some(i) => self.known.get_mut(i),
+            None => self
+                .other
+                .iter_mut()
+                .find(|(name, _)| name == dtype)
+                .map(|(_, sums)| sums),
+        }
+    }
+
+    /// Counts one tensor of `n` elements under `dtype` (position `known` in [`DTYPES`]).
+    fn add(&mut self, dtype: &str, known: Option<usize>, n: u64) {
+        match self.slot(dtype, known) {
+            Some((sum, tensors)) => {
+                *sum = sum.saturating_add(n);
+                *tensors += 1;
+            }
+            None => self.other.push((dtype.to_owned(), (n, 1))),
+        }
+    }
+
+    /// (dtype, elements) of every dtype with at least one tensor.
+    fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        let known = DTYPES
+            .iter()
+            .zip(&self.known)
+            .filter(|(_, (_, tensors))| *tensors > 0)
+            .map(|((name, _), (n, _))| (*name, *n));
+        let other = self
+            .other
+            .iter()
+            .filter(|(_, (_, tensors))| *tensors > 0)
+            .map(|(name, (n, _))| (name.as_str(), *n));
+        known.chain(other)
+    }
 }
 
 /// Sums and records a header's entries as the parser meets them.
 struct Walk<'a> {
-    s: &'a mut Scratch,
-    /// Whether to fill `s.records` (not on a look-up pass).
+    /// Whether to fill `records` (not on a look-up pass).
     record: bool,
+    records: &'a mut Vec<Rec>,
     count: u32,
-    /// dtype → (elements, tensors).
-    by_dtype: BTreeMap<String, (u64, u64)>,
+    sums: &'a mut Sums,
     /// Called with each entry's position, name, dtype and shape.
     on_entry: &'a mut OnEntry<'a>,
 }
@@ -768,52 +859,49 @@ struct Walk<'a> {
 type OnEntry<'a> = dyn FnMut(u32, &str, &str, &[u64]) + 'a;
 
 impl Walk<'_> {
-    fn entry(&mut self, begin: u64, end: u64) -> Result<(), String> {
+    fn entry(
+        &mut self,
+        name: &str,
+        dtype: &str,
+        shape: &[u64],
+        begin: u64,
+        end: u64,
+    ) -> Result<(), String> {
         let idx = self.count;
         if idx >= BAD {
             return Err("more than 2^31 tensors".into());
         }
         self.count += 1;
-        let s = &mut *self.s;
-        let numel = s.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
-        let fits = |n: u64| match dtype_bits(&s.dtype) {
-            Some(bits) => n
+        let known = dtype_index(dtype);
+        let numel = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+        let fits = |n: u64| match known.and_then(|i| DTYPES.get(i)) {
+            Some(&(_, bits)) => n
                 .checked_mul(bits)
                 .is_some_and(|b| b % 8 == 0 && Some(b / 8) == end.checked_sub(begin)),
             None => end >= begin,
         };
         let bad = !numel.is_some_and(fits);
         if let Some(n) = numel {
-            match self.by_dtype.get_mut(s.dtype.as_str()) {
-                Some((sum, tensors)) => {
-                    *sum = sum.saturating_add(n);
-                    *tensors += 1;
-                }
-                None => {
-                    self.by_dtype.insert(s.dtype.clone(), (n, 1));
-                }
-            }
+            self.sums.add(dtype, known, n);
         }
-        (self.on_entry)(idx, &s.name, &s.dtype, &s.shape);
+        (self.on_entry)(idx, name, dtype, shape);
         if self.record {
-            s.records.push(Rec {
+            self.records.push(Rec {
                 begin,
                 end,
                 idx: if bad { idx | BAD } else { idx },
-                hash: name_hash(&s.name),
+                hash: name_hash(name),
             });
         }
         Ok(())
     }
-}
 
-impl Walk<'_> {
     /// Forgets the entries walked so far: the walk starts again from the first entry.
     fn restart(&mut self) {
         self.count = 0;
-        self.by_dtype.clear();
+        self.sums.clear();
         if self.record {
-            self.s.records.clear();
+            self.records.clear();
         }
     }
 }
@@ -822,7 +910,7 @@ impl Walk<'_> {
 /// `__metadata__` (null or an object of strings) and tensors `{dtype, shape, data_offsets}`
 /// with those three fields once each, in any order. Gives up on anything else, possibly after
 /// some entries were walked: the caller then restarts the walk with serde_json.
-fn scan_header(bytes: &[u8], walk: &mut Walk<'_>) -> Result<(), Bail> {
+fn scan_header(bytes: &[u8], walk: &mut Walk<'_>, shape: &mut Vec<u64>) -> Result<(), Bail> {
     let mut c = Cursor::new(bytes)?;
     let mut metadata_seen = false;
     c.eat(b'{')?;
@@ -839,10 +927,9 @@ fn scan_header(bytes: &[u8], walk: &mut Walk<'_>) -> Result<(), Bail> {
             metadata_seen = true;
             scan_metadata(&mut c)?;
         } else {
-            walk.s.name.clear();
-            walk.s.name.push_str(key);
-            let (begin, end) = scan_info(&mut c, &mut walk.s.dtype, &mut walk.s.shape)?;
-            walk.entry(begin, end).map_err(|_| Bail)?;
+            let (dtype, begin, end) = scan_info(&mut c, shape)?;
+            walk.entry(key, dtype, shape, begin, end)
+                .map_err(|_| Bail)?;
         }
         match c.next()? {
             b',' => {}
@@ -873,14 +960,10 @@ fn scan_metadata(c: &mut Cursor<'_>) -> Result<(), Bail> {
     }
 }
 
-/// One tensor's `{dtype, shape, data_offsets}` into the dtype and shape buffers; returns
-/// `data_offsets`.
-fn scan_info(
-    c: &mut Cursor<'_>,
-    dtype: &mut String,
-    shape: &mut Vec<u64>,
-) -> Result<(u64, u64), Bail> {
-    let (mut has_dtype, mut has_shape, mut offsets) = (false, false, None);
+/// One tensor's `{dtype, shape, data_offsets}`, its shape into `shape`; returns the dtype
+/// and `data_offsets`.
+fn scan_info<'a>(c: &mut Cursor<'a>, shape: &mut Vec<u64>) -> Result<(&'a str, u64, u64), Bail> {
+    let (mut dtype, mut has_shape, mut offsets) = (None, false, None);
     c.eat(b'{')?;
     loop {
         // The three fields, spelled plainly (an escape inside one gives up, as any other key).
@@ -894,12 +977,9 @@ fn scan_info(
             return Err(Bail);
         };
         match field {
-            Field::Dtype if !has_dtype => {
+            Field::Dtype if dtype.is_none() => {
                 c.eat(b':')?;
-                let name = c.string()?;
-                dtype.clear();
-                dtype.push_str(name);
-                has_dtype = true;
+                dtype = Some(c.string()?);
             }
             Field::Shape if !has_shape => {
                 c.eat(b':')?;
@@ -935,8 +1015,8 @@ fn scan_info(
             _ => return Err(Bail),
         }
     }
-    match offsets {
-        Some(offsets) if has_dtype && has_shape => Ok(offsets),
+    match (dtype, offsets) {
+        (Some(dtype), Some((begin, end))) if has_shape => Ok((dtype, begin, end)),
         _ => Err(Bail),
     }
 }
@@ -1051,20 +1131,25 @@ impl Reader {
                 });
             }
         };
-        let scratch = &mut self.scratch;
-        scratch.records.clear();
+        let Scratch {
+            bufs,
+            records,
+            sums,
+        } = &mut self.scratch;
+        records.clear();
+        sums.clear();
         if n > STREAM_ABOVE {
             // At least ~40 bytes per entry: reserved, not touched, so not resident.
-            scratch.records.reserve((n / 40) as usize);
+            records.reserve((n / 40) as usize);
         }
         let mut walk = Walk {
-            s: scratch,
             record: true,
+            records,
             count: 0,
-            by_dtype: BTreeMap::new(),
+            sums,
             on_entry: &mut on_entry,
         };
-        if let Err(e) = json.walk(&mut walk) {
+        if let Err(e) = json.walk(&mut walk, bufs) {
             if e.is_io() {
                 return Err(io(e.into()));
             }
@@ -1077,16 +1162,10 @@ impl Reader {
             ));
         }
         let count = walk.count;
-        let mut by_dtype = walk.by_dtype;
         let data_start = 8 + n;
-        let layout = check_layout(&json, &mut self.scratch.records, &mut by_dtype, data_start)
+        let layout = check_layout(&json, records, sums, data_start)
             .map_err(|m| CheckpointError::invalid(path, m))?;
         let data_len = layout.data_len;
-        let by_dtype: BTreeMap<String, u64> = by_dtype
-            .into_iter()
-            .filter(|(_, (_, tensors))| *tensors > 0)
-            .map(|(dtype, (n, _))| (dtype, n))
-            .collect();
         if !layout.dropped.is_empty() {
             let mut i = 0u32;
             tensors.retain(|_| {
@@ -1108,10 +1187,9 @@ impl Reader {
                 ),
             ));
         }
-        Ok(Read1::Header(Header {
+        Ok(Read1::Header(Shard {
             tensors,
             count: u64::from(count) - layout.dropped.len() as u64,
-            by_dtype,
             header_len: n,
             data_len,
             file_len,
@@ -1143,16 +1221,20 @@ fn look_up(json: &Json<'_>, want: &[u32]) -> BTreeMap<u32, Tensor> {
             );
         }
     };
-    let mut scratch = Scratch::default();
+    let Scratch {
+        bufs,
+        records,
+        sums,
+    } = &mut Scratch::default();
     let mut walk = Walk {
-        s: &mut scratch,
         record: false,
+        records,
         count: 0,
-        by_dtype: BTreeMap::new(),
+        sums,
         on_entry: &mut on_entry,
     };
     // The first pass succeeded: so does this one.
-    let _ = json.walk(&mut walk);
+    let _ = json.walk(&mut walk, bufs);
     found
 }
 
@@ -1163,10 +1245,10 @@ fn look_up(json: &Json<'_>, want: &[u32]) -> BTreeMap<u32, Tensor> {
 fn check_layout(
     json: &Json<'_>,
     records: &mut Vec<Rec>,
-    by_dtype: &mut BTreeMap<String, (u64, u64)>,
+    sums: &mut Sums,
     data_start: u64,
 ) -> Result<Layout, String> {
-    let dropped = drop_repeated(json, records, by_dtype);
+    let dropped = drop_repeated(json, records, sums);
     records.sort_unstable_by_key(|r| (r.begin, r.end, r.idx & !BAD));
     let mut expected = 0u64;
     let mut previous: Option<u32> = None;
@@ -1239,14 +1321,10 @@ fn entry_error(t: &Tensor, begin: u64, end: u64, data_start: u64) -> String {
     }
 }
 
-/// Removes from `records` (and their counts from `by_dtype`) every entry whose name appears
+/// Removes from `records` (and their counts from `sums`) every entry whose name appears
 /// again later in the header, as the crate's map keeps the last. Returns their positions,
 /// sorted. Names are compared through their hashes; equal hashes are checked by name.
-fn drop_repeated(
-    json: &Json<'_>,
-    records: &mut Vec<Rec>,
-    by_dtype: &mut BTreeMap<String, (u64, u64)>,
-) -> Vec<u32> {
+fn drop_repeated(json: &Json<'_>, records: &mut Vec<Rec>, sums: &mut Sums) -> Vec<u32> {
     if records.len() < 2 {
         return Vec::new();
     }
@@ -1275,7 +1353,8 @@ fn drop_repeated(
     for idx in &dropped {
         let Some(t) = entries.get(idx) else { continue };
         let numel = t.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
-        if let (Some(n), Some((sum, tensors))) = (numel, by_dtype.get_mut(&t.dtype)) {
+        let slot = sums.slot(&t.dtype, dtype_index(&t.dtype));
+        if let (Some(n), Some((sum, tensors))) = (numel, slot) {
             *sum = sum.saturating_sub(n);
             *tensors -= 1;
         }
@@ -1288,14 +1367,63 @@ fn drop_repeated(
 
 /// Bits per element of a safetensors dtype, for those this crate knows.
 pub fn dtype_bits(dtype: &str) -> Option<u64> {
+    dtype_index(dtype)
+        .and_then(|i| DTYPES.get(i))
+        .map(|&(_, bits)| bits)
+}
+
+/// The safetensors dtypes this crate knows, with their bits per element.
+const DTYPES: [(&str, u64); 22] = [
+    ("F4", 4),
+    ("F6_E2M3", 6),
+    ("F6_E3M2", 6),
+    ("BOOL", 8),
+    ("U8", 8),
+    ("I8", 8),
+    ("F8_E5M2", 8),
+    ("F8_E4M3", 8),
+    ("F8_E8M0", 8),
+    ("F8_E4M3FNUZ", 8),
+    ("F8_E5M2FNUZ", 8),
+    ("I16", 16),
+    ("U16", 16),
+    ("F16", 16),
+    ("BF16", 16),
+    ("I32", 32),
+    ("U32", 32),
+    ("F32", 32),
+    ("C64", 64),
+    ("F64", 64),
+    ("I64", 64),
+    ("U64", 64),
+];
+
+/// The position of `dtype` in [`DTYPES`]: one `match`, compiled to comparisons of lengths
+/// and words rather than a search.
+fn dtype_index(dtype: &str) -> Option<usize> {
     Some(match dtype {
-        "F4" => 4,
-        "F6_E2M3" | "F6_E3M2" => 6,
-        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" | "F8_E8M0" | "F8_E4M3FNUZ"
-        | "F8_E5M2FNUZ" => 8,
-        "I16" | "U16" | "F16" | "BF16" => 16,
-        "I32" | "U32" | "F32" => 32,
-        "C64" | "F64" | "I64" | "U64" => 64,
+        "F4" => 0,
+        "F6_E2M3" => 1,
+        "F6_E3M2" => 2,
+        "BOOL" => 3,
+        "U8" => 4,
+        "I8" => 5,
+        "F8_E5M2" => 6,
+        "F8_E4M3" => 7,
+        "F8_E8M0" => 8,
+        "F8_E4M3FNUZ" => 9,
+        "F8_E5M2FNUZ" => 10,
+        "I16" => 11,
+        "U16" => 12,
+        "F16" => 13,
+        "BF16" => 14,
+        "I32" => 15,
+        "U32" => 16,
+        "F32" => 17,
+        "C64" => 18,
+        "F64" => 19,
+        "I64" => 20,
+        "U64" => 21,
         _ => return None,
     })
 }
@@ -1314,8 +1442,8 @@ fn json_offset(text: &[u8], err: &serde_json::Error) -> usize {
 // `__metadata__` is null or an object of strings, and whose other keys are tensors
 // `{dtype, shape, data_offsets}` (or the same three as an array); unknown fields ignored.
 
-/// The whole header.
-struct HeaderSeed<'w, 'a>(&'w mut Walk<'a>);
+/// The whole header, read through the buffers.
+struct HeaderSeed<'w, 'a>(&'w mut Walk<'a>, &'w mut Bufs);
 
 impl<'de> DeserializeSeed<'de> for HeaderSeed<'_, '_> {
     type Value = ();
@@ -1332,10 +1460,10 @@ impl<'de> Visitor<'de> for HeaderSeed<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let walk = self.0;
+        let HeaderSeed(walk, bufs) = self;
         let mut metadata_seen = false;
-        while map.next_key_seed(StrInto(&mut walk.s.name))?.is_some() {
-            if walk.s.name == "__metadata__" {
+        while map.next_key_seed(StrInto(&mut bufs.name))?.is_some() {
+            if bufs.name == "__metadata__" {
                 if metadata_seen {
                     return Err(de::Error::duplicate_field("__metadata__"));
                 }
@@ -1344,10 +1472,11 @@ impl<'de> Visitor<'de> for HeaderSeed<'_, '_> {
                 continue;
             }
             let (begin, end) = map.next_value_seed(InfoSeed {
-                dtype: &mut walk.s.dtype,
-                shape: &mut walk.s.shape,
+                dtype: &mut bufs.dtype,
+                shape: &mut bufs.shape,
             })?;
-            walk.entry(begin, end).map_err(de::Error::custom)?;
+            walk.entry(&bufs.name, &bufs.dtype, &bufs.shape, begin, end)
+                .map_err(de::Error::custom)?;
         }
         Ok(())
     }
@@ -2061,23 +2190,42 @@ mod tests {
                 shape: shape.to_vec(),
             });
         };
-        let mut scratch = Scratch::default();
+        let Scratch {
+            bufs,
+            records,
+            sums,
+        } = &mut Scratch::default();
         let mut walk = Walk {
-            s: &mut scratch,
             record: true,
+            records,
             count: 0,
-            by_dtype: BTreeMap::new(),
+            sums,
             on_entry: &mut on_entry,
         };
         let ok = if fast {
-            scan_header(header, &mut walk).is_ok()
+            scan_header(header, &mut walk, &mut bufs.shape).is_ok()
         } else {
             let mut de = serde_json::Deserializer::from_slice(header);
-            HeaderSeed(&mut walk).deserialize(&mut de).is_ok() && de.end().is_ok()
+            HeaderSeed(&mut walk, bufs).deserialize(&mut de).is_ok() && de.end().is_ok()
         };
-        let by_dtype = walk.by_dtype;
-        let offsets = scratch.records.iter().map(|r| (r.begin, r.end)).collect();
+        let known = DTYPES.iter().zip(&sums.known).map(|((d, _), s)| (*d, *s));
+        let other = sums.other.iter().map(|(d, s)| (d.as_str(), *s));
+        let by_dtype = known
+            .chain(other)
+            .filter(|(_, (_, tensors))| *tensors > 0)
+            .map(|(d, s)| (d.to_owned(), s))
+            .collect();
+        let offsets = records.iter().map(|r| (r.begin, r.end)).collect();
         ok.then_some((tensors, offsets, by_dtype))
+    }
+
+    #[test]
+    fn dtypes_are_found_at_their_place_in_the_table() {
+        for (i, (dtype, _)) in DTYPES.iter().enumerate() {
+            assert_eq!(dtype_index(dtype), Some(i), "{dtype}");
+        }
+        assert_eq!(dtype_index("Q4_K"), None);
+        assert_eq!(dtype_bits("BF16"), Some(16));
     }
 
     #[test]
