@@ -561,9 +561,17 @@ fn index_set_to_weights(
         let path = join.with(shard);
         debug_assert_eq!(path, dir.join(&**shard));
         let own = &by_shard[starts[i]..starts[i + 1]];
+        // Writers sort a header's names as the index sorts them: the name after the last
+        // one found is tried before a search.
+        let mut next = 0;
         let mut mark = |name: &str, _: &str| {
-            if let Ok(k) = own.binary_search_by(|&at| mapped[at].0.cmp(name)) {
+            let k = match own.get(next) {
+                Some(&at) if mapped[at].0 == name => Some(next),
+                _ => own.binary_search_by(|&at| mapped[at].0.cmp(name)).ok(),
+            };
+            if let Some(k) = k {
                 seen[own[k]] = true;
+                next = k + 1;
             }
         };
         let header = match reader.read(path, keep.tensors, &mut mark) {
