@@ -87,37 +87,41 @@ impl<'a> Cursor<'a> {
 
     /// An unsigned integer as serde_json reads one into a `u64`: `0` or digits without a
     /// leading zero, not followed by a fraction or exponent, at most `u64::MAX`.
+    // Inlined: the scanners' hottest call, with a short common path.
+    #[inline(always)]
     pub(crate) fn uint(&mut self) -> Result<u64, Bail> {
         self.peek();
-        let start = self.at;
-        let mut at = start;
-        let mut n: u64 = 0;
-        while let Some(&b) = self.bytes.get(at) {
-            let d = b.wrapping_sub(b'0');
-            if d > 9 {
-                break;
+        let rest = &self.bytes[self.at..];
+        let (len, n) = match short_uint(rest) {
+            Some(short) => short,
+            None => {
+                let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                // Exact for up to nineteen digits; longer numbers are checked below.
+                let n = rest[..len].iter().fold(0u64, |n, &d| {
+                    n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
+                });
+                (len, n)
             }
-            // Exact for up to nineteen digits; longer numbers are checked below.
-            n = n.wrapping_mul(10).wrapping_add(u64::from(d));
-            at += 1;
-        }
-        let digits = &self.bytes[start..at];
-        if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+        };
+        let digits = &rest[..len];
+        if digits.is_empty() || (len > 1 && digits[0] == b'0') {
             return Err(Bail);
         }
-        if matches!(self.bytes.get(at), Some(b'.' | b'e' | b'E')) {
+        if matches!(rest.get(len), Some(b'.' | b'e' | b'E')) {
             return Err(Bail);
         }
-        if digits.len() > 19 {
-            n = digits
+        let n = if len > 19 {
+            digits
                 .iter()
                 .try_fold(0u64, |n, d| {
                     n.checked_mul(10)
                         .and_then(|n| n.checked_add(u64::from(d - b'0')))
                 })
-                .ok_or(Bail)?;
-        }
-        self.at = at;
+                .ok_or(Bail)?
+        } else {
+            n
+        };
+        self.at += len;
         Ok(n)
     }
 
@@ -139,6 +143,74 @@ impl<'a> Cursor<'a> {
             Some(_) => Err(Bail),
         }
     }
+}
+
+/// Powers of ten up to 10^8.
+const POW10: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// Each byte of a word set to `b`.
+const fn splat(b: u8) -> u64 {
+    u64::from_le_bytes([b; 8])
+}
+
+/// The eight bytes of `bytes` from `at`, as a little-endian word, where there are eight.
+fn word(bytes: &[u8], at: usize) -> Option<u64> {
+    let eight = bytes.get(at..at.checked_add(8)?)?;
+    Some(u64::from_le_bytes(eight.try_into().ok()?))
+}
+
+/// How many ASCII digits `w` (eight bytes, the first in the low byte) starts with.
+fn leading_digits(w: u64) -> usize {
+    // Up to the first non-digit no byte carries or borrows into the next, so its high bit
+    // is set exactly when it is below `0`, above `9` (+0x46 reaches 0x80), or not ASCII.
+    let not_digit = (w.wrapping_sub(splat(b'0')) | w.wrapping_add(splat(0x46)) | w) & splat(0x80);
+    (not_digit.trailing_zeros() / 8) as usize
+}
+
+/// The 1 to 15 ASCII digits `bytes` starts with, and their value, read a word at a time;
+/// `None` for other runs or where a word cannot be read (the caller reads byte by byte).
+// Inlined into `uint`, which is inlined into the scanners.
+#[inline(always)]
+fn short_uint(bytes: &[u8]) -> Option<(usize, u64)> {
+    let w = word(bytes, 0)?;
+    match leading_digits(w) {
+        0 => None,
+        8 => {
+            let high = eight_digits(w, 8);
+            let w = word(bytes, 8)?;
+            match leading_digits(w) {
+                0 => Some((8, high)),
+                8 => None,
+                k => Some((8 + k, high * POW10[k] + eight_digits(w, k))),
+            }
+        }
+        k => Some((k, eight_digits(w, k))),
+    }
+}
+
+/// The value of the first `k` (1 to 8) bytes of `w`, all ASCII digits, the first in the low
+/// byte: the digits are moved to the top (zeros below are leading zeros), then pairs,
+/// fours and eights of digits are combined by multiplication.
+fn eight_digits(w: u64, k: usize) -> u64 {
+    let v = w.wrapping_sub(splat(b'0')) << (8 * (8 - k));
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    const MASK: u64 = 0x0000_00ff_0000_00ff;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    ((v & MASK)
+        .wrapping_mul(MUL1)
+        .wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)))
+        >> 32
 }
 
 /// The position of the first `"`, `\\` or control character of `bytes`: sixteen bytes at a
@@ -337,6 +409,34 @@ mod tests {
         ] {
             assert_eq!(uint(bad), Err(Bail), "{bad}");
         }
+    }
+
+    #[test]
+    fn integers_of_every_length_read_as_str_parse_reads_them() {
+        // Every length, each followed by every kind of byte, near the end of the text and not.
+        let after: [&[u8]; 8] = [b"", b"]", b",1", b" ", b"x", b"/", b":", b"\xc3\xa9"];
+        for len in 1..=22 {
+            for lead in [b'1', b'9'] {
+                let mut digits = vec![lead];
+                digits.extend((1..len).map(|i| b"0123456789"[(i * 7 + len) % 10]));
+                let text = std::str::from_utf8(&digits).unwrap();
+                let want = text.parse::<u64>().ok();
+                for tail in after {
+                    for pad in [&b""[..], b"        ]"] {
+                        let mut bytes = digits.clone();
+                        bytes.extend_from_slice(tail);
+                        bytes.extend_from_slice(pad);
+                        let mut c = Cursor::new(&bytes).unwrap();
+                        assert_eq!(c.uint().ok(), want, "{text} then {tail:?}");
+                        if want.is_some() {
+                            assert_eq!(c.at, len, "{text}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(uint("12345678]"), Ok(12_345_678));
+        assert_eq!(uint("1234567812345678]"), Ok(1_234_567_812_345_678));
     }
 
     #[test]
