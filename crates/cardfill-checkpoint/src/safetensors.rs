@@ -971,6 +971,11 @@ fn scan_metadata(c: &mut Cursor<'_>) -> Result<(), Bail> {
 /// One tensor's `{dtype, shape, data_offsets}`, its shape into `shape`; returns the dtype
 /// and `data_offsets`.
 fn scan_info<'a>(c: &mut Cursor<'a>, shape: &mut Vec<u64>) -> Result<(&'a str, u64, u64), Bail> {
+    let start = c.position();
+    if let Some(info) = scan_info_compact(c, shape) {
+        return Ok(info);
+    }
+    c.rewind(start);
     let (mut dtype, mut has_shape, mut offsets) = (None, false, None);
     c.eat(b'{')?;
     loop {
@@ -1027,6 +1032,33 @@ fn scan_info<'a>(c: &mut Cursor<'a>, shape: &mut Vec<u64>) -> Result<(&'a str, u
         (Some(dtype), Some((begin, end))) if has_shape => Ok((dtype, begin, end)),
         _ => Err(Bail),
     }
+}
+
+/// [`scan_info`] for the layout writers emit: `{"dtype":…,"shape":[…],"data_offsets":[…]}`
+/// in this order, with no white space around the punctuation and keys. `None` for anything
+/// else: the caller reads the entry again from its start, which takes the same bytes the same
+/// way.
+fn scan_info_compact<'a>(c: &mut Cursor<'a>, shape: &mut Vec<u64>) -> Option<(&'a str, u64, u64)> {
+    c.eat_exact(br#"{"dtype":"#).then_some(())?;
+    let dtype = c.string().ok()?;
+    c.eat_exact(br#","shape":["#).then_some(())?;
+    shape.clear();
+    if !c.eat_exact(b"]") {
+        loop {
+            shape.push(c.uint().ok()?);
+            match c.next().ok()? {
+                b',' => {}
+                b']' => break,
+                _ => return None,
+            }
+        }
+    }
+    c.eat_exact(br#","data_offsets":["#).then_some(())?;
+    let begin = c.uint().ok()?;
+    c.eat_exact(b",").then_some(())?;
+    let end = c.uint().ok()?;
+    c.eat_exact(b"]}").then_some(())?;
+    Some((dtype, begin, end))
 }
 
 /// A hash of a name, eight bytes at a time, folded to 32 bits.

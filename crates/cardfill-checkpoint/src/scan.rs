@@ -136,6 +136,29 @@ impl<'a> Cursor<'a> {
         hit
     }
 
+    /// Consumes `bytes` when they come next as they are (no white space skipped); whether it
+    /// did.
+    pub(crate) fn eat_exact(&mut self, bytes: &[u8]) -> bool {
+        let hit = self
+            .bytes
+            .get(self.at..)
+            .is_some_and(|rest| rest.starts_with(bytes));
+        if hit {
+            self.at += bytes.len();
+        }
+        hit
+    }
+
+    /// The position reached, to come back to with [`Cursor::rewind`].
+    pub(crate) fn position(&self) -> usize {
+        self.at
+    }
+
+    /// Goes back to a position reached before.
+    pub(crate) fn rewind(&mut self, at: usize) {
+        self.at = at;
+    }
+
     /// Nothing but white space left.
     pub(crate) fn end(&mut self) -> Result<(), Bail> {
         match self.peek() {
