@@ -781,6 +781,9 @@ struct Rec {
 /// Flag in [`Rec::idx`].
 const BAD: u32 = 1 << 31;
 
+/// Headers with at most this many entries look for repeated names pair by pair.
+const SMALL_HEADER: usize = 16;
+
 /// Scratch buffers of a walk, reused between files.
 #[derive(Default)]
 struct Scratch {
@@ -803,20 +806,31 @@ struct Bufs {
 struct Sums {
     /// (elements, tensors), at the dtype's position in [`DTYPES`].
     known: [(u64, u64); DTYPES.len()],
+    /// Bit `i` set when `known[i]` was counted since the last [`Sums::clear`].
+    used: u32,
     /// (name, (elements, tensors)) of dtypes not in [`DTYPES`].
     other: Vec<(String, (u64, u64))>,
 }
 
 impl Sums {
     fn clear(&mut self) {
-        self.known = Default::default();
+        while self.used != 0 {
+            let i = self.used.trailing_zeros() as usize;
+            self.used &= self.used - 1;
+            if let Some(slot) = self.known.get_mut(i) {
+                *slot = (0, 0);
+            }
+        }
         self.other.clear();
     }
 
     /// The (elements, tensors) of `dtype`, whose position in [`DTYPES`] is `known`.
     fn slot(&mut self, dtype: &str, known: Option<usize>) -> Option<&mut (u64, u64)> {
         match known {
-            Some(i) => self.known.get_mut(i),
+            Some(i) => {
+                self.used |= 1 << i;
+                self.known.get_mut(i)
+            }
             None => self
                 .other
                 .iter_mut()
@@ -838,11 +852,16 @@ impl Sums {
 
     /// (dtype, elements) of every dtype with at least one tensor.
     fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        let known = DTYPES
-            .iter()
-            .zip(&self.known)
-            .filter(|(_, (_, tensors))| *tensors > 0)
-            .map(|((name, _), (n, _))| (*name, *n));
+        // The slots counted, lowest first, found by their bits.
+        let mut used = self.used;
+        let known = std::iter::from_fn(move || {
+            let i = used.trailing_zeros() as usize;
+            used &= used.checked_sub(1)?;
+            Some(i)
+        })
+        .filter_map(|i| Some((DTYPES.get(i)?.0, *self.known.get(i)?)))
+        .filter(|(_, (_, tensors))| *tensors > 0)
+        .map(|(name, (n, _))| (name, n));
         let other = self
             .other
             .iter()
@@ -1073,9 +1092,13 @@ fn name_hash(name: &str) -> u32 {
         word.copy_from_slice(chunk);
         mix(u64::from_le_bytes(word));
     }
-    let mut last = [0; 8];
-    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    mix(u64::from_le_bytes(last));
+    // The last eight bytes (overlapping the words above), or the few a short name has.
+    let tail = &bytes[bytes.len().saturating_sub(8)..];
+    let last = match <[u8; 8]>::try_from(tail) {
+        Ok(word) => u64::from_le_bytes(word),
+        Err(_) => tail.iter().rev().fold(0, |w, &b| (w << 8) | u64::from(b)),
+    };
+    mix(last);
     (h ^ (h >> 32)) as u32
 }
 
@@ -1289,7 +1312,10 @@ fn check_layout(
     data_start: u64,
 ) -> Result<Layout, String> {
     let dropped = drop_repeated(json, records, sums);
-    records.sort_unstable_by_key(|r| (r.begin, r.end, r.idx & !BAD));
+    let key = |r: &Rec| (r.begin, r.end, r.idx & !BAD);
+    if !records.is_sorted_by_key(key) {
+        records.sort_unstable_by_key(key);
+    }
     let mut expected = 0u64;
     let mut previous: Option<u32> = None;
     for r in records.iter() {
@@ -1368,12 +1394,26 @@ fn drop_repeated(json: &Json<'_>, records: &mut Vec<Rec>, sums: &mut Sums) -> Ve
     if records.len() < 2 {
         return Vec::new();
     }
-    records.sort_unstable_by_key(|r| (r.hash, r.idx & !BAD));
-    let mut candidates: Vec<u32> = records
-        .windows(2)
-        .filter(|w| w[0].hash == w[1].hash)
-        .flat_map(|w| [w[0].idx & !BAD, w[1].idx & !BAD])
-        .collect();
+    let mut candidates: Vec<u32> = if records.len() <= SMALL_HEADER {
+        // A shard's few entries are compared pair by pair: no sort, and they stay in header
+        // order (often already the order of their offsets).
+        let mut pairs = Vec::new();
+        for (i, a) in records.iter().enumerate() {
+            for b in &records[i + 1..] {
+                if a.hash == b.hash {
+                    pairs.extend([a.idx & !BAD, b.idx & !BAD]);
+                }
+            }
+        }
+        pairs
+    } else {
+        records.sort_unstable_by_key(|r| (r.hash, r.idx & !BAD));
+        records
+            .windows(2)
+            .filter(|w| w[0].hash == w[1].hash)
+            .flat_map(|w| [w[0].idx & !BAD, w[1].idx & !BAD])
+            .collect()
+    };
     if candidates.is_empty() {
         return Vec::new();
     }
@@ -1437,6 +1477,9 @@ const DTYPES: [(&str, u64); 22] = [
     ("I64", 64),
     ("U64", 64),
 ];
+
+// `Sums::used` has a bit per known dtype.
+const _: () = assert!(DTYPES.len() <= 32);
 
 /// The position of `dtype` in [`DTYPES`]: one `match`, compiled to comparisons of lengths
 /// and words rather than a search.
@@ -1807,6 +1850,40 @@ mod tests {
         assert_eq!(h.count, 2);
         assert_eq!(h.by_dtype, BTreeMap::from([("F32".to_owned(), 2)]));
         assert_eq!(h.data_len, 8);
+    }
+
+    #[test]
+    fn a_repeated_name_in_a_long_header_keeps_its_last_entry() {
+        // Over `SMALL_HEADER` entries: repeated names are found by sorting, not pair by pair.
+        let dir = tempfile::tempdir().unwrap();
+        let mut entries: Vec<String> = (0..2 * SMALL_HEADER)
+            .map(|i| {
+                let at = 4 * i;
+                format!(
+                    r#""t{i}":{{"dtype":"F32","shape":[1],"data_offsets":[{at},{}]}}"#,
+                    at + 4
+                )
+            })
+            .collect();
+        let end = 4 * entries.len();
+        entries.insert(
+            3,
+            format!(
+                r#""t7":{{"dtype":"F16","shape":[2],"data_offsets":[{end},{}]}}"#,
+                end + 4
+            ),
+        );
+        let header = format!("{{{}}}", entries.join(","));
+        let path = raw(dir.path(), "x.safetensors", &header, end as u64);
+        let h = read_file(&path, &mut Vec::new()).unwrap();
+        assert_eq!(h.count, 2 * SMALL_HEADER as u64);
+        assert_eq!(h.tensors.len(), 2 * SMALL_HEADER);
+        assert_eq!(h.tensors[3].name, "t3");
+        assert_eq!(
+            h.by_dtype,
+            BTreeMap::from([("F32".to_owned(), 2 * SMALL_HEADER as u64)])
+        );
+        assert_eq!(h.data_len, end as u64);
     }
 
     #[test]
