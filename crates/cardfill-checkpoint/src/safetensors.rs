@@ -176,9 +176,12 @@ pub(crate) fn find_listed(
 
     let mut families: BTreeMap<(&str, u32), Vec<String>> = BTreeMap::new();
     let mut singles: Vec<String> = Vec::new();
+    // Both lists are sorted: one pass over `covered` finds the names in it.
+    let mut covered = covered.iter().peekable();
     for name in names.iter().filter(|n| {
+        while covered.next_if(|c| **c < n.as_str()).is_some() {}
         n.ends_with(".safetensors")
-            && covered.binary_search(&n.as_str()).is_err()
+            && covered.peek().is_none_or(|c| **c != n.as_str())
             && !n.starts_with("adapter_model")
     }) {
         match shard_family(name) {
@@ -317,9 +320,9 @@ fn shard_family(name: &str) -> Option<(&str, u32)> {
 struct IndexSet<'a> {
     /// Shard file names, sorted, each once.
     shards: Vec<Cow<'a, str>>,
-    /// (tensor, shard) as the index maps them, sorted by tensor; a repeated tensor keeps its
-    /// last entry.
-    weight_map: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// (tensor, position of its shard in `shards`) as the index maps them, sorted by tensor;
+    /// a repeated tensor keeps its last entry.
+    weight_map: Vec<(Cow<'a, str>, usize)>,
     /// `metadata.total_size`, where stated as an integer.
     total_size: Option<u64>,
 }
@@ -472,18 +475,53 @@ fn parse_index<'a>(
         weight_map.sort_by(|a, b| a.0.cmp(&b.0));
         weight_map.dedup_by(|later, first| later.0 == first.0);
     }
-    // A layer's tensors sit in one or two shards: a shard among the last few met is not
-    // pushed again, which leaves few names to sort.
-    let mut shards: Vec<Cow<'a, str>> = Vec::new();
-    let mut recent: [Option<&str>; 4] = [None; 4];
-    for (_, shard) in &weight_map {
-        if !recent.contains(&Some(&**shard)) {
-            recent[shards.len() % recent.len()] = Some(shard);
-            shards.push(shard.clone());
+    // Each entry's shard as a position in `firsts`, the shards in the order met. A layer's
+    // tensors sit in one or two shards: a shard among the few met last is not pushed again
+    // (the one before is compared by address first: the scanner returns a repeated neighbour
+    // as the same string). Others are pushed, even if met before: sorting finds those.
+    let mut firsts: Vec<&Cow<'a, str>> = Vec::new();
+    // (shard, position in `firsts`), the latest first.
+    let mut recent: [Option<(&str, usize)>; 4] = [None; 4];
+    let ids: Vec<usize> = weight_map
+        .iter()
+        .map(|(_, shard)| {
+            if let Some((p, id)) = recent[0]
+                && same_str(p, shard)
+            {
+                return id;
+            }
+            let k = recent
+                .iter()
+                .position(|r| r.is_some_and(|(p, _)| p == shard))
+                .unwrap_or(recent.len() - 1);
+            let id = match recent[k] {
+                Some((p, id)) if p == shard => id,
+                _ => {
+                    firsts.push(shard);
+                    firsts.len() - 1
+                }
+            };
+            recent[..=k].rotate_right(1);
+            recent[0] = Some((shard, id));
+            id
+        })
+        .collect();
+    // The shards sorted, each once, and the place of each of `firsts` among them.
+    let mut order: Vec<usize> = (0..firsts.len()).collect();
+    order.sort_unstable_by(|&a, &b| firsts[a].cmp(firsts[b]));
+    let mut shards: Vec<Cow<'a, str>> = Vec::with_capacity(order.len());
+    let mut rank = vec![0; order.len()];
+    for &i in &order {
+        if shards.last().is_none_or(|last| *last != *firsts[i]) {
+            shards.push(firsts[i].clone());
         }
+        rank[i] = shards.len() - 1;
     }
-    shards.sort_unstable();
-    shards.dedup();
+    let weight_map: Vec<(Cow<'a, str>, usize)> = weight_map
+        .into_iter()
+        .zip(ids)
+        .map(|((tensor, _), id)| (tensor, rank[id]))
+        .collect();
     for shard in &shards {
         if !is_plain_relative(shard) {
             return Err(CheckpointError::invalid(
@@ -518,27 +556,11 @@ fn index_set_to_weights(
     };
     // The weight_map sorted by tensor name, each with its shard's position in `set.shards`,
     // and whether that shard's header holds it.
-    // Neighbours mostly share a shard: the last shard found is tried before a search.
-    let mut last: Option<(&str, usize)> = None;
-    let mapped: Vec<(&str, usize)> = set
-        .weight_map
-        .iter()
-        .map(|(tensor, shard)| {
-            let i = match last {
-                Some((name, i)) if name == shard => i,
-                _ => {
-                    let i = set.shards.binary_search(shard).unwrap_or(usize::MAX);
-                    last = Some((shard, i));
-                    i
-                }
-            };
-            (tensor.as_ref(), i)
-        })
-        .collect();
+    let mapped = &set.weight_map;
     // Positions in `mapped` grouped by shard, each group in name order: a header's names are
     // looked up among its own shard's few tensors.
     let mut starts = vec![0usize; set.shards.len() + 1];
-    for &(_, i) in &mapped {
+    for &(_, i) in mapped {
         if let Some(n) = starts.get_mut(i.saturating_add(1)) {
             *n += 1;
         }
@@ -567,7 +589,7 @@ fn index_set_to_weights(
         let mut mark = |name: &str, _: &str| {
             let k = match own.get(next) {
                 Some(&at) if mapped[at].0 == name => Some(next),
-                _ => own.binary_search_by(|&at| mapped[at].0.cmp(name)).ok(),
+                _ => own.binary_search_by(|&at| (*mapped[at].0).cmp(name)).ok(),
             };
             if let Some(k) = k {
                 seen[own[k]] = true;
@@ -595,7 +617,7 @@ fn index_set_to_weights(
         .iter()
         .zip(&seen)
         .filter(|(_, seen)| !**seen)
-        .map(|(entry, _)| entry);
+        .map(|((tensor, i), _)| (tensor, set.shards.get(*i).map_or("?", |s| &**s)));
     if let Some((tensor, shard)) = misplaced.next() {
         let others = misplaced.count();
         let more = if others > 0 {
@@ -656,8 +678,17 @@ impl<'a> Join<'a> {
     }
 }
 
+/// Whether `a` and `b` are equal strings: at once when they are the same slice.
+fn same_str(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
+
 /// Whether `name` is a relative path that stays inside the directory.
 fn is_plain_relative(name: &str) -> bool {
+    // A name without separators or a drive colon is one component: no need to parse it.
+    if !name.bytes().any(|b| matches!(b, b'/' | b'\\' | b':')) {
+        return !matches!(name, "" | "." | "..");
+    }
     let path = Path::new(name);
     !name.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
@@ -2169,6 +2200,35 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn plain_relative_names_are_told_as_path_components_tell_them() {
+        let components = |n: &str| {
+            !n.is_empty()
+                && Path::new(n)
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_)))
+        };
+        for name in [
+            "model-00001-of-00002.safetensors",
+            "",
+            ".",
+            "..",
+            "...",
+            ".a",
+            "a..b",
+            "a/b",
+            "a/",
+            "./a",
+            "../a",
+            "/a",
+            "a/../b",
+            "a\\b",
+            "C:x",
+        ] {
+            assert_eq!(is_plain_relative(name), components(name), "{name}");
+        }
     }
 
     #[test]

@@ -136,6 +136,23 @@ impl<'a> Cursor<'a> {
         hit
     }
 
+    /// Consumes the string `"s"` when it comes next (after white space); whether it did. `s`
+    /// must be a string [`Cursor::string`] returned: no `"`, `\\` or control character.
+    pub(crate) fn quoted_is(&mut self, s: &str) -> bool {
+        self.peek();
+        let at = self.at;
+        let hit = self.bytes.get(at) == Some(&b'"')
+            && self
+                .bytes
+                .get(at + 1..)
+                .is_some_and(|rest| rest.starts_with(s.as_bytes()))
+            && self.bytes.get(at + 1 + s.len()) == Some(&b'"');
+        if hit {
+            self.at = at + s.len() + 2;
+        }
+        hit
+    }
+
     /// Consumes `bytes` when they come next as they are (no white space skipped); whether it
     /// did.
     pub(crate) fn eat_exact(&mut self, bytes: &[u8]) -> bool {
@@ -332,13 +349,19 @@ pub(crate) fn index(text: &[u8]) -> Result<IndexScan<'_>, Bail> {
         match c.string()? {
             "weight_map" if weight_map.is_none() => {
                 c.eat(b':')?;
-                let mut entries = Vec::new();
+                let mut entries: Vec<(&str, &str)> = Vec::new();
                 c.eat(b'{')?;
                 if !c.eat_if(b'}') {
                     loop {
                         let tensor = c.string()?;
                         c.eat(b':')?;
-                        entries.push((tensor, c.string()?));
+                        // Neighbours mostly share a shard: the previous one is tried first,
+                        // and then returned itself (callers compare shards by address first).
+                        let shard = match entries.last() {
+                            Some(&(_, previous)) if c.quoted_is(previous) => previous,
+                            _ => c.string()?,
+                        };
+                        entries.push((tensor, shard));
                         match c.next()? {
                             b',' => {}
                             b'}' => break,
@@ -492,6 +515,11 @@ mod tests {
         .unwrap();
         assert_eq!(scan.weight_map, [("a", "s1"), ("b", "s2"), ("a", "s3")]);
         assert_eq!(scan.total_size, Some(24));
+        // A shard like the previous one but longer, or spelled with an escape, is not it.
+        let scan = index(br#"{"weight_map": {"a": "s1", "b": "s1", "c": "s12", "d": "s1"}}"#);
+        let shards: Vec<&str> = scan.unwrap().weight_map.iter().map(|e| e.1).collect();
+        assert_eq!(shards, ["s1", "s1", "s12", "s1"]);
+        assert!(index(br#"{"weight_map": {"a": "s1", "b": "s\u0031"}}"#).is_err());
         let scan = index(br#"{"weight_map": {}, "metadata": null}"#).unwrap();
         assert!(scan.weight_map.is_empty());
         assert_eq!(scan.total_size, None);
