@@ -94,32 +94,7 @@ impl<'a> Cursor<'a> {
         let rest = &self.bytes[self.at..];
         let (len, n) = match short_uint(rest) {
             Some(short) => short,
-            None => {
-                let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-                // Exact for up to nineteen digits; longer numbers are checked below.
-                let n = rest[..len].iter().fold(0u64, |n, &d| {
-                    n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
-                });
-                (len, n)
-            }
-        };
-        let digits = &rest[..len];
-        if digits.is_empty() || (len > 1 && digits[0] == b'0') {
-            return Err(Bail);
-        }
-        if matches!(rest.get(len), Some(b'.' | b'e' | b'E')) {
-            return Err(Bail);
-        }
-        let n = if len > 19 {
-            digits
-                .iter()
-                .try_fold(0u64, |n, d| {
-                    n.checked_mul(10)
-                        .and_then(|n| n.checked_add(u64::from(d - b'0')))
-                })
-                .ok_or(Bail)?
-        } else {
-            n
+            None => long_uint(rest)?,
         };
         self.at += len;
         Ok(n)
@@ -217,25 +192,60 @@ fn leading_digits(w: u64) -> usize {
     (not_digit.trailing_zeros() / 8) as usize
 }
 
-/// The 1 to 15 ASCII digits `bytes` starts with, and their value, read a word at a time;
-/// `None` for other runs or where a word cannot be read (the caller reads byte by byte).
+/// The 1 to 15 ASCII digits `bytes` starts with and their value, read a word at a time,
+/// where [`Cursor::uint`] takes them; `None` for anything else (a leading zero, a fraction or
+/// exponent, a longer run, too few bytes left for a word): [`long_uint`] decides those.
 // Inlined into `uint`, which is inlined into the scanners.
 #[inline(always)]
 fn short_uint(bytes: &[u8]) -> Option<(usize, u64)> {
     let w = word(bytes, 0)?;
-    match leading_digits(w) {
-        0 => None,
+    // (digits, value, the byte after them)
+    let (len, value, after) = match leading_digits(w) {
+        0 => return None,
         8 => {
-            let high = eight_digits(w, 8);
-            let w = word(bytes, 8)?;
-            match leading_digits(w) {
-                0 => Some((8, high)),
-                8 => None,
-                k => Some((8 + k, high * POW10[k] + eight_digits(w, k))),
+            let next = word(bytes, 8)?;
+            match leading_digits(next) {
+                8 => return None,
+                0 => (8, eight_digits(w, 8), next as u8),
+                k => (
+                    8 + k,
+                    eight_digits(w, 8) * POW10[k] + eight_digits(next, k),
+                    (next >> (8 * k)) as u8,
+                ),
             }
         }
-        k => Some((k, eight_digits(w, k))),
+        k => (k, eight_digits(w, k), (w >> (8 * k)) as u8),
+    };
+    if (len > 1 && w as u8 == b'0') || matches!(after, b'.' | b'e' | b'E') {
+        return None;
     }
+    Some((len, value))
+}
+
+/// [`Cursor::uint`] byte by byte: the digits `bytes` starts with and their value.
+#[cold]
+fn long_uint(bytes: &[u8]) -> Result<(usize, u64), Bail> {
+    let len = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    let digits = &bytes[..len];
+    if digits.is_empty() || (len > 1 && digits[0] == b'0') {
+        return Err(Bail);
+    }
+    if matches!(bytes.get(len), Some(b'.' | b'e' | b'E')) {
+        return Err(Bail);
+    }
+    let n = if len > 19 {
+        digits
+            .iter()
+            .try_fold(0u64, |n, d| {
+                n.checked_mul(10)
+                    .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            })
+            .ok_or(Bail)?
+    } else {
+        // Exact: below 10^19.
+        digits.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0'))
+    };
+    Ok((len, n))
 }
 
 /// The value of the first `k` (1 to 8) bytes of `w`, all ASCII digits, the first in the low
