@@ -151,10 +151,13 @@ impl Files<'_> {
             .iter()
             .filter(|n| {
                 // `stem.x` with a non-empty stem (the extensions have no dot of their own).
+                // Last bytes first: most names (weight shards) end otherwise, and are then
+                // left without a slice comparison.
                 extensions.iter().any(|x| {
-                    n.strip_suffix(x)
-                        .and_then(|head| head.strip_suffix('.'))
-                        .is_some_and(|stem| !stem.is_empty())
+                    n.as_bytes().last() == x.as_bytes().last()
+                        && n.strip_suffix(x)
+                            .and_then(|head| head.strip_suffix('.'))
+                            .is_some_and(|stem| !stem.is_empty())
                 })
             })
             .cloned()
