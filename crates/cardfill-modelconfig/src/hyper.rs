@@ -166,12 +166,12 @@ fn small_files(listing: &Listing<'_>, suffixes: &[&str]) -> Vec<(String, String)
                 && !n.ends_with(".index.json")
         })
         .filter_map(|name| {
-            let path = dir.join(name);
+            let path = dir.join(&**name);
             if std::fs::metadata(&path).map_or(true, |m| !m.is_file() || m.len() > (1 << 20)) {
                 return None;
             }
             let text = std::fs::read_to_string(&path).ok()?;
-            Some((name.clone(), text))
+            Some((name.to_string(), text))
         })
         .collect()
 }
