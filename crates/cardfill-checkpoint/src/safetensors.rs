@@ -1090,7 +1090,11 @@ fn scan_info<'a>(c: &mut Cursor<'a>, shape: &mut Vec<u64>) -> Result<(&'a str, u
 /// way.
 fn scan_info_compact<'a>(c: &mut Cursor<'a>, shape: &mut Vec<u64>) -> Option<(&'a str, u64, u64)> {
     c.eat_exact(br#"{"dtype":"#).then_some(())?;
-    let dtype = c.string().ok()?;
+    // Dtype names are short: read byte by byte rather than sixteen bytes at a time.
+    let dtype = match c.short_string(16) {
+        Some(dtype) => dtype,
+        None => c.string().ok()?,
+    };
     c.eat_exact(br#","shape":["#).then_some(())?;
     shape.clear();
     if !c.eat_exact(b"]") {
