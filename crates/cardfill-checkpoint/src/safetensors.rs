@@ -976,6 +976,15 @@ fn scan_header(bytes: &[u8], walk: &mut Walk<'_>, shape: &mut Vec<u64>) -> Resul
         return c.end();
     }
     loop {
+        // The metadata PyTorch's writer puts in every file, as it spells it: taken at once.
+        if !metadata_seen && c.eat_exact(br#""__metadata__":{"format":"pt"}"#) {
+            metadata_seen = true;
+            match c.next()? {
+                b',' => continue,
+                b'}' => return c.end(),
+                _ => return Err(Bail),
+            }
+        }
         let key = c.string()?;
         c.eat(b':')?;
         if key == "__metadata__" {
@@ -2415,6 +2424,13 @@ mod tests {
         let fast = walked(plain, true).expect("scanned");
         assert_eq!(Some(&fast), walked(plain, false).as_ref());
         assert_eq!(fast.1, [(0, 24), (24, 32)]);
+        // As PyTorch's writer spells them: the metadata and the entries taken literal by literal.
+        let compact = br#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}"#;
+        let fast = walked(compact, true).expect("scanned");
+        assert_eq!(Some(&fast), walked(compact, false).as_ref());
+        assert!(walked(br#"{"__metadata__":{"format":"pt"}}"#, true).is_some());
+        let twice = br#"{"__metadata__":{"format":"pt"},"__metadata__":{"format":"pt"}}"#;
+        assert!(walked(twice, true).is_none());
         assert!(walked(b"{}", true).is_some());
         for unusual in [
             &br#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}"#[..],
