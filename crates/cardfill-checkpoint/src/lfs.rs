@@ -72,9 +72,14 @@ fn is_weight_name(name: &str) -> bool {
 /// `names` are the regular files of `dir`, sorted; files in `read` (sorted) were read as
 /// weights and are skipped. Returns how many pointers were found.
 pub fn record(dir: &Path, names: &[String], read: &[&str], facts: &mut Facts) -> usize {
+    // Both lists are sorted: one pass over `read` finds the names in it.
+    let mut read = read.iter().peekable();
     let found: Vec<(String, Pointer)> = names
         .iter()
-        .filter(|n| is_weight_name(n) && read.binary_search(&n.as_str()).is_err())
+        .filter(|n| {
+            while read.next_if(|r| **r < n.as_str()).is_some() {}
+            read.peek().is_none_or(|r| **r != n.as_str()) && is_weight_name(n)
+        })
         .filter_map(|n| pointer(&dir.join(n)).map(|p| (n.clone(), p)))
         .collect();
     if found.is_empty() {

@@ -28,6 +28,7 @@ mod sentence_transformers;
 mod trainer_dirs;
 mod zipdir;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -111,7 +112,10 @@ impl WeightSet {
         self.files
             .iter()
             .map(|f| {
-                let name = f.to_string_lossy();
+                // `to_str` first: checking UTF-8 is cheaper than the lossy conversion.
+                let name = f
+                    .to_str()
+                    .map_or_else(|| f.to_string_lossy(), Cow::Borrowed);
                 if name.contains('\\') {
                     name.replace('\\', "/")
                 } else {
@@ -204,32 +208,30 @@ pub fn collect_listed(dir: &Path, listing: &Listing) -> Result<Facts, Checkpoint
         sentence_transformers::record(dir, &mut facts);
     }
 
-    // Files already read as weights are not git-lfs pointers: no need to look again.
-    // (Names as sorted strings: comparing `Path`s parses their components.)
-    let mut read: Vec<String> = sets
-        .iter()
-        .flat_map(|s| s.files.iter().filter_map(|f| f.to_str().map(str::to_owned)))
-        .collect();
-    read.sort_unstable();
     // Stable sort: among equally preferred sets the finders' order decides.
     sets.sort_by_key(preference);
-    let mut sets = sets.into_iter();
-    if let Some(primary) = sets.next() {
-        record(&mut facts, &primary);
+    if let Some((primary, others)) = sets.split_first() {
+        record(&mut facts, primary);
         if primary.format == "gguf" {
             gguf::record_model(&mut facts);
         }
-        peft::record(dir, &primary, &mut facts);
+        peft::record(listing.has_file("adapter_config.json"), primary, &mut facts);
         if let Some(config) = &config {
-            quantized::record(config, &primary, &mut facts);
-            moe::record(config, &primary, &mut facts);
+            quantized::record(config, primary, &mut facts);
+            moe::record(config, primary, &mut facts);
         }
-        record_alternatives(&mut facts, &primary, sets.as_slice());
+        record_alternatives(&mut facts, primary, others);
     } else if let Some(sub) = trainer_dirs::latest(&listing.dirs) {
         let inner = collect(&dir.join(&sub))?;
         facts.absorb(trainer_dirs::rebase(&sub, inner));
     }
-    let read: Vec<&str> = read.iter().map(String::as_str).collect();
+    // Files already read as weights are not git-lfs pointers: no need to look again.
+    // (Names as sorted strings: comparing `Path`s parses their components.)
+    let mut read: Vec<&str> = sets
+        .iter()
+        .flat_map(|s| s.files.iter().filter_map(|f| f.to_str()))
+        .collect();
+    read.sort_unstable();
     lfs::record(dir, names, &read, &mut facts);
     warn_uncounted(names, &mut facts);
     Ok(facts)

@@ -7,17 +7,20 @@ use cardfill_facts::{Facts, Source, paths};
 
 use crate::{CheckpointError, WeightSet};
 
-/// Sets `parameters.trainable` when `primary` is the adapter of a PEFT directory.
-pub fn record(dir: &Path, primary: &WeightSet, facts: &mut Facts) {
+/// Sets `parameters.trainable` when `primary` is the adapter of a PEFT directory: one with
+/// `adapter_config.json` (`has_config`, a regular file).
+pub fn record(has_config: bool, primary: &WeightSet, facts: &mut Facts) {
     // The last component of each file, without parsing paths (these are plain relative names).
-    let is_adapter = primary.files.iter().any(|f| {
-        f.as_os_str()
-            .as_encoded_bytes()
-            .rsplit(|&b| std::path::is_separator(char::from(b)))
-            .next()
-            .is_some_and(|name| name.starts_with(b"adapter_model"))
-    });
-    if is_adapter && dir.join("adapter_config.json").is_file() {
+    let is_adapter = || {
+        primary.files.iter().any(|f| {
+            f.as_os_str()
+                .as_encoded_bytes()
+                .rsplit(|&b| std::path::is_separator(char::from(b)))
+                .next()
+                .is_some_and(|name| name.starts_with(b"adapter_model"))
+        })
+    };
+    if has_config && is_adapter() {
         facts.set(
             paths::PARAMETERS_TRAINABLE,
             primary.total(),

@@ -70,8 +70,18 @@ pub struct Header {
 
 /// A file's header, or the git-lfs pointer standing in for it.
 enum Read1 {
-    Header(Header),
+    Header(Shard),
     Pointer,
+}
+
+/// A [`Header`] as the reader returns it: its sums by dtype stay in the reader's scratch
+/// space ([`Reader::sums`]) until the next file, not copied into a map per file.
+struct Shard {
+    tensors: Vec<Tensor>,
+    count: u64,
+    header_len: u64,
+    data_len: u64,
+    file_len: u64,
 }
 
 /// Scratch space reused from one file to the next.
@@ -81,6 +91,13 @@ pub(crate) struct Reader {
     scratch: Scratch,
     /// The largest `8 + N` met so far (0 before the first file).
     largest: u64,
+}
+
+impl Reader {
+    /// Elements per dtype of the last header read.
+    fn sums(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.scratch.sums.iter()
+    }
 }
 
 /// Finds every copy of the weights stored as safetensors in `dir` (not its sub-directories):
@@ -159,9 +176,12 @@ pub(crate) fn find_listed(
 
     let mut families: BTreeMap<(&str, u32), Vec<String>> = BTreeMap::new();
     let mut singles: Vec<String> = Vec::new();
+    // Both lists are sorted: one pass over `covered` finds the names in it.
+    let mut covered = covered.iter().peekable();
     for name in names.iter().filter(|n| {
+        while covered.next_if(|c| **c < n.as_str()).is_some() {}
         n.ends_with(".safetensors")
-            && covered.binary_search(&n.as_str()).is_err()
+            && covered.peek().is_none_or(|c| **c != n.as_str())
             && !n.starts_with("adapter_model")
     }) {
         match shard_family(name) {
@@ -253,21 +273,26 @@ fn read_set_with(
     for file in files {
         let path = dir.join(file);
         if let Read1::Header(header) = reader.read(&path, keep.tensors, &mut |_, _| {})? {
-            add_header(&mut set, file, header, &path)?;
+            add_header(&mut set, file, header, reader, &path)?;
         }
     }
     Ok(set)
 }
 
-/// Adds one file's header to `set`: its counts, bytes and (when kept) tensors.
+/// Adds one file's header, just read by `reader`, to `set`: its counts, bytes and (when
+/// kept) tensors.
 fn add_header(
     set: &mut WeightSet,
     file: &str,
-    header: Header,
+    header: Shard,
+    reader: &Reader,
     path: &Path,
 ) -> Result<(), CheckpointError> {
-    for (dtype, n) in header.by_dtype {
-        let sum = set.by_dtype.entry(dtype).or_insert(0);
+    for (dtype, n) in reader.sums() {
+        let sum = match set.by_dtype.get_mut(dtype) {
+            Some(sum) => sum,
+            None => set.by_dtype.entry(dtype.to_owned()).or_insert(0),
+        };
         *sum = sum
             .checked_add(n)
             .ok_or_else(|| CheckpointError::invalid(path, "parameter count overflows"))?;
@@ -295,9 +320,9 @@ fn shard_family(name: &str) -> Option<(&str, u32)> {
 struct IndexSet<'a> {
     /// Shard file names, sorted, each once.
     shards: Vec<Cow<'a, str>>,
-    /// (tensor, shard) as the index maps them, sorted by tensor; a repeated tensor keeps its
-    /// last entry.
-    weight_map: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// (tensor, position of its shard in `shards`) as the index maps them, sorted by tensor;
+    /// a repeated tensor keeps its last entry.
+    weight_map: Vec<(Cow<'a, str>, usize)>,
     /// `metadata.total_size`, where stated as an integer.
     total_size: Option<u64>,
 }
@@ -450,18 +475,53 @@ fn parse_index<'a>(
         weight_map.sort_by(|a, b| a.0.cmp(&b.0));
         weight_map.dedup_by(|later, first| later.0 == first.0);
     }
-    // A layer's tensors sit in one or two shards: a shard among the last few met is not
-    // pushed again, which leaves few names to sort.
-    let mut shards: Vec<Cow<'a, str>> = Vec::new();
-    let mut recent: [Option<&str>; 4] = [None; 4];
-    for (_, shard) in &weight_map {
-        if !recent.contains(&Some(&**shard)) {
-            recent[shards.len() % recent.len()] = Some(shard);
-            shards.push(shard.clone());
+    // Each entry's shard as a position in `firsts`, the shards in the order met. A layer's
+    // tensors sit in one or two shards: a shard among the few met last is not pushed again
+    // (the one before is compared by address first: the scanner returns a repeated neighbour
+    // as the same string). Others are pushed, even if met before: sorting finds those.
+    let mut firsts: Vec<&Cow<'a, str>> = Vec::new();
+    // (shard, position in `firsts`), the latest first.
+    let mut recent: [Option<(&str, usize)>; 4] = [None; 4];
+    let ids: Vec<usize> = weight_map
+        .iter()
+        .map(|(_, shard)| {
+            if let Some((p, id)) = recent[0]
+                && same_str(p, shard)
+            {
+                return id;
+            }
+            let k = recent
+                .iter()
+                .position(|r| r.is_some_and(|(p, _)| p == shard))
+                .unwrap_or(recent.len() - 1);
+            let id = match recent[k] {
+                Some((p, id)) if p == shard => id,
+                _ => {
+                    firsts.push(shard);
+                    firsts.len() - 1
+                }
+            };
+            recent[..=k].rotate_right(1);
+            recent[0] = Some((shard, id));
+            id
+        })
+        .collect();
+    // The shards sorted, each once, and the place of each of `firsts` among them.
+    let mut order: Vec<usize> = (0..firsts.len()).collect();
+    order.sort_unstable_by(|&a, &b| firsts[a].cmp(firsts[b]));
+    let mut shards: Vec<Cow<'a, str>> = Vec::with_capacity(order.len());
+    let mut rank = vec![0; order.len()];
+    for &i in &order {
+        if shards.last().is_none_or(|last| *last != *firsts[i]) {
+            shards.push(firsts[i].clone());
         }
+        rank[i] = shards.len() - 1;
     }
-    shards.sort_unstable();
-    shards.dedup();
+    let weight_map: Vec<(Cow<'a, str>, usize)> = weight_map
+        .into_iter()
+        .zip(ids)
+        .map(|((tensor, _), id)| (tensor, rank[id]))
+        .collect();
     for shard in &shards {
         if !is_plain_relative(shard) {
             return Err(CheckpointError::invalid(
@@ -496,27 +556,11 @@ fn index_set_to_weights(
     };
     // The weight_map sorted by tensor name, each with its shard's position in `set.shards`,
     // and whether that shard's header holds it.
-    // Neighbours mostly share a shard: the last shard found is tried before a search.
-    let mut last: Option<(&str, usize)> = None;
-    let mapped: Vec<(&str, usize)> = set
-        .weight_map
-        .iter()
-        .map(|(tensor, shard)| {
-            let i = match last {
-                Some((name, i)) if name == shard => i,
-                _ => {
-                    let i = set.shards.binary_search(shard).unwrap_or(usize::MAX);
-                    last = Some((shard, i));
-                    i
-                }
-            };
-            (tensor.as_ref(), i)
-        })
-        .collect();
+    let mapped = &set.weight_map;
     // Positions in `mapped` grouped by shard, each group in name order: a header's names are
     // looked up among its own shard's few tensors.
     let mut starts = vec![0usize; set.shards.len() + 1];
-    for &(_, i) in &mapped {
+    for &(_, i) in mapped {
         if let Some(n) = starts.get_mut(i.saturating_add(1)) {
             *n += 1;
         }
@@ -539,9 +583,17 @@ fn index_set_to_weights(
         let path = join.with(shard);
         debug_assert_eq!(path, dir.join(&**shard));
         let own = &by_shard[starts[i]..starts[i + 1]];
+        // Writers sort a header's names as the index sorts them: the name after the last
+        // one found is tried before a search.
+        let mut next = 0;
         let mut mark = |name: &str, _: &str| {
-            if let Ok(k) = own.binary_search_by(|&at| mapped[at].0.cmp(name)) {
+            let k = match own.get(next) {
+                Some(&at) if mapped[at].0 == name => Some(next),
+                _ => own.binary_search_by(|&at| (*mapped[at].0).cmp(name)).ok(),
+            };
+            if let Some(k) = k {
                 seen[own[k]] = true;
+                next = k + 1;
             }
         };
         let header = match reader.read(path, keep.tensors, &mut mark) {
@@ -557,7 +609,7 @@ fn index_set_to_weights(
             Err(e) => return Err(e),
         };
         data_bytes = data_bytes.saturating_add(header.data_len);
-        add_header(&mut weights, shard, header, path)?;
+        add_header(&mut weights, shard, header, reader, path)?;
     }
 
     let mut misplaced = set
@@ -565,7 +617,7 @@ fn index_set_to_weights(
         .iter()
         .zip(&seen)
         .filter(|(_, seen)| !**seen)
-        .map(|(entry, _)| entry);
+        .map(|((tensor, i), _)| (tensor, set.shards.get(*i).map_or("?", |s| &**s)));
     if let Some((tensor, shard)) = misplaced.next() {
         let others = misplaced.count();
         let more = if others > 0 {
@@ -626,8 +678,17 @@ impl<'a> Join<'a> {
     }
 }
 
+/// Whether `a` and `b` are equal strings: at once when they are the same slice.
+fn same_str(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
+
 /// Whether `name` is a relative path that stays inside the directory.
 fn is_plain_relative(name: &str) -> bool {
+    // A name without separators or a drive colon is one component: no need to parse it.
+    if !name.bytes().any(|b| matches!(b, b'/' | b'\\' | b':')) {
+        return !matches!(name, "" | "." | "..");
+    }
     let path = Path::new(name);
     !name.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
@@ -642,9 +703,17 @@ pub fn read_file(path: &Path, buf: &mut Vec<u8>) -> Result<Header, CheckpointErr
         ..Reader::default()
     };
     let read = reader.read(path, true, &mut |_, _| {});
+    let by_dtype = reader.sums().map(|(d, n)| (d.to_owned(), n)).collect();
     *buf = reader.buf;
     match read? {
-        Read1::Header(header) => Ok(header),
+        Read1::Header(h) => Ok(Header {
+            tensors: h.tensors,
+            count: h.count,
+            by_dtype,
+            header_len: h.header_len,
+            data_len: h.data_len,
+            file_len: h.file_len,
+        }),
         Read1::Pointer => Err(CheckpointError::invalid(
             path,
             "is a git-lfs pointer, not weights: the weights were not downloaded",
@@ -665,23 +734,23 @@ enum Json<'a> {
 }
 
 impl Json<'_> {
-    /// Walks the header's entries through `walk`.
-    fn walk(&self, walk: &mut Walk<'_>) -> Result<(), serde_json::Error> {
+    /// Walks the header's entries through `walk`; `bufs` is scratch space.
+    fn walk(&self, walk: &mut Walk<'_>, bufs: &mut Bufs) -> Result<(), serde_json::Error> {
         match self {
             Json::Slice(bytes) => {
                 // The plain JSON writers emit is scanned by hand; anything else by serde_json,
                 // from the start, which then decides every error.
-                if scan_header(bytes, walk).is_ok() {
+                if scan_header(bytes, walk, &mut bufs.shape).is_ok() {
                     return Ok(());
                 }
                 walk.restart();
                 let mut de = serde_json::Deserializer::from_slice(bytes);
-                HeaderSeed(walk).deserialize(&mut de)?;
+                HeaderSeed(walk, bufs).deserialize(&mut de)?;
                 de.end()
             }
             Json::File { .. } => {
                 let mut de = serde_json::Deserializer::from_reader(self.stream()?);
-                HeaderSeed(walk).deserialize(&mut de)?;
+                HeaderSeed(walk, bufs).deserialize(&mut de)?;
                 de.end()
             }
         }
@@ -743,23 +812,103 @@ struct Rec {
 /// Flag in [`Rec::idx`].
 const BAD: u32 = 1 << 31;
 
+/// Headers with at most this many entries look for repeated names pair by pair.
+const SMALL_HEADER: usize = 16;
+
 /// Scratch buffers of a walk, reused between files.
 #[derive(Default)]
 struct Scratch {
+    bufs: Bufs,
+    records: Vec<Rec>,
+    sums: Sums,
+}
+
+/// The entry being read by serde_json (the scanner borrows names from the header instead).
+#[derive(Default)]
+struct Bufs {
     name: String,
     dtype: String,
     shape: Vec<u64>,
-    records: Vec<Rec>,
+}
+
+/// Elements and tensors per dtype of one header. The dtypes this crate knows have a slot
+/// each (no name compared or copied per entry); other names go to a short list.
+#[derive(Default)]
+struct Sums {
+    /// (elements, tensors), at the dtype's position in [`DTYPES`].
+    known: [(u64, u64); DTYPES.len()],
+    /// Bit `i` set when `known[i]` was counted since the last [`Sums::clear`].
+    used: u32,
+    /// (name, (elements, tensors)) of dtypes not in [`DTYPES`].
+    other: Vec<(String, (u64, u64))>,
+}
+
+impl Sums {
+    fn clear(&mut self) {
+        while self.used != 0 {
+            let i = self.used.trailing_zeros() as usize;
+            self.used &= self.used - 1;
+            if let Some(slot) = self.known.get_mut(i) {
+                *slot = (0, 0);
+            }
+        }
+        self.other.clear();
+    }
+
+    /// The (elements, tensors) of `dtype`, whose position in [`DTYPES`] is `known`.
+    fn slot(&mut self, dtype: &str, known: Option<usize>) -> Option<&mut (u64, u64)> {
+        match known {
+            Some(i) => {
+                self.used |= 1 << i;
+                self.known.get_mut(i)
+            }
+            None => self
+                .other
+                .iter_mut()
+                .find(|(name, _)| name == dtype)
+                .map(|(_, sums)| sums),
+        }
+    }
+
+    /// Counts one tensor of `n` elements under `dtype` (position `known` in [`DTYPES`]).
+    fn add(&mut self, dtype: &str, known: Option<usize>, n: u64) {
+        match self.slot(dtype, known) {
+            Some((sum, tensors)) => {
+                *sum = sum.saturating_add(n);
+                *tensors += 1;
+            }
+            None => self.other.push((dtype.to_owned(), (n, 1))),
+        }
+    }
+
+    /// (dtype, elements) of every dtype with at least one tensor.
+    fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        // The slots counted, lowest first, found by their bits.
+        let mut used = self.used;
+        let known = std::iter::from_fn(move || {
+            let i = used.trailing_zeros() as usize;
+            used &= used.checked_sub(1)?;
+            Some(i)
+        })
+        .filter_map(|i| Some((DTYPES.get(i)?.0, *self.known.get(i)?)))
+        .filter(|(_, (_, tensors))| *tensors > 0)
+        .map(|(name, (n, _))| (name, n));
+        let other = self
+            .other
+            .iter()
+            .filter(|(_, (_, tensors))| *tensors > 0)
+            .map(|(name, (n, _))| (name.as_str(), *n));
+        known.chain(other)
+    }
 }
 
 /// Sums and records a header's entries as the parser meets them.
 struct Walk<'a> {
-    s: &'a mut Scratch,
-    /// Whether to fill `s.records` (not on a look-up pass).
+    /// Whether to fill `records` (not on a look-up pass).
     record: bool,
+    records: &'a mut Vec<Rec>,
     count: u32,
-    /// dtype → (elements, tensors).
-    by_dtype: BTreeMap<String, (u64, u64)>,
+    sums: &'a mut Sums,
     /// Called with each entry's position, name, dtype and shape.
     on_entry: &'a mut OnEntry<'a>,
 }
@@ -768,52 +917,49 @@ struct Walk<'a> {
 type OnEntry<'a> = dyn FnMut(u32, &str, &str, &[u64]) + 'a;
 
 impl Walk<'_> {
-    fn entry(&mut self, begin: u64, end: u64) -> Result<(), String> {
+    fn entry(
+        &mut self,
+        name: &str,
+        dtype: &str,
+        shape: &[u64],
+        begin: u64,
+        end: u64,
+    ) -> Result<(), String> {
         let idx = self.count;
         if idx >= BAD {
             return Err("more than 2^31 tensors".into());
         }
         self.count += 1;
-        let s = &mut *self.s;
-        let numel = s.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
-        let fits = |n: u64| match dtype_bits(&s.dtype) {
-            Some(bits) => n
+        let known = dtype_index(dtype);
+        let numel = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+        let fits = |n: u64| match known.and_then(|i| DTYPES.get(i)) {
+            Some(&(_, bits)) => n
                 .checked_mul(bits)
                 .is_some_and(|b| b % 8 == 0 && Some(b / 8) == end.checked_sub(begin)),
             None => end >= begin,
         };
         let bad = !numel.is_some_and(fits);
         if let Some(n) = numel {
-            match self.by_dtype.get_mut(s.dtype.as_str()) {
-                Some((sum, tensors)) => {
-                    *sum = sum.saturating_add(n);
-                    *tensors += 1;
-                }
-                None => {
-                    self.by_dtype.insert(s.dtype.clone(), (n, 1));
-                }
-            }
+            self.sums.add(dtype, known, n);
         }
-        (self.on_entry)(idx, &s.name, &s.dtype, &s.shape);
+        (self.on_entry)(idx, name, dtype, shape);
         if self.record {
-            s.records.push(Rec {
+            self.records.push(Rec {
                 begin,
                 end,
                 idx: if bad { idx | BAD } else { idx },
-                hash: name_hash(&s.name),
+                hash: name_hash(name),
             });
         }
         Ok(())
     }
-}
 
-impl Walk<'_> {
     /// Forgets the entries walked so far: the walk starts again from the first entry.
     fn restart(&mut self) {
         self.count = 0;
-        self.by_dtype.clear();
+        self.sums.clear();
         if self.record {
-            self.s.records.clear();
+            self.records.clear();
         }
     }
 }
@@ -822,7 +968,7 @@ impl Walk<'_> {
 /// `__metadata__` (null or an object of strings) and tensors `{dtype, shape, data_offsets}`
 /// with those three fields once each, in any order. Gives up on anything else, possibly after
 /// some entries were walked: the caller then restarts the walk with serde_json.
-fn scan_header(bytes: &[u8], walk: &mut Walk<'_>) -> Result<(), Bail> {
+fn scan_header(bytes: &[u8], walk: &mut Walk<'_>, shape: &mut Vec<u64>) -> Result<(), Bail> {
     let mut c = Cursor::new(bytes)?;
     let mut metadata_seen = false;
     c.eat(b'{')?;
@@ -830,6 +976,15 @@ fn scan_header(bytes: &[u8], walk: &mut Walk<'_>) -> Result<(), Bail> {
         return c.end();
     }
     loop {
+        // The metadata PyTorch's writer puts in every file, as it spells it: taken at once.
+        if !metadata_seen && c.eat_exact(br#""__metadata__":{"format":"pt"}"#) {
+            metadata_seen = true;
+            match c.next()? {
+                b',' => continue,
+                b'}' => return c.end(),
+                _ => return Err(Bail),
+            }
+        }
         let key = c.string()?;
         c.eat(b':')?;
         if key == "__metadata__" {
@@ -839,10 +994,9 @@ fn scan_header(bytes: &[u8], walk: &mut Walk<'_>) -> Result<(), Bail> {
             metadata_seen = true;
             scan_metadata(&mut c)?;
         } else {
-            walk.s.name.clear();
-            walk.s.name.push_str(key);
-            let (begin, end) = scan_info(&mut c, &mut walk.s.dtype, &mut walk.s.shape)?;
-            walk.entry(begin, end).map_err(|_| Bail)?;
+            let (dtype, begin, end) = scan_info(&mut c, shape)?;
+            walk.entry(key, dtype, shape, begin, end)
+                .map_err(|_| Bail)?;
         }
         match c.next()? {
             b',' => {}
@@ -873,14 +1027,15 @@ fn scan_metadata(c: &mut Cursor<'_>) -> Result<(), Bail> {
     }
 }
 
-/// One tensor's `{dtype, shape, data_offsets}` into the dtype and shape buffers; returns
-/// `data_offsets`.
-fn scan_info(
-    c: &mut Cursor<'_>,
-    dtype: &mut String,
-    shape: &mut Vec<u64>,
-) -> Result<(u64, u64), Bail> {
-    let (mut has_dtype, mut has_shape, mut offsets) = (false, false, None);
+/// One tensor's `{dtype, shape, data_offsets}`, its shape into `shape`; returns the dtype
+/// and `data_offsets`.
+fn scan_info<'a>(c: &mut Cursor<'a>, shape: &mut Vec<u64>) -> Result<(&'a str, u64, u64), Bail> {
+    let start = c.position();
+    if let Some(info) = scan_info_compact(c, shape) {
+        return Ok(info);
+    }
+    c.rewind(start);
+    let (mut dtype, mut has_shape, mut offsets) = (None, false, None);
     c.eat(b'{')?;
     loop {
         // The three fields, spelled plainly (an escape inside one gives up, as any other key).
@@ -894,12 +1049,9 @@ fn scan_info(
             return Err(Bail);
         };
         match field {
-            Field::Dtype if !has_dtype => {
+            Field::Dtype if dtype.is_none() => {
                 c.eat(b':')?;
-                let name = c.string()?;
-                dtype.clear();
-                dtype.push_str(name);
-                has_dtype = true;
+                dtype = Some(c.string()?);
             }
             Field::Shape if !has_shape => {
                 c.eat(b':')?;
@@ -935,10 +1087,41 @@ fn scan_info(
             _ => return Err(Bail),
         }
     }
-    match offsets {
-        Some(offsets) if has_dtype && has_shape => Ok(offsets),
+    match (dtype, offsets) {
+        (Some(dtype), Some((begin, end))) if has_shape => Ok((dtype, begin, end)),
         _ => Err(Bail),
     }
+}
+
+/// [`scan_info`] for the layout writers emit: `{"dtype":…,"shape":[…],"data_offsets":[…]}`
+/// in this order, with no white space around the punctuation and keys. `None` for anything
+/// else: the caller reads the entry again from its start, which takes the same bytes the same
+/// way.
+fn scan_info_compact<'a>(c: &mut Cursor<'a>, shape: &mut Vec<u64>) -> Option<(&'a str, u64, u64)> {
+    c.eat_exact(br#"{"dtype":"#).then_some(())?;
+    // Dtype names are short: read byte by byte rather than sixteen bytes at a time.
+    let dtype = match c.short_string(16) {
+        Some(dtype) => dtype,
+        None => c.string().ok()?,
+    };
+    c.eat_exact(br#","shape":["#).then_some(())?;
+    shape.clear();
+    if !c.eat_exact(b"]") {
+        loop {
+            shape.push(c.uint().ok()?);
+            match c.next().ok()? {
+                b',' => {}
+                b']' => break,
+                _ => return None,
+            }
+        }
+    }
+    c.eat_exact(br#","data_offsets":["#).then_some(())?;
+    let begin = c.uint().ok()?;
+    c.eat_exact(b",").then_some(())?;
+    let end = c.uint().ok()?;
+    c.eat_exact(b"]}").then_some(())?;
+    Some((dtype, begin, end))
 }
 
 /// A hash of a name, eight bytes at a time, folded to 32 bits.
@@ -953,9 +1136,13 @@ fn name_hash(name: &str) -> u32 {
         word.copy_from_slice(chunk);
         mix(u64::from_le_bytes(word));
     }
-    let mut last = [0; 8];
-    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    mix(u64::from_le_bytes(last));
+    // The last eight bytes (overlapping the words above), or the few a short name has.
+    let tail = &bytes[bytes.len().saturating_sub(8)..];
+    let last = match <[u8; 8]>::try_from(tail) {
+        Ok(word) => u64::from_le_bytes(word),
+        Err(_) => tail.iter().rev().fold(0, |w, &b| (w << 8) | u64::from(b)),
+    };
+    mix(last);
     (h ^ (h >> 32)) as u32
 }
 
@@ -1051,20 +1238,25 @@ impl Reader {
                 });
             }
         };
-        let scratch = &mut self.scratch;
-        scratch.records.clear();
+        let Scratch {
+            bufs,
+            records,
+            sums,
+        } = &mut self.scratch;
+        records.clear();
+        sums.clear();
         if n > STREAM_ABOVE {
             // At least ~40 bytes per entry: reserved, not touched, so not resident.
-            scratch.records.reserve((n / 40) as usize);
+            records.reserve((n / 40) as usize);
         }
         let mut walk = Walk {
-            s: scratch,
             record: true,
+            records,
             count: 0,
-            by_dtype: BTreeMap::new(),
+            sums,
             on_entry: &mut on_entry,
         };
-        if let Err(e) = json.walk(&mut walk) {
+        if let Err(e) = json.walk(&mut walk, bufs) {
             if e.is_io() {
                 return Err(io(e.into()));
             }
@@ -1077,16 +1269,10 @@ impl Reader {
             ));
         }
         let count = walk.count;
-        let mut by_dtype = walk.by_dtype;
         let data_start = 8 + n;
-        let layout = check_layout(&json, &mut self.scratch.records, &mut by_dtype, data_start)
+        let layout = check_layout(&json, records, sums, data_start)
             .map_err(|m| CheckpointError::invalid(path, m))?;
         let data_len = layout.data_len;
-        let by_dtype: BTreeMap<String, u64> = by_dtype
-            .into_iter()
-            .filter(|(_, (_, tensors))| *tensors > 0)
-            .map(|(dtype, (n, _))| (dtype, n))
-            .collect();
         if !layout.dropped.is_empty() {
             let mut i = 0u32;
             tensors.retain(|_| {
@@ -1108,10 +1294,9 @@ impl Reader {
                 ),
             ));
         }
-        Ok(Read1::Header(Header {
+        Ok(Read1::Header(Shard {
             tensors,
             count: u64::from(count) - layout.dropped.len() as u64,
-            by_dtype,
             header_len: n,
             data_len,
             file_len,
@@ -1143,16 +1328,20 @@ fn look_up(json: &Json<'_>, want: &[u32]) -> BTreeMap<u32, Tensor> {
             );
         }
     };
-    let mut scratch = Scratch::default();
+    let Scratch {
+        bufs,
+        records,
+        sums,
+    } = &mut Scratch::default();
     let mut walk = Walk {
-        s: &mut scratch,
         record: false,
+        records,
         count: 0,
-        by_dtype: BTreeMap::new(),
+        sums,
         on_entry: &mut on_entry,
     };
     // The first pass succeeded: so does this one.
-    let _ = json.walk(&mut walk);
+    let _ = json.walk(&mut walk, bufs);
     found
 }
 
@@ -1163,11 +1352,14 @@ fn look_up(json: &Json<'_>, want: &[u32]) -> BTreeMap<u32, Tensor> {
 fn check_layout(
     json: &Json<'_>,
     records: &mut Vec<Rec>,
-    by_dtype: &mut BTreeMap<String, (u64, u64)>,
+    sums: &mut Sums,
     data_start: u64,
 ) -> Result<Layout, String> {
-    let dropped = drop_repeated(json, records, by_dtype);
-    records.sort_unstable_by_key(|r| (r.begin, r.end, r.idx & !BAD));
+    let dropped = drop_repeated(json, records, sums);
+    let key = |r: &Rec| (r.begin, r.end, r.idx & !BAD);
+    if !records.is_sorted_by_key(key) {
+        records.sort_unstable_by_key(key);
+    }
     let mut expected = 0u64;
     let mut previous: Option<u32> = None;
     for r in records.iter() {
@@ -1239,23 +1431,33 @@ fn entry_error(t: &Tensor, begin: u64, end: u64, data_start: u64) -> String {
     }
 }
 
-/// Removes from `records` (and their counts from `by_dtype`) every entry whose name appears
+/// Removes from `records` (and their counts from `sums`) every entry whose name appears
 /// again later in the header, as the crate's map keeps the last. Returns their positions,
 /// sorted. Names are compared through their hashes; equal hashes are checked by name.
-fn drop_repeated(
-    json: &Json<'_>,
-    records: &mut Vec<Rec>,
-    by_dtype: &mut BTreeMap<String, (u64, u64)>,
-) -> Vec<u32> {
+fn drop_repeated(json: &Json<'_>, records: &mut Vec<Rec>, sums: &mut Sums) -> Vec<u32> {
     if records.len() < 2 {
         return Vec::new();
     }
-    records.sort_unstable_by_key(|r| (r.hash, r.idx & !BAD));
-    let mut candidates: Vec<u32> = records
-        .windows(2)
-        .filter(|w| w[0].hash == w[1].hash)
-        .flat_map(|w| [w[0].idx & !BAD, w[1].idx & !BAD])
-        .collect();
+    let mut candidates: Vec<u32> = if records.len() <= SMALL_HEADER {
+        // A shard's few entries are compared pair by pair: no sort, and they stay in header
+        // order (often already the order of their offsets).
+        let mut pairs = Vec::new();
+        for (i, a) in records.iter().enumerate() {
+            for b in &records[i + 1..] {
+                if a.hash == b.hash {
+                    pairs.extend([a.idx & !BAD, b.idx & !BAD]);
+                }
+            }
+        }
+        pairs
+    } else {
+        records.sort_unstable_by_key(|r| (r.hash, r.idx & !BAD));
+        records
+            .windows(2)
+            .filter(|w| w[0].hash == w[1].hash)
+            .flat_map(|w| [w[0].idx & !BAD, w[1].idx & !BAD])
+            .collect()
+    };
     if candidates.is_empty() {
         return Vec::new();
     }
@@ -1275,7 +1477,8 @@ fn drop_repeated(
     for idx in &dropped {
         let Some(t) = entries.get(idx) else { continue };
         let numel = t.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
-        if let (Some(n), Some((sum, tensors))) = (numel, by_dtype.get_mut(&t.dtype)) {
+        let slot = sums.slot(&t.dtype, dtype_index(&t.dtype));
+        if let (Some(n), Some((sum, tensors))) = (numel, slot) {
             *sum = sum.saturating_sub(n);
             *tensors -= 1;
         }
@@ -1288,14 +1491,66 @@ fn drop_repeated(
 
 /// Bits per element of a safetensors dtype, for those this crate knows.
 pub fn dtype_bits(dtype: &str) -> Option<u64> {
+    dtype_index(dtype)
+        .and_then(|i| DTYPES.get(i))
+        .map(|&(_, bits)| bits)
+}
+
+/// The safetensors dtypes this crate knows, with their bits per element.
+const DTYPES: [(&str, u64); 22] = [
+    ("F4", 4),
+    ("F6_E2M3", 6),
+    ("F6_E3M2", 6),
+    ("BOOL", 8),
+    ("U8", 8),
+    ("I8", 8),
+    ("F8_E5M2", 8),
+    ("F8_E4M3", 8),
+    ("F8_E8M0", 8),
+    ("F8_E4M3FNUZ", 8),
+    ("F8_E5M2FNUZ", 8),
+    ("I16", 16),
+    ("U16", 16),
+    ("F16", 16),
+    ("BF16", 16),
+    ("I32", 32),
+    ("U32", 32),
+    ("F32", 32),
+    ("C64", 64),
+    ("F64", 64),
+    ("I64", 64),
+    ("U64", 64),
+];
+
+// `Sums::used` has a bit per known dtype.
+const _: () = assert!(DTYPES.len() <= 32);
+
+/// The position of `dtype` in [`DTYPES`]: one `match`, compiled to comparisons of lengths
+/// and words rather than a search.
+fn dtype_index(dtype: &str) -> Option<usize> {
     Some(match dtype {
-        "F4" => 4,
-        "F6_E2M3" | "F6_E3M2" => 6,
-        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" | "F8_E8M0" | "F8_E4M3FNUZ"
-        | "F8_E5M2FNUZ" => 8,
-        "I16" | "U16" | "F16" | "BF16" => 16,
-        "I32" | "U32" | "F32" => 32,
-        "C64" | "F64" | "I64" | "U64" => 64,
+        "F4" => 0,
+        "F6_E2M3" => 1,
+        "F6_E3M2" => 2,
+        "BOOL" => 3,
+        "U8" => 4,
+        "I8" => 5,
+        "F8_E5M2" => 6,
+        "F8_E4M3" => 7,
+        "F8_E8M0" => 8,
+        "F8_E4M3FNUZ" => 9,
+        "F8_E5M2FNUZ" => 10,
+        "I16" => 11,
+        "U16" => 12,
+        "F16" => 13,
+        "BF16" => 14,
+        "I32" => 15,
+        "U32" => 16,
+        "F32" => 17,
+        "C64" => 18,
+        "F64" => 19,
+        "I64" => 20,
+        "U64" => 21,
         _ => return None,
     })
 }
@@ -1314,8 +1569,8 @@ fn json_offset(text: &[u8], err: &serde_json::Error) -> usize {
 // `__metadata__` is null or an object of strings, and whose other keys are tensors
 // `{dtype, shape, data_offsets}` (or the same three as an array); unknown fields ignored.
 
-/// The whole header.
-struct HeaderSeed<'w, 'a>(&'w mut Walk<'a>);
+/// The whole header, read through the buffers.
+struct HeaderSeed<'w, 'a>(&'w mut Walk<'a>, &'w mut Bufs);
 
 impl<'de> DeserializeSeed<'de> for HeaderSeed<'_, '_> {
     type Value = ();
@@ -1332,10 +1587,10 @@ impl<'de> Visitor<'de> for HeaderSeed<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let walk = self.0;
+        let HeaderSeed(walk, bufs) = self;
         let mut metadata_seen = false;
-        while map.next_key_seed(StrInto(&mut walk.s.name))?.is_some() {
-            if walk.s.name == "__metadata__" {
+        while map.next_key_seed(StrInto(&mut bufs.name))?.is_some() {
+            if bufs.name == "__metadata__" {
                 if metadata_seen {
                     return Err(de::Error::duplicate_field("__metadata__"));
                 }
@@ -1344,10 +1599,11 @@ impl<'de> Visitor<'de> for HeaderSeed<'_, '_> {
                 continue;
             }
             let (begin, end) = map.next_value_seed(InfoSeed {
-                dtype: &mut walk.s.dtype,
-                shape: &mut walk.s.shape,
+                dtype: &mut bufs.dtype,
+                shape: &mut bufs.shape,
             })?;
-            walk.entry(begin, end).map_err(de::Error::custom)?;
+            walk.entry(&bufs.name, &bufs.dtype, &bufs.shape, begin, end)
+                .map_err(de::Error::custom)?;
         }
         Ok(())
     }
@@ -1641,6 +1897,40 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_name_in_a_long_header_keeps_its_last_entry() {
+        // Over `SMALL_HEADER` entries: repeated names are found by sorting, not pair by pair.
+        let dir = tempfile::tempdir().unwrap();
+        let mut entries: Vec<String> = (0..2 * SMALL_HEADER)
+            .map(|i| {
+                let at = 4 * i;
+                format!(
+                    r#""t{i}":{{"dtype":"F32","shape":[1],"data_offsets":[{at},{}]}}"#,
+                    at + 4
+                )
+            })
+            .collect();
+        let end = 4 * entries.len();
+        entries.insert(
+            3,
+            format!(
+                r#""t7":{{"dtype":"F16","shape":[2],"data_offsets":[{end},{}]}}"#,
+                end + 4
+            ),
+        );
+        let header = format!("{{{}}}", entries.join(","));
+        let path = raw(dir.path(), "x.safetensors", &header, end as u64);
+        let h = read_file(&path, &mut Vec::new()).unwrap();
+        assert_eq!(h.count, 2 * SMALL_HEADER as u64);
+        assert_eq!(h.tensors.len(), 2 * SMALL_HEADER);
+        assert_eq!(h.tensors[3].name, "t3");
+        assert_eq!(
+            h.by_dtype,
+            BTreeMap::from([("F32".to_owned(), 2 * SMALL_HEADER as u64)])
+        );
+        assert_eq!(h.data_len, end as u64);
+    }
+
+    #[test]
     fn long_headers_are_read_past_the_first_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.safetensors");
@@ -1926,6 +2216,35 @@ mod tests {
     }
 
     #[test]
+    fn plain_relative_names_are_told_as_path_components_tell_them() {
+        let components = |n: &str| {
+            !n.is_empty()
+                && Path::new(n)
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_)))
+        };
+        for name in [
+            "model-00001-of-00002.safetensors",
+            "",
+            ".",
+            "..",
+            "...",
+            ".a",
+            "a..b",
+            "a/b",
+            "a/",
+            "./a",
+            "../a",
+            "/a",
+            "a/../b",
+            "a\\b",
+            "C:x",
+        ] {
+            assert_eq!(is_plain_relative(name), components(name), "{name}");
+        }
+    }
+
+    #[test]
     fn an_index_escaping_the_directory_is_invalid() {
         let dir = tempfile::tempdir().unwrap();
         sharded(dir.path());
@@ -2061,23 +2380,42 @@ mod tests {
                 shape: shape.to_vec(),
             });
         };
-        let mut scratch = Scratch::default();
+        let Scratch {
+            bufs,
+            records,
+            sums,
+        } = &mut Scratch::default();
         let mut walk = Walk {
-            s: &mut scratch,
             record: true,
+            records,
             count: 0,
-            by_dtype: BTreeMap::new(),
+            sums,
             on_entry: &mut on_entry,
         };
         let ok = if fast {
-            scan_header(header, &mut walk).is_ok()
+            scan_header(header, &mut walk, &mut bufs.shape).is_ok()
         } else {
             let mut de = serde_json::Deserializer::from_slice(header);
-            HeaderSeed(&mut walk).deserialize(&mut de).is_ok() && de.end().is_ok()
+            HeaderSeed(&mut walk, bufs).deserialize(&mut de).is_ok() && de.end().is_ok()
         };
-        let by_dtype = walk.by_dtype;
-        let offsets = scratch.records.iter().map(|r| (r.begin, r.end)).collect();
+        let known = DTYPES.iter().zip(&sums.known).map(|((d, _), s)| (*d, *s));
+        let other = sums.other.iter().map(|(d, s)| (d.as_str(), *s));
+        let by_dtype = known
+            .chain(other)
+            .filter(|(_, (_, tensors))| *tensors > 0)
+            .map(|(d, s)| (d.to_owned(), s))
+            .collect();
+        let offsets = records.iter().map(|r| (r.begin, r.end)).collect();
         ok.then_some((tensors, offsets, by_dtype))
+    }
+
+    #[test]
+    fn dtypes_are_found_at_their_place_in_the_table() {
+        for (i, (dtype, _)) in DTYPES.iter().enumerate() {
+            assert_eq!(dtype_index(dtype), Some(i), "{dtype}");
+        }
+        assert_eq!(dtype_index("Q4_K"), None);
+        assert_eq!(dtype_bits("BF16"), Some(16));
     }
 
     #[test]
@@ -2086,6 +2424,13 @@ mod tests {
         let fast = walked(plain, true).expect("scanned");
         assert_eq!(Some(&fast), walked(plain, false).as_ref());
         assert_eq!(fast.1, [(0, 24), (24, 32)]);
+        // As PyTorch's writer spells them: the metadata and the entries taken literal by literal.
+        let compact = br#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}"#;
+        let fast = walked(compact, true).expect("scanned");
+        assert_eq!(Some(&fast), walked(compact, false).as_ref());
+        assert!(walked(br#"{"__metadata__":{"format":"pt"}}"#, true).is_some());
+        let twice = br#"{"__metadata__":{"format":"pt"},"__metadata__":{"format":"pt"}}"#;
+        assert!(walked(twice, true).is_none());
         assert!(walked(b"{}", true).is_some());
         for unusual in [
             &br#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}"#[..],

@@ -87,37 +87,16 @@ impl<'a> Cursor<'a> {
 
     /// An unsigned integer as serde_json reads one into a `u64`: `0` or digits without a
     /// leading zero, not followed by a fraction or exponent, at most `u64::MAX`.
+    // Inlined: the scanners' hottest call, with a short common path.
+    #[inline(always)]
     pub(crate) fn uint(&mut self) -> Result<u64, Bail> {
         self.peek();
-        let start = self.at;
-        let mut at = start;
-        let mut n: u64 = 0;
-        while let Some(&b) = self.bytes.get(at) {
-            let d = b.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            // Exact for up to nineteen digits; longer numbers are checked below.
-            n = n.wrapping_mul(10).wrapping_add(u64::from(d));
-            at += 1;
-        }
-        let digits = &self.bytes[start..at];
-        if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
-            return Err(Bail);
-        }
-        if matches!(self.bytes.get(at), Some(b'.' | b'e' | b'E')) {
-            return Err(Bail);
-        }
-        if digits.len() > 19 {
-            n = digits
-                .iter()
-                .try_fold(0u64, |n, d| {
-                    n.checked_mul(10)
-                        .and_then(|n| n.checked_add(u64::from(d - b'0')))
-                })
-                .ok_or(Bail)?;
-        }
-        self.at = at;
+        let rest = &self.bytes[self.at..];
+        let (len, n) = match short_uint(rest) {
+            Some(short) => short,
+            None => long_uint(rest)?,
+        };
+        self.at += len;
         Ok(n)
     }
 
@@ -132,6 +111,65 @@ impl<'a> Cursor<'a> {
         hit
     }
 
+    /// A string of at most `max` bytes starting right here (no white space skipped), read
+    /// byte by byte: cheaper than [`Cursor::string`] for short strings. `None`, consuming
+    /// nothing, where [`Cursor::string`] would give up or the string is longer.
+    pub(crate) fn short_string(&mut self, max: usize) -> Option<&'a str> {
+        let rest = self.bytes.get(self.at..)?.strip_prefix(b"\"")?;
+        for (len, &b) in rest.iter().enumerate().take(max + 1) {
+            if b == b'"' {
+                // Both ends are next to an ASCII quote: character boundaries.
+                let s = self.text.get(self.at + 1..self.at + 1 + len)?;
+                self.at += len + 2;
+                return Some(s);
+            }
+            if b == b'\\' || b < 0x20 {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Consumes the string `"s"` when it comes next (after white space); whether it did. `s`
+    /// must be a string [`Cursor::string`] returned: no `"`, `\\` or control character.
+    pub(crate) fn quoted_is(&mut self, s: &str) -> bool {
+        self.peek();
+        let at = self.at;
+        let hit = self.bytes.get(at) == Some(&b'"')
+            && self
+                .bytes
+                .get(at + 1..)
+                .is_some_and(|rest| rest.starts_with(s.as_bytes()))
+            && self.bytes.get(at + 1 + s.len()) == Some(&b'"');
+        if hit {
+            self.at = at + s.len() + 2;
+        }
+        hit
+    }
+
+    /// Consumes `bytes` when they come next as they are (no white space skipped); whether it
+    /// did.
+    pub(crate) fn eat_exact(&mut self, bytes: &[u8]) -> bool {
+        let hit = self
+            .bytes
+            .get(self.at..)
+            .is_some_and(|rest| rest.starts_with(bytes));
+        if hit {
+            self.at += bytes.len();
+        }
+        hit
+    }
+
+    /// The position reached, to come back to with [`Cursor::rewind`].
+    pub(crate) fn position(&self) -> usize {
+        self.at
+    }
+
+    /// Goes back to a position reached before.
+    pub(crate) fn rewind(&mut self, at: usize) {
+        self.at = at;
+    }
+
     /// Nothing but white space left.
     pub(crate) fn end(&mut self) -> Result<(), Bail> {
         match self.peek() {
@@ -139,6 +177,109 @@ impl<'a> Cursor<'a> {
             Some(_) => Err(Bail),
         }
     }
+}
+
+/// Powers of ten up to 10^8.
+const POW10: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// Each byte of a word set to `b`.
+const fn splat(b: u8) -> u64 {
+    u64::from_le_bytes([b; 8])
+}
+
+/// The eight bytes of `bytes` from `at`, as a little-endian word, where there are eight.
+fn word(bytes: &[u8], at: usize) -> Option<u64> {
+    let eight = bytes.get(at..at.checked_add(8)?)?;
+    Some(u64::from_le_bytes(eight.try_into().ok()?))
+}
+
+/// How many ASCII digits `w` (eight bytes, the first in the low byte) starts with.
+fn leading_digits(w: u64) -> usize {
+    // Up to the first non-digit no byte carries or borrows into the next, so its high bit
+    // is set exactly when it is below `0`, above `9` (+0x46 reaches 0x80), or not ASCII.
+    let not_digit = (w.wrapping_sub(splat(b'0')) | w.wrapping_add(splat(0x46)) | w) & splat(0x80);
+    (not_digit.trailing_zeros() / 8) as usize
+}
+
+/// The 1 to 15 ASCII digits `bytes` starts with and their value, read a word at a time,
+/// where [`Cursor::uint`] takes them; `None` for anything else (a leading zero, a fraction or
+/// exponent, a longer run, too few bytes left for a word): [`long_uint`] decides those.
+// Inlined into `uint`, which is inlined into the scanners.
+#[inline(always)]
+fn short_uint(bytes: &[u8]) -> Option<(usize, u64)> {
+    let w = word(bytes, 0)?;
+    // (digits, value, the byte after them)
+    let (len, value, after) = match leading_digits(w) {
+        0 => return None,
+        8 => {
+            let next = word(bytes, 8)?;
+            match leading_digits(next) {
+                8 => return None,
+                0 => (8, eight_digits(w, 8), next as u8),
+                k => (
+                    8 + k,
+                    eight_digits(w, 8) * POW10[k] + eight_digits(next, k),
+                    (next >> (8 * k)) as u8,
+                ),
+            }
+        }
+        k => (k, eight_digits(w, k), (w >> (8 * k)) as u8),
+    };
+    if (len > 1 && w as u8 == b'0') || matches!(after, b'.' | b'e' | b'E') {
+        return None;
+    }
+    Some((len, value))
+}
+
+/// [`Cursor::uint`] byte by byte: the digits `bytes` starts with and their value.
+#[cold]
+fn long_uint(bytes: &[u8]) -> Result<(usize, u64), Bail> {
+    let len = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    let digits = &bytes[..len];
+    if digits.is_empty() || (len > 1 && digits[0] == b'0') {
+        return Err(Bail);
+    }
+    if matches!(bytes.get(len), Some(b'.' | b'e' | b'E')) {
+        return Err(Bail);
+    }
+    let n = if len > 19 {
+        digits
+            .iter()
+            .try_fold(0u64, |n, d| {
+                n.checked_mul(10)
+                    .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            })
+            .ok_or(Bail)?
+    } else {
+        // Exact: below 10^19.
+        digits.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0'))
+    };
+    Ok((len, n))
+}
+
+/// The value of the first `k` (1 to 8) bytes of `w`, all ASCII digits, the first in the low
+/// byte: the digits are moved to the top (zeros below are leading zeros), then pairs,
+/// fours and eights of digits are combined by multiplication.
+fn eight_digits(w: u64, k: usize) -> u64 {
+    let v = w.wrapping_sub(splat(b'0')) << (8 * (8 - k));
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    const MASK: u64 = 0x0000_00ff_0000_00ff;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    ((v & MASK)
+        .wrapping_mul(MUL1)
+        .wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)))
+        >> 32
 }
 
 /// The position of the first `"`, `\\` or control character of `bytes`: sixteen bytes at a
@@ -237,13 +378,19 @@ pub(crate) fn index(text: &[u8]) -> Result<IndexScan<'_>, Bail> {
         match c.string()? {
             "weight_map" if weight_map.is_none() => {
                 c.eat(b':')?;
-                let mut entries = Vec::new();
+                let mut entries: Vec<(&str, &str)> = Vec::new();
                 c.eat(b'{')?;
                 if !c.eat_if(b'}') {
                     loop {
                         let tensor = c.string()?;
                         c.eat(b':')?;
-                        entries.push((tensor, c.string()?));
+                        // Neighbours mostly share a shard: the previous one is tried first,
+                        // and then returned itself (callers compare shards by address first).
+                        let shard = match entries.last() {
+                            Some(&(_, previous)) if c.quoted_is(previous) => previous,
+                            _ => c.string()?,
+                        };
+                        entries.push((tensor, shard));
                         match c.next()? {
                             b',' => {}
                             b'}' => break,
@@ -340,6 +487,34 @@ mod tests {
     }
 
     #[test]
+    fn integers_of_every_length_read_as_str_parse_reads_them() {
+        // Every length, each followed by every kind of byte, near the end of the text and not.
+        let after: [&[u8]; 8] = [b"", b"]", b",1", b" ", b"x", b"/", b":", b"\xc3\xa9"];
+        for len in 1..=22 {
+            for lead in [b'1', b'9'] {
+                let mut digits = vec![lead];
+                digits.extend((1..len).map(|i| b"0123456789"[(i * 7 + len) % 10]));
+                let text = std::str::from_utf8(&digits).unwrap();
+                let want = text.parse::<u64>().ok();
+                for tail in after {
+                    for pad in [&b""[..], b"        ]"] {
+                        let mut bytes = digits.clone();
+                        bytes.extend_from_slice(tail);
+                        bytes.extend_from_slice(pad);
+                        let mut c = Cursor::new(&bytes).unwrap();
+                        assert_eq!(c.uint().ok(), want, "{text} then {tail:?}");
+                        if want.is_some() {
+                            assert_eq!(c.at, len, "{text}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(uint("12345678]"), Ok(12_345_678));
+        assert_eq!(uint("1234567812345678]"), Ok(1_234_567_812_345_678));
+    }
+
+    #[test]
     fn strings_with_escapes_or_control_characters_are_left_to_serde() {
         let string = |s: &[u8]| Cursor::new(s)?.string().map(str::to_owned);
         assert_eq!(string(br#" "a.b" "#), Ok("a.b".to_owned()));
@@ -361,6 +536,36 @@ mod tests {
     }
 
     #[test]
+    fn short_strings_are_read_as_strings_are() {
+        for text in [
+            &br#""BF16","#[..],
+            br#""""#,
+            br#""F8_E4M3FNUZ"]"#,
+            br#""0123456789abcdef""#,
+            br#""0123456789abcdefg""#,
+            br#""a\u0062""#,
+            b"\"a\tb\"",
+            br#" "a""#,
+            br#""open"#,
+            "\"é\"".as_bytes(),
+        ] {
+            let mut short = Cursor::new(text).unwrap();
+            let mut long = Cursor::new(text).unwrap();
+            match short.short_string(16) {
+                Some(s) => {
+                    assert_eq!(Ok(s), long.string(), "{text:?}");
+                    assert_eq!(short.at, long.at);
+                }
+                None => assert_eq!(short.at, 0, "nothing consumed"),
+            }
+        }
+        let mut c = Cursor::new(br#""0123456789abcdefg""#).unwrap();
+        assert_eq!(c.short_string(16), None, "longer than asked");
+        let mut c = Cursor::new(br#""a\u0062""#).unwrap();
+        assert_eq!(c.short_string(16), None, "an escape");
+    }
+
+    #[test]
     fn an_index_is_scanned_or_left_to_serde() {
         let scan = index(
             br#"{"metadata": {"total_size": 24, "format": "pt", "x": null},
@@ -369,6 +574,11 @@ mod tests {
         .unwrap();
         assert_eq!(scan.weight_map, [("a", "s1"), ("b", "s2"), ("a", "s3")]);
         assert_eq!(scan.total_size, Some(24));
+        // A shard like the previous one but longer, or spelled with an escape, is not it.
+        let scan = index(br#"{"weight_map": {"a": "s1", "b": "s1", "c": "s12", "d": "s1"}}"#);
+        let shards: Vec<&str> = scan.unwrap().weight_map.iter().map(|e| e.1).collect();
+        assert_eq!(shards, ["s1", "s1", "s12", "s1"]);
+        assert!(index(br#"{"weight_map": {"a": "s1", "b": "s\u0031"}}"#).is_err());
         let scan = index(br#"{"weight_map": {}, "metadata": null}"#).unwrap();
         assert!(scan.weight_map.is_empty());
         assert_eq!(scan.total_size, None);

@@ -157,14 +157,21 @@ fn small_files(listing: &Listing<'_>, suffixes: &[&str]) -> Vec<(String, String)
     listing
         .names()
         .iter()
-        .filter(|n| suffixes.iter().any(|s| n.ends_with(s)) && !n.ends_with(".index.json"))
+        // Last bytes first: most names (weight shards) end otherwise, and are then left
+        // without a slice comparison.
+        .filter(|n| {
+            suffixes
+                .iter()
+                .any(|s| n.as_bytes().last() == s.as_bytes().last() && n.ends_with(s))
+                && !n.ends_with(".index.json")
+        })
         .filter_map(|name| {
-            let path = dir.join(name);
+            let path = dir.join(&**name);
             if std::fs::metadata(&path).map_or(true, |m| !m.is_file() || m.len() > (1 << 20)) {
                 return None;
             }
             let text = std::fs::read_to_string(&path).ok()?;
-            Some((name.clone(), text))
+            Some((name.to_string(), text))
         })
         .collect()
 }

@@ -120,7 +120,7 @@ fn result_files(listing: &Listing<'_>) -> Vec<(String, Map<String, Value>)> {
     let mut names: Vec<(String, std::path::PathBuf)> = Vec::new();
     for (i, name) in listing.names().iter().enumerate() {
         if listing.is_dir(i) && !name.starts_with("checkpoint-") && !name.starts_with('.') {
-            if let Ok(sub) = std::fs::read_dir(dir.join(name)) {
+            if let Ok(sub) = std::fs::read_dir(dir.join(&**name)) {
                 for s in sub.flatten() {
                     if let Ok(n) = s.file_name().into_string()
                         && is_results(&n)
@@ -130,7 +130,7 @@ fn result_files(listing: &Listing<'_>) -> Vec<(String, Map<String, Value>)> {
                 }
             }
         } else if is_results(name) {
-            names.push((name.clone(), dir.join(name)));
+            names.push((name.to_string(), dir.join(&**name)));
         }
     }
     names.sort();

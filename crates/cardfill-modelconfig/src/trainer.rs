@@ -8,6 +8,7 @@
 //! phrased as the model card template does. `training_args.bin` is a pickle: it is scanned for
 //! two booleans, never executed.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use cardfill_facts::{Facts, Source, Value, paths};
@@ -58,15 +59,15 @@ pub(crate) fn collect(
 }
 
 /// Reads files of `dir`, turning problems into warnings.
-struct Files<'a> {
+struct Files<'a, 'l> {
     dir: &'a Path,
     /// Warnings only: problems met reading.
     warnings: Facts,
     /// The directory's entries, listed once for every collector.
-    listing: &'a Listing<'a>,
+    listing: &'a Listing<'l>,
 }
 
-impl Files<'_> {
+impl Files<'_, '_> {
     /// `name` as a JSON object, if it exists and is small enough; malformed → warning.
     fn json_object(&mut self, name: &str) -> Option<Map<String, Value>> {
         self.json_object_limited(name, MAX_CONFIG_BYTES)
@@ -151,35 +152,38 @@ impl Files<'_> {
             .iter()
             .filter(|n| {
                 // `stem.x` with a non-empty stem (the extensions have no dot of their own).
+                // Last bytes first: most names (weight shards) end otherwise, and are then
+                // left without a slice comparison.
                 extensions.iter().any(|x| {
-                    n.strip_suffix(x)
-                        .and_then(|head| head.strip_suffix('.'))
-                        .is_some_and(|stem| !stem.is_empty())
+                    n.as_bytes().last() == x.as_bytes().last()
+                        && n.strip_suffix(x)
+                            .and_then(|head| head.strip_suffix('.'))
+                            .is_some_and(|stem| !stem.is_empty())
                 })
             })
-            .cloned()
+            .map(|n| n.to_string())
             .collect()
     }
 
     /// Every entry of the directory (UTF-8 names), sorted.
-    fn names(&self) -> &[String] {
+    fn names(&self) -> &[Cow<'_, str>] {
         self.listing.names()
     }
 }
 
 /// The `checkpoint-N` sub-directory with the largest N among `names`.
-fn latest_checkpoint(dir: &Path, names: &[String]) -> Option<String> {
+fn latest_checkpoint(dir: &Path, names: &[Cow<'_, str>]) -> Option<String> {
     names
         .iter()
         .filter_map(|n| {
             let step: u64 = n.strip_prefix("checkpoint-")?.parse().ok()?;
-            dir.join(n)
+            dir.join(&**n)
                 .join("trainer_state.json")
                 .is_file()
                 .then_some((step, n))
         })
         .max()
-        .map(|(_, n)| n.clone())
+        .map(|(_, n)| n.to_string())
 }
 
 /// Runtime, speeds, steps, epochs, FLOs and best checkpoint.
@@ -323,7 +327,7 @@ impl Mixed {
 /// The training regime in the template's phrasing, from the strongest evidence found.
 ///
 /// The launch configs read on the way also give the distributed setup, set into `setup`.
-fn regime(files: &mut Files<'_>, setup: &mut Facts) -> Option<(String, Source)> {
+fn regime(files: &mut Files<'_, '_>, setup: &mut Facts) -> Option<(String, Source)> {
     let mut evidence: Vec<(Mixed, String, String)> = Vec::new(); // (mixed, file, method)
     if let Some(found) = training_args_flags(files.dir) {
         evidence.push(found);
@@ -527,7 +531,7 @@ fn launch_flag(script: &str) -> Option<(Mixed, String)> {
 /// accelerate launch configs (`mixed_precision`, `distributed_type`, `num_processes`,
 /// `num_machines`) among the directory's YAML files, and the DeepSpeed config they point to.
 fn accelerate_evidence(
-    files: &mut Files<'_>,
+    files: &mut Files<'_, '_>,
     evidence: &mut Vec<(Mixed, String, String)>,
     setup: &mut Facts,
 ) {
@@ -637,7 +641,7 @@ fn deepspeed_setup(ds: &Map<String, Value>) -> String {
 
 /// DeepSpeed configs among the directory's JSON files.
 fn deepspeed_evidence(
-    files: &mut Files<'_>,
+    files: &mut Files<'_, '_>,
     evidence: &mut Vec<(Mixed, String, String)>,
     setup: &mut Facts,
 ) {
@@ -705,7 +709,7 @@ fn deepspeed_precision(ds: &Map<String, Value>) -> Option<(Mixed, String)> {
 }
 
 /// Framework versions found in the files: name → version.
-fn software(files: &Files<'_>) -> Option<(Map<String, Value>, Source)> {
+fn software(files: &Files<'_, '_>) -> Option<(Map<String, Value>, Source)> {
     let mut versions = Map::new();
     let mut used: Vec<String> = Vec::new();
     let mut add = |versions: &mut Map<String, Value>, name: &str, version: &str, from: &str| {
@@ -779,7 +783,7 @@ fn software(files: &Files<'_>) -> Option<(Map<String, Value>, Source)> {
     Some((versions, source))
 }
 
-impl Files<'_> {
+impl Files<'_, '_> {
     /// Like [`Files::json_object`], without warnings (the file's own collector reports them).
     fn json_object_quiet(&self, name: &str) -> Option<Map<String, Value>> {
         match serde_json::from_str(&self.text_quiet(name)?).ok()? {
