@@ -92,6 +92,13 @@ fn collect_in(dir: &Path, evidence: &EvidenceArgs, here: bool) -> anyhow::Result
     if listing.is_err() {
         check_listable(dir)?;
     }
+    // While the collectors run, that listing answers their probes for files that are not
+    // there, and a config several of them read is read once.
+    let _listed = listing
+        .as_ref()
+        .ok()
+        .filter(|l| l.complete)
+        .map(|l| cardfill_facts::read::ListedScope::new(dir, l.names()));
     let checkpoint = match &listing {
         Ok(listed) => cardfill_checkpoint::collect_listed(dir, listed),
         Err(_) => cardfill_checkpoint::collect(dir),

@@ -12,6 +12,7 @@ use crate::cli::*;
 use crate::report;
 
 /// Runs `co2`.
+#[inline(never)]
 pub fn run(args: &Co2Args) -> anyhow::Result<ExitCode> {
     let options = CarbonOptions {
         hardware: args.hardware.clone(),

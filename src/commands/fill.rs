@@ -14,6 +14,7 @@ use crate::cli::FillArgs;
 use crate::{collect, report};
 
 /// Runs `fill`.
+#[inline(never)]
 pub fn run(args: &FillArgs) -> anyhow::Result<ExitCode> {
     let writes = !args.dry_run && !args.check;
     // With --from-hub the evidence is a stand-in of the repository, the card goes to --out.

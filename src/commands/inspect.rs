@@ -11,6 +11,7 @@ use crate::cli::{Format, InspectArgs};
 use crate::{collect, report};
 
 /// Runs `inspect`.
+#[inline(never)]
 pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let facts = match (&args.dir, &args.hub.from_hub) {
         (_, Some(repo)) => {

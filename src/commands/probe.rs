@@ -14,6 +14,7 @@ use super::EXIT_OK;
 use crate::cli::{Format, ProbeArgs};
 
 /// Runs `probe`.
+#[inline(never)]
 pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     let dir = record_dir(args.record.as_deref().unwrap_or(Path::new(".")));
     let (record, _path, warnings) = if args.begin {

@@ -17,6 +17,7 @@ use crate::report;
 const LINKED_CAP: u64 = 50 << 20;
 
 /// Runs `push`.
+#[inline(never)]
 pub fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
     crate::remote::check_id(&args.repo, "--repo")?;
     crate::collect::check_dir(&args.dir)?;

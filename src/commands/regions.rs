@@ -8,6 +8,7 @@ use super::EXIT_OK;
 use crate::cli::*;
 
 /// Runs `regions`.
+#[inline(never)]
 pub fn run(args: &RegionsArgs) -> anyhow::Result<ExitCode> {
     let tables = cardfill_carbon::tables()?;
     let query = args

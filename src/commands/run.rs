@@ -14,6 +14,7 @@ use crate::report;
 const EXIT_CANNOT_RUN: u8 = 127;
 
 /// Runs `run`: exits with the command's own exit code (128 + signal when a signal killed it).
+#[inline(never)]
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let dir = record_dir(args.record.as_deref().unwrap_or(Path::new(".")));
     let grace = std::time::Duration::try_from_secs_f64(args.grace_period.max(0.0))

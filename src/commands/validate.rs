@@ -15,6 +15,7 @@ use super::{EXIT_OK, EXIT_WARNINGS};
 use crate::cli::ValidateArgs;
 
 /// Runs `validate`.
+#[inline(never)]
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let shown = args.card.display();
     let bytes =

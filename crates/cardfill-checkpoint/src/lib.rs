@@ -279,6 +279,9 @@ pub struct Listing {
     pub dirs: Vec<String>,
     /// Entries that are neither (FIFOs, devices, sockets, dangling links): never opened.
     pub others: Vec<String>,
+    /// Whether every entry was read: no entry failed and every name is UTF-8, so a name not
+    /// listed is not in the directory.
+    pub complete: bool,
 }
 
 impl Listing {
@@ -289,9 +292,15 @@ impl Listing {
             files: Vec::new(),
             dirs: Vec::new(),
             others: Vec::new(),
+            complete: true,
         };
-        for entry in rd.flatten() {
+        for entry in rd {
+            let Ok(entry) = entry else {
+                listing.complete = false;
+                continue;
+            };
             let Ok(name) = entry.file_name().into_string() else {
+                listing.complete = false;
                 continue;
             };
             match entry.file_type() {
@@ -304,6 +313,15 @@ impl Listing {
         listing.dirs.sort_unstable();
         listing.others.sort_unstable();
         Ok(listing)
+    }
+
+    /// Every name listed: files, directories and others.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.files
+            .iter()
+            .chain(&self.dirs)
+            .chain(&self.others)
+            .map(String::as_str)
     }
 
     /// Whether `name` is a regular file of the directory.

@@ -378,7 +378,9 @@ pub(crate) fn index(text: &[u8]) -> Result<IndexScan<'_>, Bail> {
         match c.string()? {
             "weight_map" if weight_map.is_none() => {
                 c.eat(b':')?;
-                let mut entries: Vec<(&str, &str)> = Vec::new();
+                // Sized once from the text (an entry is rarely under 64 bytes): growing by
+                // doubling would touch twice the memory, a page fault per 4 KiB.
+                let mut entries: Vec<(&str, &str)> = Vec::with_capacity(text.len() / 64);
                 c.eat(b'{')?;
                 if !c.eat_if(b'}') {
                     loop {

@@ -5,6 +5,7 @@
 //! cap for its kind; at most the cap is read even if the file grows meanwhile. The caps are the
 //! table "Input limits" of the README.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
@@ -150,6 +151,12 @@ pub fn check_open(file: &File, path: &Path, cap: u64) -> Result<u64, ReadError> 
 /// Opens `path` for reading without blocking and checks it is a regular file of at most `cap`
 /// bytes. Returns the file and its size. Use [`File::take`] with `cap` when reading on.
 pub fn open(path: &Path, cap: u64) -> Result<(File, u64), ReadError> {
+    if !may_exist(path) {
+        return Err(ReadError {
+            path: path.to_path_buf(),
+            kind: ReadErrorKind::NotFound,
+        });
+    }
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
@@ -188,9 +195,138 @@ pub fn read_open(file: File, path: &Path, size: u64, cap: u64) -> Result<Vec<u8>
 }
 
 /// Reads `path` whole if it is a regular file of at most `cap` bytes.
+///
+/// Inside a [`ListedScope`], a file of the listed directory of at most 64 KiB is read from
+/// storage once, however many collectors ask for it.
 pub fn read(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+    if let Some(kept) = kept(path, cap) {
+        return Ok(kept);
+    }
     let (file, size) = open(path, cap)?;
-    read_open(file, path, size, cap)
+    let data = read_open(file, path, size, cap)?;
+    keep(path, &data);
+    Ok(data)
+}
+
+/// The largest file a [`ListedScope`] keeps.
+const KEEP_MAX: usize = 64 << 10;
+
+/// The directory listed by the innermost [`ListedScope`] of this thread.
+struct Listed {
+    dir: PathBuf,
+    /// A hash of every entry's name, sorted. Two names with one hash only cost a system call.
+    names: Vec<u64>,
+    /// Small files of `dir` already read whole: name and bytes.
+    kept: Vec<(String, Vec<u8>)>,
+}
+
+thread_local! {
+    static LISTED: RefCell<Option<Listed>> = const { RefCell::new(None) };
+}
+
+/// While alive, what one listing of a directory showed stands for it on this thread: a file of
+/// that directory not among the names is absent without a system call ([`may_exist`], [`open`]),
+/// and a small file read whole is read once ([`read`]). Collectors probe the same twenty-odd
+/// names (`config.json`, `trainer_state.json`, `adapter_config.json`, …) and read
+/// `config.json` several times; one run of the collectors holds one scope, so they see one
+/// consistent directory. Dropping it ends the scope: later reads (the card a `fill` writes)
+/// go to the file system again.
+pub struct ListedScope {
+    /// Not `Send`: the scope belongs to the thread that made it.
+    _thread: std::marker::PhantomData<*const ()>,
+}
+
+impl ListedScope {
+    /// Starts a scope for `dir`, whose entries are `names` (every entry: files, directories
+    /// and others). Replaces an outer scope until dropped (scopes do not nest).
+    pub fn new<'n>(dir: &Path, names: impl IntoIterator<Item = &'n str>) -> Self {
+        let mut names: Vec<u64> = names.into_iter().map(name_hash).collect();
+        names.sort_unstable();
+        LISTED.with(|l| {
+            *l.borrow_mut() = Some(Listed {
+                dir: dir.to_path_buf(),
+                names,
+                kept: Vec::new(),
+            });
+        });
+        ListedScope {
+            _thread: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for ListedScope {
+    fn drop(&mut self) {
+        LISTED.with(|l| l.borrow_mut().take());
+    }
+}
+
+/// FNV-1a: names are short, and a collision only means asking the file system.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The name of `path` inside the listed directory, when `path` is that directory joined with
+/// one name (as `dir.join(name)` spells it); `None` for any other spelling.
+fn listed_name<'p>(listed: &Listed, path: &'p Path) -> Option<&'p str> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = listed.dir.as_os_str().as_bytes();
+    let rest = path.as_os_str().as_bytes().strip_prefix(dir)?;
+    let rest = if dir.ends_with(b"/") {
+        rest
+    } else {
+        rest.strip_prefix(b"/")?
+    };
+    if rest.is_empty() || rest == b"." || rest == b".." || rest.contains(&b'/') {
+        return None;
+    }
+    std::str::from_utf8(rest).ok()
+}
+
+/// False when `path` is known not to exist: it is directly in the directory of the current
+/// [`ListedScope`] and its name was not listed. True otherwise (ask the file system).
+pub fn may_exist(path: &Path) -> bool {
+    LISTED.with(|l| {
+        let listed = l.borrow();
+        let Some(listed) = listed.as_ref() else {
+            return true;
+        };
+        match listed_name(listed, path) {
+            Some(name) => listed.names.binary_search(&name_hash(name)).is_ok(),
+            None => true,
+        }
+    })
+}
+
+/// The bytes of `path` already read in the current scope, if they fit `cap`.
+fn kept(path: &Path, cap: u64) -> Option<Vec<u8>> {
+    LISTED.with(|l| {
+        let listed = l.borrow();
+        let listed = listed.as_ref()?;
+        let name = listed_name(listed, path)?;
+        let (_, data) = listed.kept.iter().find(|(n, _)| n == name)?;
+        (data.len() as u64 <= cap).then(|| data.clone())
+    })
+}
+
+/// Keeps `data`, the whole of `path`, for the rest of the scope when it is small.
+fn keep(path: &Path, data: &[u8]) {
+    // Configs are a few kB; a weight index read twice costs less than holding a copy.
+    if data.len() > KEEP_MAX {
+        return;
+    }
+    LISTED.with(|l| {
+        let mut listed = l.borrow_mut();
+        let Some(listed) = listed.as_mut() else {
+            return;
+        };
+        if let Some(name) = listed_name(listed, path) {
+            let name = name.to_owned();
+            listed.kept.push((name, data.to_vec()));
+        }
+    });
 }
 
 /// Reads `path` as UTF-8 text (invalid bytes are an I/O error of kind `InvalidData`).
@@ -254,6 +390,36 @@ mod tests {
             matches!(err.kind, ReadErrorKind::NotRegular("a character device")),
             "{err}"
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_listed_scope_answers_for_its_directory_and_ends_when_dropped() {
+        let dir = tmp();
+        std::fs::write(dir.join("config.json"), b"{}").unwrap();
+        {
+            let _scope = ListedScope::new(&dir, ["config.json"]);
+            // Created after the listing: the scope stands for the directory as listed.
+            std::fs::write(dir.join("late.json"), b"1").unwrap();
+            assert!(!may_exist(&dir.join("late.json")));
+            assert!(read(&dir.join("late.json"), 9).unwrap_err().is_not_found());
+            // Other spellings and other directories ask the file system.
+            assert!(may_exist(&dir.join("sub").join("late.json")));
+            assert!(may_exist(&dir.join(".")));
+            assert_eq!(read(&dir.join("./late.json"), 9).unwrap(), b"1");
+            // A listed file is read once: a change within the scope is not seen again…
+            assert_eq!(read(&dir.join("config.json"), 9).unwrap(), b"{}");
+            std::fs::write(dir.join("config.json"), b"[]").unwrap();
+            assert_eq!(read(&dir.join("config.json"), 9).unwrap(), b"{}");
+            // …but its cap still holds.
+            assert!(matches!(
+                read(&dir.join("config.json"), 1).unwrap_err().kind,
+                ReadErrorKind::TooLarge { size: 2, cap: 1 }
+            ));
+        }
+        assert!(may_exist(&dir.join("late.json")));
+        assert_eq!(read(&dir.join("late.json"), 9).unwrap(), b"1");
+        assert_eq!(read(&dir.join("config.json"), 9).unwrap(), b"[]");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

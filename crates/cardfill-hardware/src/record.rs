@@ -588,6 +588,9 @@ pub struct FoundRecord {
 pub fn read_records(dir: &Path) -> (Vec<FoundRecord>, Vec<(String, String)>) {
     let mut found = Vec::new();
     let mut problems = Vec::new();
+    if !cardfill_facts::read::may_exist(dir) {
+        return (found, problems);
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return (found, problems);
     };

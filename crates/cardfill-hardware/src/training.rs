@@ -145,7 +145,7 @@ fn write(dir: &Path, record: RunRecord, writes: bool) -> Result<Written, Hardwar
 
 /// The record at `path`, when it is an open training record.
 fn read_open(path: &Path) -> Option<RunRecord> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = cardfill_facts::read::read_to_string(path, cardfill_facts::read::RECORD_CAP).ok()?;
     serde_json::from_str::<RunRecord>(&text)
         .ok()
         .filter(|r| r.open_counters_mj.is_some())

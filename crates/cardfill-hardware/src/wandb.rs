@@ -31,6 +31,11 @@ pub struct WandbMetadata {
 /// `wandb/run-*` (names sort by time), else `dir/wandb-metadata.json`.
 pub fn find(dir: &Path) -> Option<PathBuf> {
     let wandb = dir.join("wandb");
+    let flat = dir.join("wandb-metadata.json");
+    let flat = || (cardfill_facts::read::may_exist(&flat) && flat.is_file()).then_some(flat);
+    if !cardfill_facts::read::may_exist(&wandb) {
+        return flat();
+    }
     let in_run = |run: &Path| run.join("files").join("wandb-metadata.json");
     let latest = in_run(&wandb.join("latest-run"));
     if latest.is_file() {
@@ -60,10 +65,7 @@ pub fn find(dir: &Path) -> Option<PathBuf> {
                     .to_owned()
             })
     });
-    runs.pop().or_else(|| {
-        let flat = dir.join("wandb-metadata.json");
-        flat.is_file().then_some(flat)
-    })
+    runs.pop().or_else(flat)
 }
 
 fn num(v: &Value) -> Option<u64> {

@@ -118,7 +118,7 @@ fn find(dirs: &[PathBuf], name: &str) -> Option<(PathBuf, String)> {
     let root = dirs.first()?;
     dirs.iter()
         .map(|d| d.join(name))
-        .find(|p| p.is_file())
+        .find(|p| cardfill_facts::read::may_exist(p) && p.is_file())
         .map(|p| {
             let rel = p
                 .strip_prefix(root)
@@ -345,16 +345,15 @@ fn has_mergekit_mark(path: &Path) -> bool {
         #[serde(default)]
         metadata: Option<serde_json::Map<String, Value>>,
     }
-    let Ok(text) = cardfill_facts::read::read_to_string(path, cardfill_facts::read::INDEX_CAP)
-    else {
+    let Ok(bytes) = cardfill_facts::read::read(path, cardfill_facts::read::INDEX_CAP) else {
         return false;
     };
     // The checkpoint reader has parsed this index already: parse again only when the mark
     // can be there (a byte search, no JSON).
-    if !text.contains("mergekit_version") {
+    if memchr::memmem::find(&bytes, b"mergekit_version").is_none() {
         return false;
     }
-    serde_json::from_str::<Index>(&text)
+    serde_json::from_slice::<Index>(&bytes)
         .ok()
         .and_then(|i| i.metadata)
         .is_some_and(|m| m.contains_key("mergekit_version"))

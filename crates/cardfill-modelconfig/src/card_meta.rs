@@ -15,13 +15,7 @@ const MAX_BYTES: u64 = 1 << 20;
 pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
     let mut facts = Facts::new();
     let path = dir.join(FILE);
-    let Ok(meta) = std::fs::metadata(&path) else {
-        return Ok(facts);
-    };
-    if !meta.is_file() || meta.len() > MAX_BYTES {
-        return Ok(facts);
-    }
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Ok(text) = cardfill_facts::read::read_to_string(&path, MAX_BYTES) else {
         return Ok(facts);
     };
     let Some(yaml) = front_matter(&text) else {

@@ -77,7 +77,8 @@ fn same(a: &Value, b: &Value) -> bool {
 pub(crate) fn collect(listing: &Listing<'_>, processes: Option<u64>) -> Facts {
     let dir = listing.dir();
     let mut facts = Facts::new();
-    if !dir.join("training_args.bin").is_file() {
+    let args = dir.join("training_args.bin");
+    if !(cardfill_facts::read::may_exist(&args) && args.is_file()) {
         yaml_configs(listing, processes, &mut facts);
         if !facts.contains(paths::TRAINING_HYPERPARAMETERS) {
             deepspeed_config(listing, processes, &mut facts);
@@ -167,10 +168,8 @@ fn small_files(listing: &Listing<'_>, suffixes: &[&str]) -> Vec<(String, String)
         })
         .filter_map(|name| {
             let path = dir.join(&**name);
-            if std::fs::metadata(&path).map_or(true, |m| !m.is_file() || m.len() > (1 << 20)) {
-                return None;
-            }
-            let text = std::fs::read_to_string(&path).ok()?;
+            let text = cardfill_facts::read::read_to_string(&path, cardfill_facts::read::SMALL_CAP)
+                .ok()?;
             Some((name.to_string(), text))
         })
         .collect()
@@ -324,6 +323,9 @@ fn deepspeed_config(listing: &Listing<'_>, processes: Option<u64>, facts: &mut F
 /// The hyperparameters of `training_args.bin` and its `_n_gpu`.
 fn training_args(dir: &Path) -> Option<(Map<String, Value>, u64)> {
     let path = dir.join("training_args.bin");
+    if !cardfill_facts::read::may_exist(&path) {
+        return None;
+    }
     let meta = std::fs::metadata(&path).ok()?;
     if !meta.is_file() || meta.len() > (16 << 20) {
         return None;

@@ -115,12 +115,8 @@ impl Files<'_, '_> {
 
     /// `trainer_state.json` of the directory, else of its latest `checkpoint-N`.
     fn trainer_state(&mut self) -> Option<(String, Map<String, Value>)> {
-        let name = if self
-            .dir
-            .join("trainer_state.json")
-            .symlink_metadata()
-            .is_ok()
-        {
+        let here = self.dir.join("trainer_state.json");
+        let name = if cardfill_facts::read::may_exist(&here) && here.symlink_metadata().is_ok() {
             "trainer_state.json".to_owned()
         } else {
             let latest = latest_checkpoint(self.dir, self.names())?;
@@ -359,7 +355,8 @@ fn regime(files: &mut Files<'_, '_>, setup: &mut Facts) -> Option<(String, Sourc
             evidence.push((mixed, name, format!("{flag} on the command line")));
         }
     }
-    if files.dir.join("scaler.pt").is_file() {
+    let scaler = files.dir.join("scaler.pt");
+    if cardfill_facts::read::may_exist(&scaler) && scaler.is_file() {
         // The Trainer saves a gradient scaler only for fp16 mixed precision.
         evidence.push((
             Mixed::Fp16,
