@@ -180,9 +180,11 @@ pub fn collect_listed(dir: &Path, listing: &Listing) -> Result<Facts, Checkpoint
     // per-tensor data is needed (quantized and mixture-of-experts counts read tensor names).
     let config = listing
         .has_file("config.json")
-        .then(|| read_small(&dir.join("config.json")))
-        .flatten()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+        .then(|| {
+            cardfill_facts::read::json(&dir.join("config.json"), cardfill_facts::read::CONFIG_CAP)
+                .ok()
+        })
+        .flatten();
     let keep = safetensors::Keep {
         tensors: config.as_ref().is_some_and(|c| {
             quantized::quantization_config(c).is_some() || moe::declares_experts(c)
@@ -195,7 +197,7 @@ pub fn collect_listed(dir: &Path, listing: &Listing) -> Result<Facts, Checkpoint
     {
         diffusers::find(dir, &mut facts)?
     } else {
-        diffusers::lone_model(config.as_ref(), &mut facts);
+        diffusers::lone_model(config.as_deref(), &mut facts);
         Vec::new()
     };
     sets.extend(safetensors::find_listed(dir, listing, keep, &mut facts)?);

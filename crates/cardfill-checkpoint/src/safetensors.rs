@@ -442,15 +442,10 @@ fn parse_index<'a>(
     text: &'a [u8],
 ) -> Result<IndexSet<'a>, CheckpointError> {
     let path = dir.join(index);
-    // The plain JSON writers emit is scanned by hand; anything else by serde_json.
-    let (mut weight_map, total_size) = match crate::scan::index(text) {
-        Ok(scan) => (
-            scan.weight_map
-                .into_iter()
-                .map(|(t, s)| (Cow::Borrowed(t), Cow::Borrowed(s)))
-                .collect(),
-            scan.total_size,
-        ),
+    // The plain JSON writers emit is scanned by hand (its strings borrowed as they are);
+    // anything else by serde_json.
+    match crate::scan::index(text) {
+        Ok(scan) => index_set(&path, scan.weight_map, scan.total_size),
         Err(Bail) => {
             let raw: RawIndex<'a> = serde_json::from_slice(text).map_err(|e| {
                 CheckpointError::invalid(
@@ -465,21 +460,32 @@ fn parse_index<'a>(
                 .metadata
                 .and_then(|m| m.total_size)
                 .and_then(|v| v.as_u64());
-            (raw.weight_map.0, total_size)
+            index_set(&path, raw.weight_map.0, total_size)
         }
-    };
+    }
+}
+
+/// The [`IndexSet`] of the (tensor, shard) entries of the index at `path`, in file order.
+fn index_set<'a, S>(
+    path: &Path,
+    mut weight_map: Vec<(S, S)>,
+    total_size: Option<u64>,
+) -> Result<IndexSet<'a>, CheckpointError>
+where
+    S: std::ops::Deref<Target = str> + Clone + Into<Cow<'a, str>>,
+{
     // Sorted by tensor, the last entry of a repeated tensor kept (a JSON object's rule).
     // Writers sort the keys: a map already in strictly rising order is left as it is.
-    if !weight_map.windows(2).all(|w| w[0].0 < w[1].0) {
+    if !weight_map.windows(2).all(|w| *w[0].0 < *w[1].0) {
         weight_map.reverse();
-        weight_map.sort_by(|a, b| a.0.cmp(&b.0));
-        weight_map.dedup_by(|later, first| later.0 == first.0);
+        weight_map.sort_by(|a, b| str::cmp(&a.0, &b.0));
+        weight_map.dedup_by(|later, first| *later.0 == *first.0);
     }
     // Each entry's shard as a position in `firsts`, the shards in the order met. A layer's
     // tensors sit in one or two shards: a shard among the few met last is not pushed again
     // (the one before is compared by address first: the scanner returns a repeated neighbour
     // as the same string). Others are pushed, even if met before: sorting finds those.
-    let mut firsts: Vec<&Cow<'a, str>> = Vec::new();
+    let mut firsts: Vec<&S> = Vec::new();
     // (shard, position in `firsts`), the latest first.
     let mut recent: [Option<(&str, usize)>; 4] = [None; 4];
     let ids: Vec<usize> = weight_map
@@ -492,10 +498,10 @@ fn parse_index<'a>(
             }
             let k = recent
                 .iter()
-                .position(|r| r.is_some_and(|(p, _)| p == shard))
+                .position(|r| r.is_some_and(|(p, _)| p == &**shard))
                 .unwrap_or(recent.len() - 1);
             let id = match recent[k] {
-                Some((p, id)) if p == shard => id,
+                Some((p, id)) if p == &**shard => id,
                 _ => {
                     firsts.push(shard);
                     firsts.len() - 1
@@ -508,24 +514,24 @@ fn parse_index<'a>(
         .collect();
     // The shards sorted, each once, and the place of each of `firsts` among them.
     let mut order: Vec<usize> = (0..firsts.len()).collect();
-    order.sort_unstable_by(|&a, &b| firsts[a].cmp(firsts[b]));
+    order.sort_unstable_by(|&a, &b| (**firsts[a]).cmp(&**firsts[b]));
     let mut shards: Vec<Cow<'a, str>> = Vec::with_capacity(order.len());
     let mut rank = vec![0; order.len()];
     for &i in &order {
-        if shards.last().is_none_or(|last| *last != *firsts[i]) {
-            shards.push(firsts[i].clone());
+        if shards.last().is_none_or(|last| **last != **firsts[i]) {
+            shards.push(firsts[i].clone().into());
         }
         rank[i] = shards.len() - 1;
     }
     let weight_map: Vec<(Cow<'a, str>, usize)> = weight_map
         .into_iter()
         .zip(ids)
-        .map(|((tensor, _), id)| (tensor, rank[id]))
+        .map(|((tensor, _), id)| (tensor.into(), rank[id]))
         .collect();
     for shard in &shards {
         if !is_plain_relative(shard) {
             return Err(CheckpointError::invalid(
-                &path,
+                path,
                 format!("weight_map names `{shard}`, which is not a file inside the directory"),
             ));
         }

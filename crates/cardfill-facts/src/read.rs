@@ -11,6 +11,9 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use serde_json::Value;
 
 const MIB: u64 = 1 << 20;
 
@@ -208,6 +211,50 @@ pub fn read(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
     Ok(data)
 }
 
+/// Why a JSON input gave no value.
+#[derive(Debug)]
+pub enum JsonError {
+    /// The file could not be read (see [`read`]).
+    Read(ReadError),
+    /// The bytes are not JSON.
+    Malformed(serde_json::Error),
+}
+
+/// `path` read as [`read`] does and parsed as JSON. Inside a [`ListedScope`], a small file of
+/// the listed directory is parsed once: `config.json` has four readers.
+pub fn json(path: &Path, cap: u64) -> Result<Rc<Value>, JsonError> {
+    if let Some(value) = parsed(path, cap) {
+        return Ok(value);
+    }
+    let bytes = read(path, cap).map_err(JsonError::Read)?;
+    let value = Rc::new(serde_json::from_slice::<Value>(&bytes).map_err(JsonError::Malformed)?);
+    if bytes.len() <= KEEP_MAX {
+        LISTED.with(|l| {
+            let mut listed = l.borrow_mut();
+            if let Some(listed) = listed.as_mut()
+                && let Some(name) = listed_name(listed, path)
+            {
+                let name = name.to_owned();
+                listed
+                    .parsed
+                    .push((name, bytes.len() as u64, Rc::clone(&value)));
+            }
+        });
+    }
+    Ok(value)
+}
+
+/// The value of `path` already parsed in the current scope, if its size fits `cap`.
+fn parsed(path: &Path, cap: u64) -> Option<Rc<Value>> {
+    LISTED.with(|l| {
+        let listed = l.borrow();
+        let listed = listed.as_ref()?;
+        let name = listed_name(listed, path)?;
+        let (_, size, value) = listed.parsed.iter().find(|(n, _, _)| n == name)?;
+        (*size <= cap).then(|| Rc::clone(value))
+    })
+}
+
 /// The largest file a [`ListedScope`] keeps.
 const KEEP_MAX: usize = 64 << 10;
 
@@ -218,6 +265,8 @@ struct Listed {
     names: Vec<u64>,
     /// Small files of `dir` already read whole: name and bytes.
     kept: Vec<(String, Vec<u8>)>,
+    /// Files of `dir` already parsed as JSON: name, size in bytes and value.
+    parsed: Vec<(String, u64, Rc<Value>)>,
 }
 
 thread_local! {
@@ -247,6 +296,7 @@ impl ListedScope {
                 dir: dir.to_path_buf(),
                 names,
                 kept: Vec::new(),
+                parsed: Vec::new(),
             });
         });
         ListedScope {

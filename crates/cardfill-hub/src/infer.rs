@@ -2,6 +2,7 @@
 //! files, only where the evidence is unambiguous.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use cardfill_facts::{Facts, Source, Value, paths};
 
@@ -128,9 +129,8 @@ fn find(dirs: &[PathBuf], name: &str) -> Option<(PathBuf, String)> {
         })
 }
 
-fn read_json(path: &Path) -> Option<Value> {
-    let text = cardfill_facts::read::read_to_string(path, cardfill_facts::read::CONFIG_CAP).ok()?;
-    serde_json::from_str(&text).ok()
+fn read_json(path: &Path) -> Option<Rc<Value>> {
+    cardfill_facts::read::json(path, cardfill_facts::read::CONFIG_CAP).ok()
 }
 
 /// Sets `path` in `out` only when neither `known` nor `out` has it.

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use cardfill_facts::read::JsonError;
 use cardfill_facts::{Facts, Source, Value, paths};
 use serde_json::Map;
 
@@ -66,27 +67,29 @@ const INTEGERS: &[(&str, &[&str])] = &[
 /// Collects the facts of `config.json` in `dir`; none when there is no such file.
 pub fn collect(dir: &Path) -> Result<Facts, ConfigError> {
     let path = dir.join(FILE);
-    let text = match cardfill_facts::read::read(&path, cardfill_facts::read::CONFIG_CAP) {
-        Ok(text) => text,
-        Err(e) if e.is_not_found() => return Ok(Facts::new()),
-        Err(e) => {
+    let config = match cardfill_facts::read::json(&path, cardfill_facts::read::CONFIG_CAP) {
+        Ok(config) => config,
+        Err(JsonError::Read(e)) if e.is_not_found() => return Ok(Facts::new()),
+        Err(JsonError::Read(e)) => {
             return Err(ConfigError::Read {
                 path,
                 source: e.into(),
             });
         }
+        Err(JsonError::Malformed(e)) => {
+            return Err(ConfigError::Malformed {
+                path,
+                message: e.to_string(),
+            });
+        }
     };
-    let config: Value = serde_json::from_slice(&text).map_err(|e| ConfigError::Malformed {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    let Value::Object(config) = config else {
+    let Value::Object(config) = &*config else {
         return Err(ConfigError::Malformed {
             path,
             message: "not a JSON object".into(),
         });
     };
-    Ok(facts_of(&config, &path))
+    Ok(facts_of(config, &path))
 }
 
 /// The facts a parsed `config.json` states; `path` is only used in warnings.

@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use cardfill_facts::{Facts, Source, Value, paths};
 use serde_json::Map;
@@ -735,10 +736,10 @@ fn software(files: &Files<'_, '_>) -> Option<(Map<String, Value>, Source)> {
     for (file, key, name) in keyed {
         let other;
         let obj = if file == "config.json" {
-            config.as_ref()
+            config.as_deref()
         } else {
             other = files.json_object_quiet(file);
-            other.as_ref()
+            other.as_deref()
         };
         let Some(obj) = obj else {
             continue;
@@ -782,11 +783,10 @@ fn software(files: &Files<'_, '_>) -> Option<(Map<String, Value>, Source)> {
 
 impl Files<'_, '_> {
     /// Like [`Files::json_object`], without warnings (the file's own collector reports them).
-    fn json_object_quiet(&self, name: &str) -> Option<Map<String, Value>> {
-        match serde_json::from_str(&self.text_quiet(name)?).ok()? {
-            Value::Object(obj) => Some(obj),
-            _ => None,
-        }
+    fn json_object_quiet(&self, name: &str) -> Option<Rc<Value>> {
+        cardfill_facts::read::json(&self.dir.join(name), cardfill_facts::read::CARD_CAP)
+            .ok()
+            .filter(|v| v.is_object())
     }
 
     /// The card's text: a card that is not UTF-8 is left to `fill` to report, anything else
