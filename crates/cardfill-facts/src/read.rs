@@ -3,7 +3,9 @@
 //! A file is opened without blocking (a FIFO never hangs), must be a regular file (checked on
 //! the open descriptor, so a swapped path cannot slip through), and must be no larger than the
 //! cap for its kind; at most the cap is read even if the file grows meanwhile. The caps are the
-//! table "Input limits" of the README.
+//! table "Input limits" of the README. While one run of the collectors holds a [`ListedScope`],
+//! the directory's listing answers for files it does not hold, and small files are read and
+//! parsed once.
 
 use std::cell::RefCell;
 use std::fmt;
